@@ -1,0 +1,18 @@
+// The `crossover` command line: `crossover COMMAND [options]`. Each command lives in its own
+// src/cli/cmd_*.cpp and registers itself here; main() only calls run().
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace crossover::cli {
+
+// Parses argv and runs the command. Returns the process exit code: 0 on success, 1 when the
+// command failed, 2 for a usage error (unknown command or option, bad value).
+int run(int argc, char** argv);
+
+// Command registration, one function per src/cli/cmd_*.cpp.
+void add_config_command(CLI::App& app);
+
+}  // namespace crossover::cli

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package crossover needs to build, test and run. Idempotent: quiet and
+# fast when everything is already installed. Fails naming the package that cannot be installed.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config
+  # libraries
+  libtorch-dev libgloo-dev libopenblas0-openmp libyaml-cpp-dev libspdlog-dev
+  libsentencepiece-dev nlohmann-json3-dev libcli11-dev libssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # the bundled default corpus (the King James Bible)
+  bible-kjv
+  # plotting and checkpoint-reading scripts (run with /usr/bin/python3)
+  python3 python3-matplotlib python3-numpy python3-yaml
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "setup.sh: installing ${missing[*]}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"${SUDO[@]}" apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; echo "setup.sh: apt-get update failed" >&2; exit 1; }
+if ! "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  # Find the culprit: install one at a time.
+  for pkg in "${missing[@]}"; do
+    if ! "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >"$log" 2>&1; then
+      tail -n 5 "$log" >&2
+      echo "setup.sh: cannot install package $pkg" >&2
+      exit 1
+    fi
+  done
+fi
+echo "setup.sh: done"

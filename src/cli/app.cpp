@@ -1,0 +1,56 @@
+#include "crossover/cli/app.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "crossover/util/log.h"
+#include "crossover/version.h"
+
+namespace crossover::cli {
+
+namespace {
+// Usage errors are one line and exit 2, so scripts can tell them from failed runs.
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "crossover: %s (see crossover --help)\n", message.c_str());
+  return 2;
+}
+}  // namespace
+
+int run(int argc, char** argv) {
+  log::init();
+  CLI::App app{
+      "crossover: train one transformer as an autoregressive LM or as a masked diffusion LM "
+      "under a fixed token budget, and find where diffusion overtakes autoregression.",
+      "crossover"};
+  app.set_version_flag("--version", std::string(kVersion));
+  app.require_subcommand(1);
+  app.fallthrough(false);
+  add_config_command(app);
+
+  if (argc >= 2 && argv[1][0] != '-') {
+    bool known = false;
+    for (const auto* sub : app.get_subcommands({})) known |= sub->get_name() == argv[1];
+    if (!known) return usage_error(std::string("unknown command '") + argv[1] + "'");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  } catch (const std::exception& e) {
+    // Commands run from parse callbacks; their failures are errors, not usage errors.
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace crossover::cli

@@ -1,0 +1,76 @@
+// Helpers shared by the tests: temporary directories, files, running the crossover binary.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+
+namespace crossover::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh directory removed when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = fs::temp_directory_path() / ("crossover-test-" + std::to_string(rd()) + "-" +
+                                         std::to_string(rd()));
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  fs::path path_;
+};
+
+inline void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing its output and exit code.
+inline CommandResult run_command(const std::string& command) {
+  CommandResult r{-1, ""};
+  std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// Runs the crossover binary with `args`.
+inline CommandResult run_crossover(const std::string& args) {
+  return run_command(std::string(CROSSOVER_BINARY) + " " + args);
+}
+
+inline std::string source_path(const std::string& relative) {
+  return std::string(CROSSOVER_SOURCE_DIR) + "/" + relative;
+}
+
+}  // namespace crossover::testing
