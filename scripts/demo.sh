@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-CROSSOVER_TESTS=OFF scripts/build.sh -DCROSSOVER_TESTS=OFF
-build/crossover config show configs/tiny-ar.yaml
+scripts/build.sh -DCROSSOVER_TESTS=OFF
+[ -f data/kjv/meta.json ] || build/crossover prepare --corpus kjv --out data/kjv --vocab-size 8192
+build/crossover bench data data/kjv --seconds 1

@@ -29,6 +29,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough(false);
   add_config_command(app);
+  add_prepare_command(app);
+  add_bench_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = false;

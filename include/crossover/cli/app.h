@@ -14,5 +14,7 @@ int run(int argc, char** argv);
 
 // Command registration, one function per src/cli/cmd_*.cpp.
 void add_config_command(CLI::App& app);
+void add_prepare_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace crossover::cli

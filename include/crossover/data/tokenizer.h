@@ -1,0 +1,63 @@
+// Tokenizer: a SentencePiece model (BPE or unigram, byte fallback) plus crossover's reserved
+// ids. pad, unk, bos and eos are pieces of the SentencePiece vocabulary; [MASK] is not: it is
+// the id just past the vocabulary (vocab_size()), so the model's embedding has one extra row
+// for it and the LM head never predicts it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace crossover {
+
+namespace spm {
+class Model;
+}
+
+struct SpecialIds {
+  int32_t pad = 0, unk = 1, bos = 2, eos = 3;
+  int32_t mask = -1;  // == vocab size
+};
+
+class Tokenizer {
+ public:
+  struct TrainOptions {
+    std::string model_prefix;        // writes <prefix>.model and <prefix>.vocab
+    int vocab_size = 8192;
+    std::string model_type = "bpe";  // bpe | unigram
+    int threads = 0;                 // 0 = all cores
+    int64_t max_sentences = 2'000'000;  // SentencePiece samples at most this many sentences
+    uint64_t seed = 0;
+  };
+  // Trains on the sentences `next` yields (it returns false when exhausted).
+  static void train(const TrainOptions& options,
+                    const std::function<bool(std::string*)>& next_sentence);
+  // Loads a .model file; the error names the file.
+  static Tokenizer load(const std::string& model_path);
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  std::vector<int32_t> encode(const std::string& text) const;
+  // [MASK] ids decode as the text "[MASK]".
+  std::string decode(const std::vector<int32_t>& ids) const;
+  int vocab_size() const;  // SentencePiece pieces, excluding [MASK]
+  const SpecialIds& special() const { return special_; }
+  const std::string& path() const { return path_; }
+  std::string piece(int32_t id) const;
+
+ private:
+  Tokenizer() = default;
+  std::unique_ptr<spm::Model> model_;
+  SpecialIds special_;
+  std::string path_;
+};
+
+// Path of libcrossover_spm.so: $CROSSOVER_SPM_PLUGIN, else next to the running executable,
+// else the build directory.
+std::string spm_plugin_path();
+
+}  // namespace crossover

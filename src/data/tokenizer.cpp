@@ -1,0 +1,140 @@
+#include "crossover/data/tokenizer.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <climits>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+
+#include "crossover/util/threads.h"
+#include "plugin/spm_api.h"
+
+namespace crossover {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Plugin {
+  decltype(&crossover_spm_load) load = nullptr;
+  decltype(&crossover_spm_train) train = nullptr;
+};
+
+const Plugin& plugin() {
+  static Plugin p;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const std::string path = spm_plugin_path();
+    // DEEPBIND keeps SentencePiece's private protobuf away from LibTorch's (see spm_api.h).
+    void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (!handle)
+      throw std::runtime_error(path + ": cannot load the SentencePiece plugin: " + dlerror());
+    p.load = reinterpret_cast<decltype(p.load)>(dlsym(handle, "crossover_spm_load"));
+    p.train = reinterpret_cast<decltype(p.train)>(dlsym(handle, "crossover_spm_train"));
+    if (!p.load || !p.train)
+      throw std::runtime_error(path + ": not a crossover SentencePiece plugin");
+  });
+  return p;
+}
+
+}  // namespace
+
+std::string spm_plugin_path() {
+  if (const char* env = std::getenv("CROSSOVER_SPM_PLUGIN")) return env;
+  char exe[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    const fs::path beside = fs::path(exe).parent_path() / "libcrossover_spm.so";
+    if (fs::exists(beside)) return beside.string();
+  }
+  return std::string(CROSSOVER_PLUGIN_DIR) + "/libcrossover_spm.so";
+}
+
+void Tokenizer::train(const TrainOptions& o,
+                      const std::function<bool(std::string*)>& next_sentence) {
+  if (o.model_type != "bpe" && o.model_type != "unigram")
+    throw std::invalid_argument("tokenizer model type: expected bpe or unigram, got " +
+                                o.model_type);
+  // Identity normalisation and kept whitespace make decode(encode(s)) == s; byte fallback
+  // means no text is ever <unk>.
+  const std::string flags =
+      "--model_prefix=" + o.model_prefix + " --vocab_size=" + std::to_string(o.vocab_size) +
+      " --model_type=" + o.model_type +
+      " --pad_id=0 --unk_id=1 --bos_id=2 --eos_id=3 --byte_fallback=true"
+      " --normalization_rule_name=identity --remove_extra_whitespaces=false"
+      " --split_digits=true --character_coverage=0.9999 --max_sentence_length=16384"
+      " --shuffle_input_sentence=true --input_sentence_size=" +
+      std::to_string(o.max_sentences) +
+      " --num_threads=" + std::to_string(o.threads > 0 ? o.threads : available_cores()) +
+      " --minloglevel=1";
+  struct Ctx {
+    const std::function<bool(std::string*)>* next;
+  } ctx{&next_sentence};
+  std::string error;
+  const bool ok = plugin().train(
+      flags.c_str(), static_cast<unsigned>(o.seed),
+      [](void* c, std::string* s) { return (*static_cast<Ctx*>(c)->next)(s); }, &ctx, &error);
+  if (!ok) throw std::runtime_error("training the SentencePiece tokenizer failed: " + error);
+}
+
+Tokenizer Tokenizer::load(const std::string& model_path) {
+  if (!fs::exists(model_path))
+    throw std::runtime_error(model_path + ": tokenizer model not found");
+  std::string error;
+  spm::Model* m = plugin().load(model_path.c_str(), &error);
+  if (!m) throw std::runtime_error(model_path + ": not a SentencePiece model: " + error);
+  Tokenizer t;
+  t.model_.reset(m);
+  t.path_ = model_path;
+  t.special_ = {m->pad_id(), m->unk_id(), m->bos_id(), m->eos_id(), m->vocab_size()};
+  if (t.special_.eos < 0)
+    throw std::runtime_error(model_path +
+                             ": the tokenizer has no eos piece; crossover separates documents "
+                             "with eos (train one with `crossover prepare`)");
+  return t;
+}
+
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
+  std::vector<int32_t> ids;
+  std::string error;
+  if (!model_->encode(text, &ids, &error))
+    throw std::runtime_error(path_ + ": encoding failed: " + error);
+  return ids;
+}
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out, part, error;
+  std::vector<int32_t> run;
+  auto flush = [&] {
+    if (run.empty()) return;
+    if (!model_->decode(run, &part, &error))
+      throw std::runtime_error(path_ + ": decoding failed: " + error);
+    out += part;
+    run.clear();
+  };
+  for (int32_t id : ids) {
+    if (id == special_.mask) {
+      flush();
+      out += "[MASK]";
+    } else {
+      run.push_back(id);
+    }
+  }
+  flush();
+  return out;
+}
+
+int Tokenizer::vocab_size() const { return model_->vocab_size(); }
+
+std::string Tokenizer::piece(int32_t id) const {
+  return id == special_.mask ? "[MASK]" : model_->piece(id);
+}
+
+}  // namespace crossover
