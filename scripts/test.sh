@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh -DCROSSOVER_TESTS=ON
 cd "${BUILD_DIR:-build}"
 start=$(date +%s)
 ctest -j"$(nproc)" --output-on-failure
