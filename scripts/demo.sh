@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# From a fresh Debian 12 machine: installs what is needed, builds crossover and runs the main job.
+# From a fresh Debian 12 machine: installs what is needed, builds crossover, prepares the bundled
+# King James Bible, trains the tiny autoregressive and masked-diffusion models on it, and prints
+# them side by side. Re-running skips what is done (finished runs are not retrained).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh -DCROSSOVER_TESTS=OFF
 [ -f data/kjv/meta.json ] || build/crossover prepare --corpus kjv --out data/kjv --vocab-size 8192
-build/crossover bench data data/kjv --seconds 1
+for objective in ar mdm; do
+  build/crossover train "configs/tiny-$objective.yaml" --run-dir "runs/tiny-$objective"
+done
+echo
+/usr/bin/python3 scripts/compare_runs.py runs/tiny-ar runs/tiny-mdm

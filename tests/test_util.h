@@ -64,13 +64,23 @@ inline CommandResult run_command(const std::string& command) {
   return r;
 }
 
+// The crossover binary: built next to the test binary.
+inline const std::string& crossover_binary() {
+  static const std::string path = fs::canonical("/proc/self/exe").parent_path() / "crossover";
+  return path;
+}
+#define CROSSOVER_BINARY (::crossover::testing::crossover_binary().c_str())
+
 // Runs the crossover binary with `args`.
 inline CommandResult run_crossover(const std::string& args) {
-  return run_command(std::string(CROSSOVER_BINARY) + " " + args);
+  return run_command(crossover_binary() + " " + args);
 }
 
+const char* source_dir();  // tests/test_paths.cpp
+
+// A path in the source tree.
 inline std::string source_path(const std::string& relative) {
-  return std::string(CROSSOVER_SOURCE_DIR) + "/" + relative;
+  return (fs::path(source_dir()) / relative).string();
 }
 
 }  // namespace crossover::testing

@@ -12,12 +12,16 @@
 namespace crossover::cli {
 
 namespace {
+int g_exit_code = 0;
+
 // Usage errors are one line and exit 2, so scripts can tell them from failed runs.
 int usage_error(const std::string& message) {
   std::fprintf(stderr, "crossover: %s (see crossover --help)\n", message.c_str());
   return 2;
 }
 }  // namespace
+
+void set_exit_code(int code) { g_exit_code = code; }
 
 int run(int argc, char** argv) {
   log::init();
@@ -31,6 +35,8 @@ int run(int argc, char** argv) {
   add_config_command(app);
   add_prepare_command(app);
   add_bench_command(app);
+  add_train_command(app);
+  add_checkpoint_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = false;
@@ -52,7 +58,7 @@ int run(int argc, char** argv) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  return 0;
+  return g_exit_code;
 }
 
 }  // namespace crossover::cli

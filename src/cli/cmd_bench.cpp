@@ -5,7 +5,12 @@
 #include <cstdio>
 
 #include "crossover/cli/app.h"
+#include "crossover/config/config.h"
 #include "crossover/data/bench.h"
+#include "crossover/train/bench.h"
+#include "crossover/train/peak.h"
+#include "crossover/train/trainer.h"
+#include "crossover/util/threads.h"
 
 namespace crossover::cli {
 
@@ -19,6 +24,47 @@ void add_bench_command(CLI::App& app) {
     double seconds = 3.0;
   };
   auto d = std::make_shared<DataOptions>();
+  struct TrainOptions {
+    std::string config;
+    std::vector<std::string> sets;
+    std::string objective = "both";
+    int64_t vocab = 4096;
+    int steps = 10, warmup = 2, threads = -1;
+  };
+  auto t = std::make_shared<TrainOptions>();
+  auto* train = bench->add_subcommand(
+      "train", "Training-step throughput on synthetic tokens: tokens/s, GFLOP/s, % of the "
+               "measured matmul peak, for AR and MDM");
+  train->add_option("config", t->config, "run config (YAML)")->required();
+  train->add_option("--set", t->sets, "override a config key");
+  train->add_option("--objective", t->objective, "ar, mdm or both")
+      ->check(CLI::IsMember({"ar", "mdm", "both"}));
+  train->add_option("--vocab", t->vocab, "vocabulary size of the synthetic tokens");
+  train->add_option("--steps", t->steps, "measured steps");
+  train->add_option("--warmup", t->warmup, "unmeasured steps first");
+  train->add_option("--threads", t->threads, "CPU threads (default: hardware.threads)");
+  train->callback([t] {
+    std::vector<std::string> sets = t->sets;
+    if (t->threads >= 0) sets.push_back("hardware.threads=" + std::to_string(t->threads));
+    const RunConfig config = load_config(t->config, sets);
+    const at::Device device = resolve_device(config.hardware);
+    configure_threads(static_cast<int>(config.hardware.threads));
+    const double peak = config.hardware.peak_tflops > 0
+                            ? config.hardware.peak_tflops * 1e12
+                            : measure_matmul_peak(device, resolve_precision(config.hardware, device), 1.0);
+    std::printf("%-4s %12s %10s %10s %12s %7s\n", "obj", "tokens/s", "step s", "GFLOP/s",
+                "peak GFLOP/s", "MFU");
+    for (const std::string obj : {"ar", "mdm"}) {
+      if (t->objective != "both" && t->objective != obj) continue;
+      const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, peak);
+      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%%\n", obj.c_str(),
+                  r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
+                  r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
+                  100 * r["mfu"].get<double>());
+      std::printf("%s\n", r.dump().c_str());
+    }
+  });
+
   auto* data = bench->add_subcommand(
       "data", "Sampler throughput (tokens/s on one core) from a memory-mapped train.bin");
   data->add_option("dir", d->dir, "prepared data directory")->required();

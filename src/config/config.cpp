@@ -370,6 +370,12 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+std::string config_value(const RunConfig& config, const std::string& key) {
+  for (const auto& row : flatten(config))
+    if (!row.is_section && row.key == key) return row.value;
+  throw ConfigError(key + ": unknown key");
+}
+
 std::vector<std::string> config_differences(const RunConfig& a, const RunConfig& b) {
   const auto ra = flatten(a), rb = flatten(b);
   std::vector<std::string> diff;

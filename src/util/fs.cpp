@@ -45,7 +45,7 @@ struct MdCtxDeleter {
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 
-std::string hex(const unsigned char* d, unsigned n) {
+std::string hex_digest(const unsigned char* d, unsigned n) {
   static const char* digits = "0123456789abcdef";
   std::string s(2 * n, '0');
   for (unsigned i = 0; i < n; ++i) s[2 * i] = digits[d[i] >> 4], s[2 * i + 1] = digits[d[i] & 15];
@@ -61,7 +61,7 @@ std::string sha256_bytes(const void* data, size_t size) {
       EVP_DigestUpdate(ctx.get(), data, size) != 1 ||
       EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1)
     throw std::runtime_error("SHA-256 failed");
-  return hex(digest, len);
+  return hex_digest(digest, len);
 }
 
 std::string sha256_file(const std::string& path) {
@@ -78,7 +78,22 @@ std::string sha256_file(const std::string& path) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  return hex(digest, len);
+  return hex_digest(digest, len);
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("SHA-256 init failed");
+}
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+void Sha256::update(const void* data, size_t size) {
+  if (size) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, size);
+}
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), digest, &len);
+  return hex_digest(digest, len);
 }
 
 std::string read_text_file(const std::string& path) {

@@ -29,6 +29,16 @@ MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_up_to_step) :
   if (!file_) throw std::runtime_error(path + ": cannot open metrics file for appending");
 }
 
+MetricsWriter& MetricsWriter::operator=(MetricsWriter&& other) noexcept {
+  if (this != &other) {
+    if (file_) std::fclose(file_);
+    file_ = other.file_;
+    path_ = std::move(other.path_);
+    other.file_ = nullptr;
+  }
+  return *this;
+}
+
 MetricsWriter::~MetricsWriter() {
   if (file_) std::fclose(file_);
 }

@@ -12,9 +12,14 @@ namespace crossover::cli {
 // command failed, 2 for a usage error (unknown command or option, bad value).
 int run(int argc, char** argv);
 
+// A command that succeeded but must exit non-zero (e.g. training stopped by a signal: 128 + n).
+void set_exit_code(int code);
+
 // Command registration, one function per src/cli/cmd_*.cpp.
 void add_config_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_train_command(CLI::App& app);
+void add_checkpoint_command(CLI::App& app);
 
 }  // namespace crossover::cli

@@ -334,6 +334,8 @@ void validate(const RunConfig& config, const std::string& source = "config");
 std::string dump_config(const RunConfig& config, bool with_comments = true);
 // Dotted key paths of every field, in declaration order, e.g. "optimizer.lr".
 std::vector<std::string> config_keys();
+// The YAML text of one key's value, e.g. config_value(c, "optimizer.lr") == "0.0003".
+std::string config_value(const RunConfig& config, const std::string& key);
 // Keys whose values differ between two configs, in declaration order.
 std::vector<std::string> config_differences(const RunConfig& a, const RunConfig& b);
 

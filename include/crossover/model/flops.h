@@ -26,9 +26,10 @@ ParamCount count_parameters(const ModelConfig& m, int64_t vocab);
 // count is used for both objectives so their curves share one axis.
 double training_flops_per_token(const ModelConfig& m, int64_t vocab, int64_t seq_len);
 
-// FLOPs a step actually performs when only `head_rows` of `rows` positions go through the LM
-// head (masked diffusion computes the head on masked rows only). For MFU.
-double step_flops(const ModelConfig& m, int64_t vocab, int64_t seq_len, int64_t rows,
+// FLOPs (forward + backward) actually performed on `positions` token positions of which only
+// `head_rows` go through the LM head (masked diffusion computes the head on masked rows only).
+// For MFU.
+double step_flops(const ModelConfig& m, int64_t vocab, int64_t seq_len, int64_t positions,
                   int64_t head_rows);
 
 }  // namespace crossover

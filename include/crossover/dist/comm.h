@@ -1,0 +1,44 @@
+// Collectives behind one small interface. The c10d implementation (dist/c10d_comm.h) uses
+// NCCL's native reduce-scatter and all-gather on GPUs and composes them from all-reduce and
+// list all-gather on Gloo, which lacks them in LibTorch 1.13. A one-process run uses LocalComm,
+// where every collective is the identity.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <string>
+
+namespace crossover {
+
+// A collective in flight; wait() completes it (and throws if a peer failed).
+class Pending {
+ public:
+  virtual ~Pending() = default;
+  virtual void wait() = 0;
+};
+
+class Comm {
+ public:
+  virtual ~Comm() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  virtual std::string backend() const = 0;
+  // In place: t = sum over ranks.
+  virtual void all_reduce_sum(at::Tensor& t) = 0;
+  // full (world x shard.numel(), flat) = concatenation of every rank's shard.
+  virtual void all_gather(const at::Tensor& shard, at::Tensor& full) = 0;
+  // shard = this rank's slice of the sum over ranks of full (world x shard.numel(), flat).
+  virtual void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) = 0;
+  virtual void broadcast(at::Tensor& t, int root) = 0;
+  virtual void barrier() = 0;
+  // all_gather started now, finished by the handle's wait() (prefetching the next block).
+  virtual std::unique_ptr<Pending> all_gather_async(const at::Tensor& shard, at::Tensor& full);
+
+  double all_reduce_sum(double value);
+  double all_reduce_max(double value);
+};
+
+std::unique_ptr<Comm> make_local_comm();
+
+}  // namespace crossover

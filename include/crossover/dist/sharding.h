@@ -1,0 +1,89 @@
+// Where the parameters live and how a training step runs over them:
+//   none — one process, full fp32 parameters;
+//   ddp  — every rank holds the full parameters; gradients are all-reduced in buckets;
+//   fsdp — ZeRO-3 per block: each rank holds 1/world of every parameter group (fp32 master
+//          shard, its gradient and its Adam moments); a block's full parameters exist only
+//          while it runs (gathered, then freed; gathered again and recomputed in backward).
+// The trainer drives every strategy through this interface.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "crossover/config/config.h"
+#include "crossover/dist/comm.h"
+#include "crossover/model/transformer.h"
+#include "crossover/objective/objective.h"
+#include "crossover/train/checkpoint.h"
+#include "crossover/train/optimizer.h"
+
+namespace crossover {
+
+struct MemoryReport {
+  int64_t param_bytes = 0;      // fp32 master values held by this rank
+  int64_t grad_bytes = 0;
+  int64_t optimizer_bytes = 0;  // Adam moments
+  int64_t gathered_bytes = 0;   // transient full blocks (fsdp)
+};
+
+class Sharding {
+ public:
+  virtual ~Sharding() = default;
+  virtual std::string name() const = 0;
+
+  // Initialises the parameters from the seed (identical on every world size).
+  virtual void init(uint64_t seed) = 0;
+  // Forward and backward of one micro-batch; gradients accumulate. Returns the detached local
+  // loss (a sum of weighted cross-entropies).
+  virtual at::Tensor forward_backward(const Batch& batch) = 0;
+  // After the last micro-batch of a step: gradients become the global-batch gradients.
+  virtual void reduce_gradients() = 0;
+  // Global gradient norm (all ranks).
+  virtual double grad_norm() = 0;
+  virtual AdamW& optimizer() = 0;
+  // Full parameters in `dtype` on the compute device, for evaluation and generation.
+  virtual std::vector<at::Tensor> full_flats(at::ScalarType dtype) = 0;
+
+  // Writes this rank's tensor files into a checkpoint directory.
+  virtual FileChecksums save(const std::string& dir) = 0;
+  // Describes the saved tensors for state.json ("format", shard geometry).
+  virtual nlohmann::json checkpoint_format() const = 0;
+  // Loads parameters and moments from any checkpoint (full or sharded, any world size).
+  virtual void load(const std::string& dir, const nlohmann::json& state) = 0;
+
+  virtual MemoryReport memory() const = 0;
+};
+
+struct ShardingOptions {
+  std::string kind = "none";  // none | ddp | fsdp
+  at::Device device = at::kCPU;
+  at::ScalarType compute_dtype = at::kFloat;
+  int64_t bucket_bytes = 25 << 20;
+};
+
+std::unique_ptr<Sharding> make_sharding(const ShardingOptions& options, const Transformer& model,
+                                        const OptimizerConfig& optimizer, Comm& comm);
+
+// One micro-batch through the model and the fused loss head, given the flats to compute with.
+at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
+                      const Batch& batch);
+
+// Reads elements [begin, begin + count) of a group's flat buffer ("param", "exp_avg" or
+// "exp_avg_sq") from a checkpoint, whatever its format and world size; fp32 on CPU.
+at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& state,
+                                 const ModelLayout& layout, size_t group, const std::string& kind,
+                                 int64_t begin, int64_t count);
+
+// Writes full (unsharded) named tensors: model.safetensors and optimizer.safetensors.
+FileChecksums write_full_checkpoint(const std::string& dir, const ModelLayout& layout,
+                                    const std::vector<at::Tensor>& params,
+                                    const std::vector<at::Tensor>& exp_avg,
+                                    const std::vector<at::Tensor>& exp_avg_sq);
+
+}  // namespace crossover

@@ -1,0 +1,25 @@
+// The LM head and its loss, fused. Only rows that carry signal go through the head (every row
+// for AR; the masked rows for MDM, about half, which halves the head's FLOPs), and they go
+// through in chunks: per chunk the logits are computed, turned into the loss and dlogits in place
+// by the fused cross-entropy kernel, and immediately multiplied back into the gradients of the
+// hidden states and of the head weight. The full [rows, vocab] logits never exist, and the
+// forward already holds the backward's result (scaled by the incoming gradient later).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace crossover {
+
+// sum_r weights[r] * CE(hidden[r] . head^T, targets[r]) over rows with weights[r] != 0.
+// hidden [N, d], head [V, d] (every column predictable; [MASK] is not a row of it),
+// targets [N], weights [N]. Differentiable in hidden and head. chunk_rows 0 picks a size that
+// keeps a chunk of logits around 16 MiB on CPU and 256 MiB on GPU.
+at::Tensor weighted_cross_entropy(const at::Tensor& hidden, const at::Tensor& head,
+                                  const at::Tensor& targets, const at::Tensor& weights,
+                                  int64_t chunk_rows = 0);
+
+// Per-row -log p(target) [N] (float), no gradients, chunked the same way. For evaluation.
+at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& targets,
+                     int64_t chunk_rows = 0);
+
+}  // namespace crossover

@@ -1,0 +1,82 @@
+// The decoder-only transformer shared by both objectives (Llama-style): token embedding with
+// an extra [MASK] row; N pre-norm blocks (RMSNorm -> attention with RoPE, optional grouped-query
+// heads and QK-norm -> residual -> RMSNorm -> SwiGLU -> residual); final RMSNorm; LM head tied
+// to the embedding or untied; no biases. Causal attention for `ar`, full attention for `mdm`:
+// that flag is the only difference between the two models.
+//
+// The class holds the shape and the RoPE tables, not the weights: every function takes the flat
+// parameter buffers of model/layout.h (fp32 masters, or bf16 copies, or FSDP-gathered buffers),
+// so the same code serves training, sharded training, evaluation and generation.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "crossover/config/config.h"
+#include "crossover/model/layout.h"
+
+namespace crossover {
+
+// Keys and values of positions already processed, per layer [batch, kv_heads, capacity, head_dim].
+struct KVCache {
+  std::vector<at::Tensor> k, v;
+  int64_t length = 0;  // positions held
+  int64_t capacity() const { return k.empty() ? 0 : k[0].size(2); }
+};
+
+enum class CacheMode {
+  Read,    // attend to the cached positions, leave the cache unchanged
+  Append,  // attend to them and append this call's keys and values
+};
+
+class Transformer {
+ public:
+  // vocab: predictable tokens ([MASK] = vocab); max_seq_len bounds positions (RoPE tables).
+  Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len,
+              const OptimizerConfig& optimizer = {});
+
+  const ModelConfig& config() const { return config_; }
+  const ModelLayout& layout() const { return layout_; }
+  int64_t vocab() const { return vocab_; }
+  int64_t mask_id() const { return vocab_; }
+  int64_t max_seq_len() const { return max_seq_len_; }
+  bool uses_sdpa() const { return use_sdpa_; }
+
+  // The pieces (flats[0] is the "embed" group, flats[1 + i] block i):
+  at::Tensor embed(const at::Tensor& embed_flat, const at::Tensor& ids) const;
+  at::Tensor block(int64_t layer, const at::Tensor& block_flat, const at::Tensor& x, bool causal,
+                   KVCache* cache = nullptr, CacheMode mode = CacheMode::Read) const;
+  at::Tensor final_norm(const at::Tensor& embed_flat, const at::Tensor& x) const;
+  // The LM head [vocab, d]: the embedding without its [MASK] row when tied.
+  at::Tensor head_weight(const at::Tensor& embed_flat) const;
+
+  // ids [B, T] -> final hidden states [B, T, d]. With a cache, positions start at cache->length.
+  at::Tensor hidden(const std::vector<at::Tensor>& flats, const at::Tensor& ids, bool causal,
+                    KVCache* cache = nullptr, CacheMode mode = CacheMode::Read) const;
+  // hidden -> logits [.., vocab] (materialised: for generation and small evaluations).
+  at::Tensor logits(const at::Tensor& embed_flat, const at::Tensor& hidden) const;
+
+  KVCache make_cache(int64_t batch, int64_t capacity, at::TensorOptions options) const;
+
+  // Attention on [B, H, Tq, hd] queries and [B, KV, Tk, hd] keys/values; queries sit at
+  // positions Tk - Tq .. Tk - 1 (so a causal query sees keys up to its own position).
+  at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                       bool causal) const;
+  static at::Tensor plain_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                    bool causal);
+
+ private:
+  at::Tensor rope(const at::Tensor& x, int64_t pos0) const;
+  ModelConfig config_;
+  int64_t vocab_, max_seq_len_;
+  ModelLayout layout_;
+  at::Tensor cos_, sin_;  // [max_seq_len, head_dim / 2], fp32, CPU (moved on demand)
+  mutable at::Tensor cos_dev_, sin_dev_;
+  bool use_sdpa_ = false;
+};
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+}  // namespace crossover

@@ -1,0 +1,58 @@
+// Checkpoints that a crash cannot corrupt.
+//
+// RUN_DIR/checkpoints/step_00000040/ holds the tensors (safetensors: model and optimizer
+// moments, one file per rank when sharded) and state.json (step, tokens, sampler state, the
+// resolved config, crossover version, and a SHA-256 per tensor file). A checkpoint is written
+// into step_00000040.tmp/ and renamed when complete; only then is RUN_DIR/checkpoints/latest
+// (a one-line text file naming the directory) replaced atomically. A kill at any moment
+// leaves the previous checkpoint and `latest` intact. Loading verifies every checksum.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "crossover/dist/comm.h"
+
+namespace crossover {
+
+// File name -> SHA-256 of what a rank wrote.
+using FileChecksums = std::map<std::string, std::string>;
+
+class Checkpointer {
+ public:
+  Checkpointer(std::string run_dir, int64_t keep_last, Comm& comm);
+
+  std::string checkpoints_dir() const;
+  std::string dir_for(int64_t step) const;
+
+  // Every rank calls this. `write_tensors(tmp_dir)` writes this rank's files and returns their
+  // checksums; rank 0 then writes state.json (with every rank's checksums), renames the
+  // directory, updates `latest` and deletes checkpoints beyond keep_last (never a protected
+  // one). Returns the final directory.
+  std::string save(int64_t step, nlohmann::json state,
+                   const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
+
+  // The directory `latest` names, if any.
+  std::optional<std::string> latest() const;
+  // A checkpoint kept whatever keep_last says (the one a run resumed from).
+  void protect(const std::string& dir) { protected_ = dir; }
+
+  // state.json of a checkpoint directory, after verifying the checksum of every file it lists.
+  static nlohmann::json read_state(const std::string& dir);
+  // The checkpoint at `step`, or the latest when step < 0; errors name the run directory.
+  static std::string find(const std::string& run_dir, int64_t step = -1);
+
+ private:
+  void prune();
+  std::string run_dir_;
+  int64_t keep_last_;
+  Comm& comm_;
+  std::string protected_;
+};
+
+}  // namespace crossover

@@ -1,0 +1,56 @@
+// AdamW on flat parameter buffers. A slot is one buffer (a whole parameter group, or this rank's
+// shard of it under FSDP) with its gradient and moments; weight decay applies to the segments
+// of the slot that hold decayed parameters (matrices), not to norms and embeddings by default.
+// Updates follow PyTorch's AdamW exactly (decoupled decay, bias correction).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "crossover/config/config.h"
+
+namespace crossover {
+
+struct DecaySegment {
+  int64_t offset = 0, length = 0;  // within the slot
+};
+
+struct OptimizerSlot {
+  at::Tensor param;       // fp32 master values (updated in place)
+  at::Tensor grad;        // same shape, fp32
+  at::Tensor exp_avg;     // first moment
+  at::Tensor exp_avg_sq;  // second moment
+  std::vector<DecaySegment> decay;
+};
+
+class AdamW {
+ public:
+  explicit AdamW(const OptimizerConfig& config) : config_(config) {}
+  // Takes a slot; moments are created (zeros) when undefined.
+  void add_slot(OptimizerSlot slot);
+  std::vector<OptimizerSlot>& slots() { return slots_; }
+  const std::vector<OptimizerSlot>& slots() const { return slots_; }
+
+  // Sum of squared gradients of this process's slots (all-reduce it for a sharded model).
+  double local_grad_sq() const;
+  // Multiplies every gradient by `factor` (gradient clipping).
+  void scale_grads(double factor);
+  void zero_grads();
+  // One AdamW update at learning rate `lr`.
+  void step(double lr);
+  int64_t steps_taken() const { return steps_; }
+  void set_steps_taken(int64_t n) { steps_ = n; }
+
+ private:
+  OptimizerConfig config_;
+  std::vector<OptimizerSlot> slots_;
+  int64_t steps_ = 0;
+};
+
+// The clipping factor for a global gradient norm: min(1, max_norm / (norm + 1e-6)); 1 when
+// clipping is off (max_norm == 0).
+double clip_factor(double grad_norm, double max_norm);
+
+}  // namespace crossover

@@ -1,0 +1,83 @@
+#include "crossover/kernels/ops.h"
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+#include "weighted_ce.h"
+
+#ifdef CROSSOVER_WITH_CUDA
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace crossover::ops {
+
+namespace {
+void require(bool ok, const char* what) {
+  if (!ok) throw std::invalid_argument(what);
+}
+#ifdef CROSSOVER_WITH_CUDA
+void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+#endif
+}  // namespace
+
+Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::MaskParams& params) {
+  require(tokens.dim() == 2 && tokens.scalar_type() == at::kLong, "mdm_mask: tokens must be [rows, len] int64");
+  require(t.dim() == 1 && t.size(0) == tokens.size(0) && t.scalar_type() == at::kFloat,
+          "mdm_mask: t must be [rows] float");
+  const at::Tensor src = tokens.contiguous();
+  const at::Tensor tt = t.to(tokens.device()).contiguous();
+  Masked out{at::empty_like(src), at::empty(src.sizes(), src.options().dtype(at::kByte)),
+             at::empty(src.sizes(), src.options().dtype(at::kFloat))};
+  const int64_t rows = src.size(0), len = src.size(1);
+  if (src.is_cuda()) {
+#ifdef CROSSOVER_WITH_CUDA
+    kernels::mdm_mask_cuda(src.data_ptr<int64_t>(), tt.data_ptr<float>(), rows, len, params,
+                           out.noisy.data_ptr<int64_t>(), out.mask.data_ptr<uint8_t>(),
+                           out.weight.data_ptr<float>(), current_stream());
+#else
+    throw std::runtime_error("mdm_mask: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
+#endif
+  } else {
+    kernels::mdm_mask_cpu(src.data_ptr<int64_t>(), tt.data_ptr<float>(), rows, len, params,
+                          out.noisy.data_ptr<int64_t>(), out.mask.data_ptr<uint8_t>(),
+                          out.weight.data_ptr<float>());
+  }
+  out.mask = out.mask.to(at::kBool);
+  return out;
+}
+
+at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at::Tensor& weights,
+                        int64_t num_valid, float grad_scale) {
+  require(logits.dim() == 2 && logits.is_contiguous(), "weighted_ce_: logits must be contiguous [rows, V]");
+  const int64_t rows = logits.size(0), V = logits.size(1);
+  require(num_valid > 0 && num_valid <= V, "weighted_ce_: num_valid out of range");
+  const at::Tensor y = targets.to(logits.device(), at::kLong).contiguous();
+  const at::Tensor w = weights.to(logits.device(), at::kFloat).contiguous();
+  require(y.numel() == rows && w.numel() == rows, "weighted_ce_: one target and weight per row");
+  at::Tensor loss = at::empty({rows}, logits.options().dtype(at::kFloat));
+  if (logits.is_cuda()) {
+#ifdef CROSSOVER_WITH_CUDA
+    if (logits.scalar_type() == at::kBFloat16)
+      kernels::weighted_ce_cuda_bf16(reinterpret_cast<uint16_t*>(logits.data_ptr()), rows, V, V,
+                                     num_valid, y.data_ptr<int64_t>(), w.data_ptr<float>(),
+                                     grad_scale, loss.data_ptr<float>(), current_stream());
+    else if (logits.scalar_type() == at::kFloat)
+      kernels::weighted_ce_cuda_f32(logits.data_ptr<float>(), rows, V, V, num_valid,
+                                    y.data_ptr<int64_t>(), w.data_ptr<float>(), grad_scale,
+                                    loss.data_ptr<float>(), current_stream());
+    else
+      throw std::invalid_argument("weighted_ce_: CUDA logits must be float or bfloat16");
+#else
+    throw std::runtime_error("weighted_ce_: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
+#endif
+  } else {
+    require(logits.scalar_type() == at::kFloat, "weighted_ce_: CPU logits must be float");
+    kernels::weighted_ce_cpu(logits.data_ptr<float>(), rows, V, V, num_valid,
+                             y.data_ptr<int64_t>(), w.data_ptr<float>(), grad_scale,
+                             loss.data_ptr<float>());
+  }
+  return loss;
+}
+
+}  // namespace crossover::ops

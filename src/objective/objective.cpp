@@ -1,0 +1,136 @@
+#include "crossover/objective/objective.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "crossover/kernels/ops.h"
+#include "philox.h"
+
+namespace crossover {
+
+namespace {
+
+// Per-step random numbers beyond the per-token streams of kernels/philox.h.
+constexpr uint32_t kStreamTime = 2;          // u of the stratified times
+constexpr uint32_t kStreamStepLength = 3;    // random-length cut
+constexpr uint64_t kStepRow = 0xFFFFFFFFull;  // a "row" no batch row uses
+
+double uniform01(uint32_t bits_hi, uint32_t bits_lo) {
+  const uint64_t x = (static_cast<uint64_t>(bits_hi) << 21) ^ (bits_lo >> 11);
+  return static_cast<double>(x & ((uint64_t{1} << 53) - 1)) * 0x1.0p-53;
+}
+
+class Autoregressive final : public Objective {
+ public:
+  Autoregressive(const ObjectiveConfig& c, int64_t mask_id) : config_(c), mask_id_(mask_id) {}
+  std::string name() const override { return "ar"; }
+  bool causal() const override { return true; }
+
+  Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const override {
+    const int64_t len = step_length(ctx.seed, ctx.step, windows.size(1) - 1,
+                                    config_.random_length_prob);
+    Batch b;
+    b.causal = true;
+    b.inputs = windows.narrow(1, 0, len).contiguous();
+    b.targets = windows.narrow(1, 1, len).contiguous();
+    const float scale = 1.0f / static_cast<float>(ctx.global_batch);
+    if (config_.ar_input_mask_prob > 0) {
+      // Ablation: corrupt inputs like diffusion does, keep every target.
+      kernels::MaskParams p;
+      p.seed = ctx.seed;
+      p.step = static_cast<uint64_t>(ctx.step);
+      p.global_row0 = ctx.global_row0;
+      p.mask_id = mask_id_;
+      p.stream = kernels::kStreamTokenMask;
+      p.weighting = kernels::kWeightNone;
+      p.scale = scale;
+      p.norm_len = len;
+      const at::Tensor t = at::full({b.inputs.size(0)}, static_cast<float>(config_.ar_input_mask_prob),
+                                    at::kFloat);
+      auto m = ops::mdm_mask(b.inputs, t, p);
+      b.inputs = m.noisy;
+      b.weights = m.weight;
+    } else {
+      b.weights = at::full(b.inputs.sizes(), scale / static_cast<float>(len),
+                           windows.options().dtype(at::kFloat));
+    }
+    return b;
+  }
+
+ private:
+  ObjectiveConfig config_;
+  int64_t mask_id_;
+};
+
+class MaskedDiffusion final : public Objective {
+ public:
+  MaskedDiffusion(const ObjectiveConfig& c, int64_t mask_id)
+      : config_(c), mask_id_(mask_id), schedule_(make_noise_schedule(c.schedule)) {}
+  std::string name() const override { return "mdm"; }
+  bool causal() const override { return false; }
+
+  Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const override {
+    const int64_t len = step_length(ctx.seed, ctx.step, windows.size(1) - 1,
+                                    config_.random_length_prob);
+    const at::Tensor x0 = windows.narrow(1, 0, len).contiguous();
+    const int64_t rows = x0.size(0);
+    at::Tensor t = at::empty({rows}, at::kFloat);
+    for (int64_t i = 0; i < rows; ++i)
+      t[i] = static_cast<float>(schedule_->mask_probability(diffusion_time(
+          ctx.seed, ctx.step, ctx.global_row0 + i, ctx.global_batch, config_.eps,
+          config_.stratified_t)));
+    kernels::MaskParams p;
+    p.seed = ctx.seed;
+    p.step = static_cast<uint64_t>(ctx.step);
+    p.global_row0 = ctx.global_row0;
+    p.mask_id = mask_id_;
+    p.stream = kernels::kStreamTokenMask;
+    p.weighting = config_.loss_weight == "mask_fraction" ? kernels::kWeightMaskFraction
+                                                         : kernels::kWeightInverseT;
+    p.scale = 1.0f / static_cast<float>(ctx.global_batch);
+    p.norm_len = len;
+    auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
+    return Batch{m.noisy, x0, m.weight, false};
+  }
+
+ private:
+  ObjectiveConfig config_;
+  int64_t mask_id_;
+  std::unique_ptr<NoiseSchedule> schedule_;
+};
+
+}  // namespace
+
+double diffusion_time(uint64_t seed, int64_t step, int64_t global_row, int64_t global_batch,
+                      double eps, bool stratified) {
+  double u;
+  if (stratified) {
+    const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step), kStepRow, 0, kStreamTime);
+    const double base = uniform01(bits.v[0], bits.v[1]);
+    const int64_t i = global_row - step * global_batch;  // index within the global batch
+    u = std::fmod(base + static_cast<double>(i) / static_cast<double>(global_batch), 1.0);
+  } else {
+    const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step),
+                                          static_cast<uint64_t>(global_row), 0, kStreamTime);
+    u = uniform01(bits.v[0], bits.v[1]);
+  }
+  return eps + (1.0 - eps) * u;
+}
+
+int64_t step_length(uint64_t seed, int64_t step, int64_t seq_len, double p) {
+  if (p <= 0) return seq_len;
+  const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step), kStepRow, 0,
+                                        kStreamStepLength);
+  if (uniform01(bits.v[0], bits.v[1]) >= p) return seq_len;
+  return 1 + static_cast<int64_t>(bits.v[2] % static_cast<uint64_t>(seq_len));
+}
+
+std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t mask_id) {
+  if (config.type == "ar") return std::make_unique<Autoregressive>(config, mask_id);
+  if (config.type == "mdm") return std::make_unique<MaskedDiffusion>(config, mask_id);
+  throw std::invalid_argument("objective.type: unknown objective " + config.type);
+}
+
+}  // namespace crossover

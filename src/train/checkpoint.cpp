@@ -1,0 +1,138 @@
+#include "crossover/train/checkpoint.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "crossover/util/fault.h"
+#include "crossover/util/fs.h"
+
+namespace crossover {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kPrefix = "step_";
+
+bool is_step_dir(const fs::path& p) {
+  const std::string n = p.filename().string();
+  return n.rfind(kPrefix, 0) == 0 && n.find('.') == std::string::npos && fs::is_directory(p);
+}
+}  // namespace
+
+Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, Comm& comm)
+    : run_dir_(std::move(run_dir)), keep_last_(keep_last), comm_(comm) {}
+
+std::string Checkpointer::checkpoints_dir() const { return (fs::path(run_dir_) / "checkpoints").string(); }
+
+std::string Checkpointer::dir_for(int64_t step) const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%s%08lld", kPrefix, static_cast<long long>(step));
+  return (fs::path(checkpoints_dir()) / name).string();
+}
+
+std::string Checkpointer::save(
+    int64_t step, nlohmann::json state,
+    const std::function<FileChecksums(const std::string&)>& write_tensors) {
+  const std::string final_dir = dir_for(step);
+  const std::string tmp = final_dir + ".tmp";
+  if (comm_.rank() == 0) {
+    fs::create_directories(checkpoints_dir());
+    fs::remove_all(tmp);  // debris of a write that was killed
+    fs::create_directories(tmp);
+  }
+  comm_.barrier();
+  const FileChecksums mine = write_tensors(tmp);
+  fault_point("checkpoint", step);
+  atomic_write_file((fs::path(tmp) / ("checksums.rank" + std::to_string(comm_.rank()) + ".json")).string(),
+                    nlohmann::json(mine).dump());
+  comm_.barrier();
+  if (comm_.rank() == 0) {
+    nlohmann::json files = nlohmann::json::object();
+    for (int r = 0; r < comm_.world_size(); ++r) {
+      const fs::path p = fs::path(tmp) / ("checksums.rank" + std::to_string(r) + ".json");
+      const auto rank_files = nlohmann::json::parse(read_text_file(p.string()));
+      for (auto& [name, sha] : rank_files.items()) files[name] = sha;
+      fs::remove(p);
+    }
+    state["files"] = files;
+    atomic_write_file((fs::path(tmp) / "state.json").string(), state.dump(2) + "\n");
+    if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (a rerun)
+    fs::rename(tmp, final_dir);
+    sync_path(checkpoints_dir());
+    atomic_write_file((fs::path(checkpoints_dir()) / "latest").string(),
+                      fs::path(final_dir).filename().string() + "\n");
+    prune();
+  }
+  comm_.barrier();
+  return final_dir;
+}
+
+void Checkpointer::prune() {
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(checkpoints_dir()))
+    if (is_step_dir(e.path())) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  const auto latest_dir = latest();
+  const int64_t excess = static_cast<int64_t>(dirs.size()) - keep_last_;
+  for (int64_t i = 0; i < excess; ++i) {
+    const std::string d = dirs[i].string();
+    if (d == protected_ || (latest_dir && *latest_dir == d)) continue;
+    fs::remove_all(dirs[i]);
+  }
+}
+
+std::optional<std::string> Checkpointer::latest() const {
+  const fs::path p = fs::path(checkpoints_dir()) / "latest";
+  if (!fs::exists(p)) return std::nullopt;
+  std::string name = read_text_file(p.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const fs::path dir = fs::path(checkpoints_dir()) / name;
+  if (!fs::is_directory(dir))
+    throw std::runtime_error(p.string() + ": names " + name + ", which does not exist");
+  return dir.string();
+}
+
+nlohmann::json Checkpointer::read_state(const std::string& dir) {
+  const fs::path state_path = fs::path(dir) / "state.json";
+  if (!fs::exists(state_path))
+    throw std::runtime_error(dir + ": not a checkpoint (no state.json)");
+  auto state = nlohmann::json::parse(read_text_file(state_path.string()), nullptr, false);
+  if (state.is_discarded()) throw std::runtime_error(state_path.string() + ": malformed JSON");
+  for (auto& [name, expected] : state.at("files").items()) {
+    const std::string path = (fs::path(dir) / name).string();
+    if (!fs::exists(path))
+      throw std::runtime_error(path + ": missing checkpoint file listed in state.json");
+    const std::string got = sha256_file(path);
+    if (got != expected.get<std::string>())
+      throw std::runtime_error(path + ": checksum mismatch (state.json says " +
+                               expected.get<std::string>().substr(0, 16) + "..., the file hashes to " +
+                               got.substr(0, 16) +
+                               "...): the file is corrupt. Resume from an older checkpoint by "
+                               "writing its directory name into checkpoints/latest");
+  }
+  return state;
+}
+
+std::string Checkpointer::find(const std::string& run_dir, int64_t step) {
+  const fs::path ckpts = fs::path(run_dir) / "checkpoints";
+  if (step >= 0) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "%s%08lld", kPrefix, static_cast<long long>(step));
+    const fs::path d = ckpts / name;
+    if (!fs::is_directory(d))
+      throw std::runtime_error(run_dir + ": no checkpoint at step " + std::to_string(step));
+    return d.string();
+  }
+  const fs::path latest = ckpts / "latest";
+  if (!fs::exists(latest))
+    throw std::runtime_error(run_dir + ": no checkpoint (checkpoints/latest is missing)");
+  std::string name = read_text_file(latest.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  return (ckpts / name).string();
+}
+
+}  // namespace crossover

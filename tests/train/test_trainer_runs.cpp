@@ -1,0 +1,212 @@
+// End-to-end runs of `crossover train` as a user starts them: exact resume after a kill, crash
+// safety of checkpoints, refused config changes, signals, divergence.
+#include <gtest/gtest.h>
+#include <ATen/ATen.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "crossover/model/loaded_model.h"
+#include "crossover/train/checkpoint.h"
+#include "crossover/util/safetensors.h"
+#include "crossover/util/metrics.h"
+#include "fixtures.h"
+
+namespace crossover {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::run_command;
+using testing::TempDir;
+
+class TrainerRuns : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    data_ = testing::make_data(*dir_);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  // Writes a config file for `objective` with extra overrides applied.
+  std::string config(const std::string& objective, const std::vector<std::string>& sets = {}) {
+    RunConfig c = testing::tiny_config(data_, objective);
+    for (const auto& s : sets) apply_override(c, s);
+    const std::string path = tmp_ / ("run-" + std::to_string(counter_++) + ".yaml");
+    testing::write_file(path, dump_config(c));
+    return path;
+  }
+  testing::CommandResult train(const std::string& cfg, const std::string& run,
+                               const std::string& env = "", const std::string& extra = "") {
+    return run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " + run + " " + extra);
+  }
+  static std::vector<nlohmann::json> events(const std::string& run, const std::string& kind) {
+    std::vector<nlohmann::json> out;
+    for (auto& e : read_metrics(run + "/metrics.jsonl"))
+      if (e["kind"] == kind) out.push_back(e);
+    return out;
+  }
+
+  static TempDir* dir_;
+  static std::string data_;
+  TempDir tmp_;
+  int counter_ = 0;
+};
+TempDir* TrainerRuns::dir_ = nullptr;
+std::string TrainerRuns::data_;
+
+TEST_F(TrainerRuns, KilledAndResumedRunRepeatsTheStraightRunBitForBit) {
+  for (const std::string objective : {"ar", "mdm"}) {
+    const std::string cfg = config(objective);
+    const std::string a = tmp_ / ("straight-" + objective), b = tmp_ / ("killed-" + objective);
+    const auto straight = train(cfg, a);
+    ASSERT_EQ(straight.exit_code, 0) << straight.output;
+    // SIGKILL right after step 25: the last checkpoint is step 20.
+    const auto killed = train(cfg, b, "CROSSOVER_FAULT=step@25");
+    ASSERT_NE(killed.exit_code, 0);
+    ASSERT_EQ(Checkpointer::find(b), b + "/checkpoints/step_00000020");
+    const auto resumed = train(cfg, b);
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+    EXPECT_NE(resumed.output.find("resumed from"), std::string::npos);
+
+    const auto ta = events(a, "train"), tb = events(b, "train");
+    ASSERT_EQ(ta.size(), 40u);
+    ASSERT_EQ(tb.size(), 40u) << "one train event per step after the resume";
+    for (size_t i = 0; i < ta.size(); ++i) {
+      EXPECT_EQ(tb[i]["step"], ta[i]["step"]);
+      // Bitwise: JSON keeps doubles' full precision.
+      EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << objective << " step " << i + 1;
+      EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());
+    }
+    const auto ea = events(a, "eval"), eb = events(b, "eval");
+    ASSERT_EQ(ea.size(), eb.size());
+    EXPECT_EQ(eb.back()["val_loss"].get<double>(), ea.back()["val_loss"].get<double>());
+    EXPECT_EQ(events(b, "end").back()["status"], "finished");
+  }
+}
+
+TEST_F(TrainerRuns, KillDuringCheckpointWriteKeepsThePreviousCheckpoint) {
+  const std::string cfg = config("ar"), run = tmp_ / "crash";
+  const auto killed = train(cfg, run, "CROSSOVER_FAULT=checkpoint@20");
+  ASSERT_NE(killed.exit_code, 0);
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step_00000020.tmp"));   // the torn write
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000020"));
+  const std::string latest = Checkpointer::find(run);
+  EXPECT_EQ(latest, run + "/checkpoints/step_00000010");
+  EXPECT_EQ(Checkpointer::read_state(latest)["step"], 10);  // intact: every checksum verifies
+  const auto resumed = train(cfg, run);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000020.tmp"));
+  EXPECT_EQ(Checkpointer::find(run), run + "/checkpoints/step_00000040");
+}
+
+TEST_F(TrainerRuns, CorruptTensorFileIsCaughtByItsChecksum) {
+  const std::string cfg = config("ar"), run = tmp_ / "corrupt";
+  ASSERT_EQ(train(cfg, run, "CROSSOVER_FAULT=step@15").exit_code == 0, false);
+  const std::string file = run + "/checkpoints/step_00000010/model.safetensors";
+  std::string bytes = testing::read_file(file);
+  bytes[bytes.size() - 3] ^= 0x5a;
+  testing::write_file(file, bytes);
+  const auto r = train(cfg, run);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find(file + ": checksum mismatch"), std::string::npos) << r.output;
+}
+
+TEST_F(TrainerRuns, ResumeRefusesAConfigChangeThatBreaksTheRunByName) {
+  const std::string run = tmp_ / "change";
+  ASSERT_NE(train(config("ar"), run, "CROSSOVER_FAULT=step@12").exit_code, 0);
+  const auto r = train(config("ar", {"model.d_model=64"}), run);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("model.d_model is 32 there but 64 in this config"), std::string::npos)
+      << r.output;
+  const auto obj = train(config("mdm"), run);
+  EXPECT_NE(obj.output.find("objective.type is ar there but mdm"), std::string::npos) << obj.output;
+  // Evaluation and logging settings may change.
+  const auto ok = train(config("ar", {"eval.every=5"}), run);
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+}
+
+TEST_F(TrainerRuns, SigintCheckpointsAndStopsWithStatus130) {
+  const std::string cfg = config("ar", {"data.total_tokens=1024000"});  // 4000 steps
+  const std::string run = tmp_ / "sigint";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string out = run + ".log";
+    freopen(out.c_str(), "w", stderr);
+    execl(CROSSOVER_BINARY, CROSSOVER_BINARY, "train", cfg.c_str(), "--run-dir", run.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for a few steps, then interrupt like Ctrl-C.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (fs::exists(run + "/metrics.jsonl") && events(run, "train").size() >= 5) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const auto end = events(run, "end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["status"], "interrupted");
+  const int64_t stopped = end[0]["step"].get<int64_t>();
+  EXPECT_GE(stopped, 5);
+  EXPECT_LT(stopped, 4000);
+  EXPECT_EQ(Checkpointer::read_state(Checkpointer::find(run))["step"], stopped);
+}
+
+TEST_F(TrainerRuns, DivergenceSkipsThenStopsWithACheckpointAndAClearError) {
+  const std::string run = tmp_ / "nan";
+  const auto r = train(config("ar", {"optimizer.lr=1e30", "optimizer.min_lr=1e30",
+                                     "optimizer.grad_clip=0", "training.max_bad_steps=2",
+                                     "schedule.warmup_steps=0", "schedule.type=constant"}),
+                       run);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("step skipped (1 in a row, at most 2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("training diverged: 3 non-finite losses in a row"), std::string::npos);
+  EXPECT_EQ(events(run, "end").back()["status"], "failed");
+  EXPECT_NO_THROW(Checkpointer::read_state(Checkpointer::find(run)));
+}
+
+TEST_F(TrainerRuns, RunDirectoryHoldsConfigLogMetricsAndKeepsLastCheckpoints) {
+  const std::string run = tmp_ / "layout";
+  ASSERT_EQ(train(config("mdm", {"checkpoint.keep_last=2"}), run).exit_code, 0);
+  EXPECT_TRUE(fs::exists(run + "/config.yaml"));
+  EXPECT_NE(testing::read_file(run + "/train.log").find("finished at step 40"), std::string::npos);
+  std::vector<std::string> kept;
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
+    if (e.is_directory()) kept.push_back(e.path().filename().string());
+  std::sort(kept.begin(), kept.end());
+  EXPECT_EQ(kept, (std::vector<std::string>{"step_00000030", "step_00000040"}));
+  for (const auto& e : read_metrics(run + "/metrics.jsonl"))
+    if (e.contains("step"))
+      for (const char* key : {"tokens", "unique_tokens", "epoch", "flops"})
+        EXPECT_TRUE(e.contains(key)) << e.dump();
+  const auto evals = events(run, "eval");
+  ASSERT_FALSE(evals.empty());
+  EXPECT_GT(evals.back()["val_loss_se"].get<double>(), 0.0);  // mdm: Monte-Carlo error
+  // The checkpoint is readable without crossover.
+  const auto py = run_command("/usr/bin/python3 " + testing::source_path("scripts/read_safetensors.py") +
+                              " " + run + "/checkpoints/step_00000040/model.safetensors");
+  EXPECT_EQ(py.exit_code, 0) << py.output;
+  EXPECT_NE(py.output.find("tok_embeddings float32 [321, 32]"), std::string::npos) << py.output;
+
+  // The run directory alone is enough to load the model back (tokenizer copied into it).
+  const LoadedModel m = load_model(run, LoadOptions{30, "cpu", "fp32"});
+  EXPECT_EQ(m.step, 30);
+  EXPECT_EQ(m.config.objective.type, "mdm");
+  EXPECT_FALSE(m.causal());
+  EXPECT_EQ(m.mask_id(), 320);
+  const safetensors::File f(run + "/checkpoints/step_00000030/model.safetensors");
+  EXPECT_TRUE(at::equal(param_view(m.flats[1], m.model->layout().groups[1].find("attn.wq")),
+                        f.tensor("blocks.0.attn.wq")));
+  EXPECT_EQ(m.tokenizer->decode(m.tokenizer->encode("the lord said")), "the lord said");
+}
+
+}  // namespace
+}  // namespace crossover
