@@ -75,7 +75,12 @@ at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
 
 at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device) {
   if (hw.precision == "fp32") return at::kFloat;
-  if (hw.precision == "bf16") return at::kBFloat16;
+  if (hw.precision == "bf16") {
+    if (!device.is_cuda())
+      throw ConfigError("hardware.precision: bf16 runs on CUDA only (the CPU path and its fused "
+                        "kernels are fp32); use auto or fp32 on the CPU");
+    return at::kBFloat16;
+  }
   return device.is_cuda() ? at::kBFloat16 : at::kFloat;
 }
 
