@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   add_bench_command(app);
   add_train_command(app);
   add_checkpoint_command(app);
+  add_sweep_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = false;

@@ -1,0 +1,57 @@
+// Where does MDM overtake AR? Two eval curves of one metric (val loss: lower is better; a
+// task's accuracy: higher is better) on the shared tokens axis are compared over the range both
+// cover: each curve is linear between its eval points, so their gap is piecewise linear on the
+// union of both grids, and every sign change of the gap is located exactly by interpolation.
+// None, one or several crossings are all reported, in order.
+//
+// When MDM is behind at the end, each curve's last trend (a least-squares line in
+// log-tokens) says how fast the measured end gap closes: the tokens where it would reach zero,
+// or that the curves diverge or run parallel.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+namespace crossover {
+
+struct Curve {
+  std::vector<double> x;  // tokens seen, strictly increasing
+  std::vector<double> y;  // the metric
+};
+
+enum class Better { lower, higher };
+
+struct Crossing {
+  double x = 0;
+  bool mdm_overtakes = true;  // false: AR moves back ahead
+};
+
+struct TrendCrossing {
+  int points = 0;           // eval points per curve the trends were fitted on
+  double ar_slope = 0;      // metric change per e-fold of tokens
+  double mdm_slope = 0;
+  bool crosses = false;     // the gap closes at the trends' rates
+  bool parallel = false;    // the trends keep the gap (equal slopes up to rounding)
+  double x = 0;             // tokens where it would reach zero (when crosses)
+};
+
+struct CurveComparison {
+  bool overlap = false;  // both curves have points and share a tokens range
+  double x_begin = 0, x_end = 0;
+  std::vector<Crossing> crossings;
+  double ar_end = 0, mdm_end = 0;  // both curves at x_end
+  double mdm_advantage = 0;        // at x_end, > 0 when MDM is better (either direction)
+  double mdm_advantage_begin = 0;  // the same at x_begin
+  std::optional<double> mdm_first_ahead;  // where MDM first leads (x_begin when it starts ahead)
+  std::optional<TrendCrossing> trend;  // when MDM is behind at x_end
+};
+
+// Linear interpolation of `c` at x (clamped to its ends).
+double interpolate(const Curve& c, double x);
+
+CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better);
+
+// Least-squares line y = a + b ln(x) through the last `points` points of `c`; returns {a, b}.
+std::pair<double, double> log_trend(const Curve& c, int points);
+
+}  // namespace crossover

@@ -1,0 +1,38 @@
+// The results of a planned sweep: every point's state and its eval events, read from the run
+// directories' metrics.jsonl (README, "Run directories, logging and metrics"). Reports and
+// plots only ever see what this reads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "crossover/sweep/manifest.h"
+#include "crossover/sweep/run_state.h"
+
+namespace crossover {
+
+// One multiple-choice task at one eval; NaN where the event lacks a field.
+struct TaskScores {
+  double acc, acc_norm, delta_nll, nll_right, nll_wrong;
+};
+
+struct EvalRecord {
+  int64_t step = 0;
+  double tokens = 0, epoch = 0, flops = 0;
+  double val_loss, val_loss_se, val_ppl;  // NaN when absent
+  std::map<std::string, TaskScores> tasks;
+};
+
+struct PointResults {
+  ManifestPoint point;
+  RunState state;
+  std::vector<EvalRecord> evals;  // by step; one per step (the last written wins)
+  double unique_tokens = 0;       // as the runs report it (whole windows), else the plan's
+};
+
+// One entry per manifest point, in manifest order (points without metrics have no evals).
+std::vector<PointResults> load_results(const Manifest& manifest);
+
+}  // namespace crossover

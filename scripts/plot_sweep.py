@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""Figures of a sweep report: AR vs MDM per unique budget, the crossover marked.
+
+Reads DIR/report/curves.csv and DIR/report/crossovers.csv (written by `crossover sweep report
+DIR`) and writes small PNGs to DIR/report/ (and, with --docs, copies them to a docs folder):
+
+  val_loss_<group>.png    val loss against tokens seen (log x) and against epochs
+  acc_<group>.png         each multiple-choice task's accuracy against tokens seen
+  delta_nll_<group>.png   each task's NLL(wrong) - NLL(right) against tokens seen
+  val_loss_overview.png   every group's val loss against epochs, side by side
+
+Run it with Debian's interpreter, which has python3-matplotlib and python3-numpy:
+  /usr/bin/python3 scripts/plot_sweep.py DIR [--docs docs/figures] [--dpi 100]
+"""
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"ar": "#3b6fb6", "mdm": "#d9622b"}  # two colours: AR blue, MDM orange
+LABELS = {"ar": "AR", "mdm": "MDM"}
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        sys.exit(f"{path}: not found; run `crossover sweep report` first")
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def number(text):
+    return float(text) if text not in ("", None) else math.nan
+
+
+def load(report_dir):
+    """curves[group][(objective, task, metric)] = sorted [(tokens, epoch, value)]."""
+    curves = defaultdict(lambda: defaultdict(list))
+    unique = {}
+    for row in read_csv(os.path.join(report_dir, "curves.csv")):
+        key = (row["objective"], row["task"], row["metric"])
+        curves[row["group"]][key].append(
+            (number(row["tokens"]), number(row["epoch"]), number(row["value"])))
+        unique[row["group"]] = number(row["unique_tokens"])
+    for group in curves.values():
+        for points in group.values():
+            points.sort()
+    crossings = defaultdict(list)
+    for row in read_csv(os.path.join(report_dir, "crossovers.csv")):
+        crossings[(row["group"], row["task"], row["metric"])].append(
+            (row["kind"], number(row["tokens"]), number(row["epoch"])))
+    return curves, crossings, unique
+
+
+def human(n):
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def style(ax, xlabel, ylabel, log_x):
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, which="major", alpha=0.3, linewidth=0.5)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def draw(ax, group_curves, task, metric, axis, focus=False):
+    """Both objectives' curves on one axes; axis 0 = tokens (log), 1 = epochs.
+
+    focus: scale y to the points past the first 5% of the x range, so the loss at
+    initialisation (about ln V) does not flatten the part where the curves cross."""
+    drawn, focus_y = False, []
+    for objective in ("ar", "mdm"):
+        points = [p for p in group_curves.get((objective, task, metric), [])
+                  if p[axis] > 0 or axis == 1]
+        if not points:
+            continue
+        xs = [p[axis] for p in points]
+        ys = [p[2] for p in points]
+        ax.plot(xs, ys, color=COLORS[objective], label=LABELS[objective], linewidth=1.3,
+                marker="o", markersize=2)
+        cut = xs[0] + 0.05 * (xs[-1] - xs[0]) if axis == 1 else xs[0] * (xs[-1] / xs[0]) ** 0.05
+        focus_y += [y for x, y in zip(xs, ys) if x >= cut and math.isfinite(y)]
+        drawn = True
+    if focus and len(focus_y) > 1:
+        lo, hi = min(focus_y), max(focus_y)
+        pad = 0.08 * (hi - lo or abs(hi) or 1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+    return drawn
+
+
+def mark(ax, marks, axis):
+    """Crossings as dotted lines; a trend crossing beyond the data as a dashed one."""
+    for kind, tokens, epoch in marks:
+        x = tokens if axis == 0 else epoch
+        if not math.isfinite(x) or x <= 0:
+            continue
+        if kind == "trend":
+            lo, hi = ax.get_xlim()
+            if x <= hi * 3:  # only when it is near enough to read
+                ax.axvline(x, color="0.45", linestyle="--", linewidth=0.8)
+                ax.annotate("trend", (x, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
+                            ha="right", va="bottom", xytext=(-2, 2), textcoords="offset points")
+            continue
+        ax.axvline(x, color="0.3" if kind == "mdm_overtakes" else "0.65", linestyle=":",
+                   linewidth=1.0)
+        if kind == "mdm_overtakes":
+            label = human(tokens) + " tok" if axis == 0 else f"ep {epoch:.3g}"
+            ax.annotate(label, (x, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
+                        ha="left", va="bottom", xytext=(2, 2), textcoords="offset points")
+
+
+def save(fig, path, dpi, written):
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    written.append(path)
+
+
+def title(group, unique):
+    u = unique.get(group, math.nan)
+    return f"{group}: {human(u)} unique" if math.isfinite(u) else group
+
+
+def plot_group(out, group, gc, crossings, unique, dpi, written):
+    fig, axes = plt.subplots(1, 2, figsize=(6.4, 2.5))
+    for axis, ax in enumerate(axes):
+        if draw(ax, gc, "", "val_loss", axis, focus=True):
+            style(ax, "tokens seen" if axis == 0 else "epochs", "val loss", axis == 0)
+            mark(ax, crossings.get((group, "", "val_loss"), []), axis)
+    axes[0].legend(fontsize=7, frameon=False)
+    fig.suptitle(title(group, unique), fontsize=9)
+    save(fig, os.path.join(out, f"val_loss_{group}.png"), dpi, written)
+
+    tasks = sorted({task for (_, task, metric) in gc if task and metric == "acc"})
+    for metric, ylabel, marks in (("acc", "accuracy", True), ("delta_nll", "ΔNLL", False)):
+        if not tasks:
+            break
+        fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 2.5), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            if draw(ax, gc, task, metric, 0):
+                style(ax, "tokens seen", f"{task} {ylabel}", True)
+                if marks:
+                    mark(ax, crossings.get((group, task, "acc"), []), 0)
+        axes[0][0].legend(fontsize=7, frameon=False)
+        fig.suptitle(title(group, unique), fontsize=9)
+        save(fig, os.path.join(out, f"{metric}_{group}.png"), dpi, written)
+
+
+def plot_overview(out, curves, crossings, unique, dpi, written):
+    groups = sorted(curves, key=lambda g: unique.get(g, math.inf))
+    n = len(groups)
+    cols = min(n, 5)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, group in zip(axes.flat, groups):
+        if draw(ax, curves[group], "", "val_loss", 1, focus=True):
+            style(ax, "epochs", "val loss", False)
+            mark(ax, crossings.get((group, "", "val_loss"), []), 1)
+        ax.set_title(title(group, unique), fontsize=8)
+    axes[0][0].legend(fontsize=7, frameon=False)
+    save(fig, os.path.join(out, "val_loss_overview.png"), dpi, written)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir", help="sweep directory with report/curves.csv")
+    parser.add_argument("--docs", help="also copy the figures into this folder")
+    parser.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
+    args = parser.parse_args()
+
+    report = os.path.join(args.sweep_dir, "report")
+    curves, crossings, unique = load(report)
+    if not curves:
+        sys.exit(f"{report}/curves.csv has no evaluations yet")
+    written = []
+    for group in sorted(curves, key=lambda g: unique.get(g, math.inf)):
+        plot_group(report, group, curves[group], crossings, unique, args.dpi, written)
+    plot_overview(report, curves, crossings, unique, args.dpi, written)
+    if args.docs:
+        os.makedirs(args.docs, exist_ok=True)
+        for path in written:
+            shutil.copy(path, args.docs)
+    for path in written:
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+// Reads eval events from metrics.jsonl files. Lines that do not parse (a run writing while the
+// report reads) are skipped; events are keyed by step so a history that repeats steps (it should
+// not, the trainer drops them on resume) still yields one curve.
+#include "crossover/sweep/results.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+namespace crossover {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+double number(const nlohmann::json& obj, const char* key) {
+  const auto it = obj.find(key);
+  return it != obj.end() && it->is_number() ? it->get<double>() : kNaN;
+}
+
+}  // namespace
+
+std::vector<PointResults> load_results(const Manifest& manifest) {
+  std::vector<PointResults> out;
+  for (const auto& p : manifest.points) {
+    PointResults r;
+    r.point = p;
+    r.state = read_run_state(p.run_dir);
+    r.unique_tokens = static_cast<double>(p.unique_tokens);
+    std::map<int64_t, EvalRecord> by_step;
+    std::ifstream in(std::filesystem::path(p.run_dir) / "metrics.jsonl");
+    for (std::string line; in && std::getline(in, line);) {
+      const auto e = nlohmann::json::parse(line, nullptr, false);
+      if (e.is_discarded() || !e.is_object() || e.value("kind", "") != "eval") continue;
+      if (!e.contains("step") || !e["step"].is_number_integer()) continue;
+      EvalRecord rec;
+      rec.step = e["step"].get<int64_t>();
+      rec.tokens = number(e, "tokens");
+      rec.epoch = number(e, "epoch");
+      rec.flops = number(e, "flops");
+      rec.val_loss = number(e, "val_loss");
+      rec.val_loss_se = number(e, "val_loss_se");
+      rec.val_ppl = number(e, "val_ppl");
+      if (std::isnan(rec.tokens)) continue;
+      const double unique = number(e, "unique_tokens");
+      if (unique > 0) r.unique_tokens = unique;
+      if (e.contains("tasks") && e["tasks"].is_object())
+        for (const auto& [name, t] : e["tasks"].items()) {
+          if (!t.is_object()) continue;
+          rec.tasks[name] = {number(t, "acc"), number(t, "acc_norm"), number(t, "delta_nll"),
+                             number(t, "nll_right"), number(t, "nll_wrong")};
+        }
+      by_step[rec.step] = std::move(rec);
+    }
+    for (auto& [step, rec] : by_step) r.evals.push_back(std::move(rec));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace crossover

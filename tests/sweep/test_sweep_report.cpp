@@ -1,0 +1,158 @@
+// The report on synthetic metrics.jsonl files: the CSV tables, the crossings it finds per
+// unique budget, and the R* fit it prints.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "crossover/sweep/fit.h"
+#include "crossover/sweep/report.h"
+#include "crossover/sweep/run_state.h"
+#include "sweep/sweep_fixture.h"
+
+namespace crossover {
+namespace {
+
+using nlohmann::json;
+using testing::append_event;
+using testing::end_event;
+
+const char* kSweep =
+    "base: base.yaml\ntotal_tokens: 1M\n"
+    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
+
+json eval_event(int64_t step, double tokens, double unique, double loss,
+                const json& tasks = json::object()) {
+  return {{"kind", "eval"},      {"step", step},       {"tokens", tokens},
+          {"unique_tokens", unique}, {"epoch", tokens / unique}, {"flops", 6e3 * tokens},
+          {"val_loss", loss},    {"val_loss_se", 0.001}, {"val_ppl", std::exp(loss)},
+          {"tasks", tasks}};
+}
+
+json task(double acc, double delta) {
+  return {{"cloze", {{"acc", acc}, {"acc_norm", acc + 0.01}, {"nll_right", 2.0},
+                     {"nll_wrong", 2.0 + delta}, {"delta_nll", delta}, {"examples", 100}}}};
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(kSweep);
+  const std::string runs = f.dir / "out/runs/";
+  // u100k: AR flat at 3.05, MDM falling 0.1 per 100k tokens from 3.4: MDM overtakes at 450k
+  // tokens = epoch 4.5. On the task MDM's accuracy passes AR's 0.5 at 300k tokens.
+  // u1M: AR always 0.5 better, and MDM does not close the gap.
+  for (int i = 1; i <= 10; ++i) {
+    const double t = i * 1e5;
+    append_event(runs + "ar-u100k", eval_event(i * 10, t, 1e5, 3.05, task(0.5, 0.1)));
+    append_event(runs + "mdm-u100k",
+                 eval_event(i * 10, t, 1e5, 3.5 - 0.1 * i, task(0.2 + 0.1 * i, 0.1 * i)));
+    append_event(runs + "ar-u1M", eval_event(i * 10, t, 1e6, 3.0 - 0.01 * i));
+    append_event(runs + "mdm-u1M", eval_event(i * 10, t, 1e6, 3.5 - 0.01 * i));
+  }
+  for (const char* p : {"ar-u100k", "mdm-u100k", "ar-u1M"})
+    append_event(runs + p, end_event("finished", 100));
+
+  const ReportFiles files = write_report(f.dir / "out");
+  ASSERT_EQ(files.paths.size(), 4u);
+
+  const auto crossings = lines_of(testing::read_file(f.dir / "out/report/crossovers.csv"));
+  ASSERT_EQ(crossings.size(), 3u) << testing::read_file(f.dir / "out/report/crossovers.csv");
+  EXPECT_EQ(crossings[0], "group,family,unique_tokens,task,metric,kind,tokens,epoch");
+  EXPECT_EQ(crossings[1], "u100k,all,100000,,val_loss,mdm_overtakes,450000,4.5");
+  EXPECT_EQ(crossings[2], "u100k,all,100000,cloze,acc,mdm_overtakes,300000,3");
+
+  const std::string md = testing::read_file(f.dir / "out/report/summary.md");
+  EXPECT_NE(md.find("MDM overtakes at 450.0k tokens (epoch 4.5)"), std::string::npos) << md;
+  EXPECT_NE(md.find("MDM ahead, MDM 2.5000 vs AR 3.0500"), std::string::npos) << md;
+  EXPECT_NE(md.find("no crossing between 100.0k and 1.00M tokens: AR ahead throughout"),
+            std::string::npos)
+      << md;
+  // Parallel trends (both fall 0.01 per step) never close the gap.
+  EXPECT_NE(md.find("run parallel"), std::string::npos) << md;
+  EXPECT_NE(md.find("| u100k | 100.0k | 10.0 | 450.0k (epoch 4.5) / MDM |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("MDM `mdm-u1M` (partial, step 100/"), std::string::npos) << md;
+  EXPECT_NE(files.headline.find("u100k: val loss: MDM overtakes at 450.0k tokens"),
+            std::string::npos)
+      << files.headline;
+  EXPECT_NE(files.headline.find("R* (ar, all)"), std::string::npos) << files.headline;
+
+  const auto summary = lines_of(testing::read_file(f.dir / "out/report/summary.csv"));
+  ASSERT_EQ(summary.size(), 5u);
+  EXPECT_NE(summary[0].find("final_val_loss,final_val_loss_se,final_step"), std::string::npos);
+  EXPECT_NE(summary[0].find("cloze.acc,cloze.acc_norm,cloze.delta_nll"), std::string::npos);
+  // mdm-u100k: final = best = the last eval (2.5 at step 100, 1M tokens, epoch 10); the task's
+  // final accuracy 1.2 (a synthetic number) and delta-NLL 1.
+  // Rows in manifest order: ar-u100k, ar-u1M, mdm-u100k, mdm-u1M.
+  EXPECT_EQ(summary[3].rfind("mdm-u100k,u100k,all,mdm,mdm,u100k,100000,1000000,10,,finished,", 0),
+            0u)
+      << summary[3];
+  EXPECT_NE(summary[3].find(",2.5,0.001,100,1000000,10,2.5,100,1000000,10,1.2,1.21,1,2,3"),
+            std::string::npos)
+      << summary[3];
+  // ar-u1M: the best is the last eval (falling); mdm-u1M is partial.
+  EXPECT_NE(summary[2].find(",2.9,0.001,100,1000000,1,2.9,100,1000000,1,,,,,"), std::string::npos)
+      << summary[2];
+  EXPECT_NE(summary[4].find(",partial,"), std::string::npos) << summary[4];
+
+  // curves.csv: one row per metric per eval (val_loss, se, ppl, and 5 task fields when present).
+  const auto curves = lines_of(testing::read_file(f.dir / "out/report/curves.csv"));
+  EXPECT_EQ(curves[0], "point,group,family,objective,unique_tokens,step,tokens,epoch,flops,task,"
+                       "metric,value");
+  EXPECT_EQ(curves.size(), 1u + 2 * 10 * 8 + 2 * 10 * 3);
+  EXPECT_EQ(curves[1], "ar-u100k,u100k,all,ar,100000,10,100000,1,600000000,,val_loss,3.05");
+}
+
+TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(
+      "base: base.yaml\ntotal_tokens: 16M\n"
+      "axes: {objective.type: [ar], data.unique_tokens: [0.5M, 1M, 2M, 16M]}\n");
+  for (const auto& p : m.points)
+    for (int i = 1; i <= 16; ++i) {
+      const double d = 1e6 * i;
+      const double u = static_cast<double>(p.unique_tokens);
+      append_event(p.run_dir, eval_event(i, d, u, 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35)));
+    }
+  const ReportFiles files = write_report(f.dir / "out");
+  EXPECT_NE(files.headline.find("R* (ar, all) = 12 "), std::string::npos) << files.headline;
+  const std::string md = testing::read_file(f.dir / "out/report/summary.md");
+  EXPECT_NE(md.find("| ar | all | 12 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("No comparison: the group needs one `ar` and one `mdm` point."),
+            std::string::npos);
+}
+
+TEST(SweepRunState, ReadsTheLastEndEventAndToleratesTornLines) {
+  testing::TempDir dir;
+  const std::string run = dir / "run";
+  EXPECT_EQ(read_run_state(run).status, RunStatus::not_started);
+  append_event(run, {{"kind", "run"}, {"step", 0}, {"total_steps", 40}});
+  append_event(run, {{"kind", "train"}, {"step", 10}, {"loss", 3.5}, {"epoch", 0.5}});
+  EXPECT_EQ(read_run_state(run).status, RunStatus::partial);
+  append_event(run, end_event("interrupted", 10));
+  EXPECT_EQ(read_run_state(run).status, RunStatus::interrupted);
+  // Resumed: events after the end mean it runs (or ran) again.
+  append_event(run, {{"kind", "run"}, {"step", 10}, {"total_steps", 40}});
+  append_event(run, {{"kind", "train"}, {"step", 20}, {"loss", 3.0}, {"epoch", 1.0}});
+  auto s = read_run_state(run);
+  EXPECT_EQ(s.status, RunStatus::partial);
+  EXPECT_EQ(s.step, 20);
+  EXPECT_EQ(s.total_steps, 40);
+  EXPECT_DOUBLE_EQ(s.last_loss, 3.0);
+  append_event(run, end_event("finished", 40));
+  testing::write_file(run + "/metrics.jsonl",
+                      testing::read_file(run + "/metrics.jsonl") + "{\"kind\":\"tra");
+  s = read_run_state(run);
+  EXPECT_EQ(s.status, RunStatus::finished);
+  EXPECT_EQ(s.step, 40);
+}
+
+}  // namespace
+}  // namespace crossover
