@@ -21,6 +21,24 @@ bool is_step_dir(const fs::path& p) {
   const std::string n = p.filename().string();
   return n.rfind(kPrefix, 0) == 0 && n.find('.') == std::string::npos && fs::is_directory(p);
 }
+
+std::string step_dir_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "%s%08lld", kPrefix, static_cast<long long>(step));
+  return name;
+}
+
+// The directory checkpoints/latest names, or nullopt when there is no `latest` yet.
+std::optional<std::string> read_latest(const fs::path& checkpoints) {
+  const fs::path p = checkpoints / "latest";
+  if (!fs::exists(p)) return std::nullopt;
+  std::string name = read_text_file(p.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const fs::path dir = checkpoints / name;
+  if (!fs::is_directory(dir))
+    throw std::runtime_error(p.string() + ": names " + name + ", which does not exist");
+  return dir.string();
+}
 }  // namespace
 
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, Comm& comm)
@@ -29,9 +47,7 @@ Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, Comm& comm)
 std::string Checkpointer::checkpoints_dir() const { return (fs::path(run_dir_) / "checkpoints").string(); }
 
 std::string Checkpointer::dir_for(int64_t step) const {
-  char name[32];
-  std::snprintf(name, sizeof(name), "%s%08lld", kPrefix, static_cast<long long>(step));
-  return (fs::path(checkpoints_dir()) / name).string();
+  return (fs::path(checkpoints_dir()) / step_dir_name(step)).string();
 }
 
 std::string Checkpointer::save(
@@ -85,16 +101,7 @@ void Checkpointer::prune() {
   }
 }
 
-std::optional<std::string> Checkpointer::latest() const {
-  const fs::path p = fs::path(checkpoints_dir()) / "latest";
-  if (!fs::exists(p)) return std::nullopt;
-  std::string name = read_text_file(p.string());
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  const fs::path dir = fs::path(checkpoints_dir()) / name;
-  if (!fs::is_directory(dir))
-    throw std::runtime_error(p.string() + ": names " + name + ", which does not exist");
-  return dir.string();
-}
+std::optional<std::string> Checkpointer::latest() const { return read_latest(checkpoints_dir()); }
 
 nlohmann::json Checkpointer::read_state(const std::string& dir) {
   const fs::path state_path = fs::path(dir) / "state.json";
@@ -120,19 +127,14 @@ nlohmann::json Checkpointer::read_state(const std::string& dir) {
 std::string Checkpointer::find(const std::string& run_dir, int64_t step) {
   const fs::path ckpts = fs::path(run_dir) / "checkpoints";
   if (step >= 0) {
-    char name[32];
-    std::snprintf(name, sizeof(name), "%s%08lld", kPrefix, static_cast<long long>(step));
-    const fs::path d = ckpts / name;
+    const fs::path d = ckpts / step_dir_name(step);
     if (!fs::is_directory(d))
       throw std::runtime_error(run_dir + ": no checkpoint at step " + std::to_string(step));
     return d.string();
   }
-  const fs::path latest = ckpts / "latest";
-  if (!fs::exists(latest))
-    throw std::runtime_error(run_dir + ": no checkpoint (checkpoints/latest is missing)");
-  std::string name = read_text_file(latest.string());
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  return (ckpts / name).string();
+  const auto latest = read_latest(ckpts);
+  if (!latest) throw std::runtime_error(run_dir + ": no checkpoint (checkpoints/latest is missing)");
+  return *latest;
 }
 
 }  // namespace crossover
