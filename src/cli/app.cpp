@@ -37,6 +37,8 @@ int run(int argc, char** argv) {
   add_bench_command(app);
   add_train_command(app);
   add_checkpoint_command(app);
+  add_eval_command(app);
+  add_make_cloze_command(app);
   add_sweep_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {

@@ -12,6 +12,7 @@
 #include "crossover/data/prepare.h"
 #include "crossover/data/sampler.h"
 #include "crossover/dist/sharding.h"
+#include "crossover/eval/multiple_choice.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/model/flops.h"
 #include "crossover/objective/objective.h"
@@ -144,6 +145,15 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
                       ") must divide the per-rank batch (training.global_batch / world size = " +
                       std::to_string(rows) + ")");
 
+  // Multiple-choice tasks (eval.tasks), read and tokenised once (a bad file fails before any
+  // event is written); scored at every evaluation.
+  const TaskSuite tasks = TaskSuite::load(config.eval.tasks, config.eval.max_task_examples,
+                                          (fs::path(config.data.path) / "tokenizer.model").string(),
+                                          config.data.seq_len);
+  ScoreOptions task_scoring;
+  task_scoring.samples = config.eval.task_samples;
+  task_scoring.max_batch_tokens = micro * config.data.seq_len;
+
   // Model, parameters, objective.
   const Transformer model(config.model, vocab, config.data.seq_len, config.optimizer);
   const ParamCount pc = count_parameters(config.model, vocab);
@@ -270,13 +280,15 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
     const auto flats = sharding->full_flats(dtype);
     const ValLoss v = validation_loss(model, flats, config.objective, val_windows,
                                       config.eval.mc_samples, micro, comm);
+    const auto task_results = tasks.evaluate(model, flats, objective->causal(), task_scoring, comm);
     result.val_loss = v.loss;
     emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
-                     {"tasks", nlohmann::json::object()}});
+                     {"tasks", tasks_json(task_results)}});
     if (v.se > 0)
       spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se, seconds_since(t0));
     else
       spdlog::info("eval step {}: val loss {:.4f}, ppl {:.2f} ({:.1f} s)", s, v.loss, v.ppl, seconds_since(t0));
+    for (const auto& [name, m] : task_results) spdlog::info("eval step {}: {}: {}", s, name, m.summary());
   };
 
   // The loop.

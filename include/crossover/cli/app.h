@@ -22,6 +22,8 @@ void add_bench_command(CLI::App& app);
 void add_bench_kernels_command(CLI::App& bench);  // `bench kernels`, from add_bench_command
 void add_train_command(CLI::App& app);
 void add_checkpoint_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_make_cloze_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 
 }  // namespace crossover::cli
