@@ -39,6 +39,7 @@ int run(int argc, char** argv) {
   add_checkpoint_command(app);
   add_eval_command(app);
   add_make_cloze_command(app);
+  add_generate_command(app);
   add_sweep_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {

@@ -18,6 +18,7 @@ void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: print throughput figures");
   bench->require_subcommand(1);
   add_bench_kernels_command(*bench);
+  add_bench_generate_command(*bench);
 
   struct DataOptions {
     std::string dir;
