@@ -1,5 +1,5 @@
 // The effective-data fit: a refined grid search over (log R*, log alpha) with E and A in closed
-// form. Tokens are scaled by their geometric mean before the power so that A stays well
+// form (A >= 0, E >= 0). Tokens are scaled by their geometric mean before the power so that A stays well
 // conditioned at 1e10 tokens; A is reported in unscaled units.
 #include "crossover/sweep/fit.h"
 
@@ -30,6 +30,10 @@ Eval evaluate(const std::vector<FitSample>& s, double scale, double r_star, doub
   const double var = sxx - sx * sx / n;
   e.A_scaled = var > 0 ? std::max(0.0, (sxy - sx * sy / n) / var) : 0.0;
   e.E = (sy - e.A_scaled * sx) / n;
+  if (e.E < 0) {  // a loss floor below zero is not a loss: fit A alone with E = 0
+    e.E = 0;
+    e.A_scaled = sxx > 0 ? std::max(0.0, sxy / sxx) : 0.0;
+  }
   e.sse = 0;
   for (size_t i = 0; i < n; ++i) {
     const double r = s[i].loss - (e.E + e.A_scaled * x[i]);

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -319,8 +320,14 @@ std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
     const auto key = std::make_pair(r.point.objective, r.point.family);
     if (!samples.count(key)) order.push_back(key);
     auto& s = samples[key];
+    // The best val loss so far (what early stopping keeps): the law describes diminishing
+    // returns of repeated data, not the rise of an overfitting run.
+    double best = std::numeric_limits<double>::infinity();
     for (const auto& e : r.evals)
-      if (std::isfinite(e.val_loss)) s.push_back({e.tokens, r.unique_tokens, e.val_loss});
+      if (std::isfinite(e.val_loss)) {
+        best = std::min(best, e.val_loss);
+        s.push_back({e.tokens, r.unique_tokens, best});
+      }
   }
   std::vector<FitRow> rows;
   for (const auto& key : order) {
@@ -333,8 +340,7 @@ std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
                              "not pin it down", kMinRStar, kMaxRStar);
     if (f.ok && f.r2 < 0.9)
       row.note += std::string(row.note.empty() ? "" : "; ") +
-                  fmt::format("poor fit (R^2 = {:.2f}): the law has no term for a loss that "
-                              "rises with repetition; read R* as indicative only", f.r2);
+                  fmt::format("poor fit (R^2 = {:.2f}): read R* as indicative only", f.r2);
     rows.push_back(std::move(row));
   }
   return rows;

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "crossover/sweep/fit.h"
 #include "crossover/sweep/report.h"
 #include "crossover/sweep/run_state.h"
@@ -127,6 +129,45 @@ TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
   EXPECT_NE(md.find("| ar | all | 12 |"), std::string::npos) << md;
   EXPECT_NE(md.find("No comparison: the group needs one `ar` and one `mdm` point."),
             std::string::npos);
+}
+
+TEST(SweepReport, FitsTheBestLossSoFarSoOverfittingDoesNotBendTheLaw) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(
+      "base: base.yaml\ntotal_tokens: 16M\n"
+      "axes: {objective.type: [ar], data.unique_tokens: [0.5M, 2M, 16M]}\n");
+  // After its 8th eval every run overfits: its loss climbs by 0.3 per eval. The fit must see
+  // the running minimum, i.e. the law up to eval 8 and a flat line after it.
+  std::vector<FitSample> expected;
+  for (const auto& p : m.points) {
+    const double u = static_cast<double>(p.unique_tokens);
+    double best = 0;
+    for (int i = 1; i <= 16; ++i) {
+      const double d = 1e6 * i;
+      const double law = 2.0 + 400.0 / std::pow(effective_data(d, u, 5.0), 0.35);
+      if (i <= 8) best = law;
+      append_event(p.run_dir, eval_event(i, d, u, i <= 8 ? law : best + 0.3 * (i - 8)));
+      expected.push_back({d, u, best});
+    }
+  }
+  const EffectiveDataFit want = fit_effective_data(expected);
+  const ReportFiles files = write_report(f.dir / "out");
+  EXPECT_NE(files.headline.find(fmt::format("R* (ar, all) = {:.3g} (E {:.3f}", want.r_star, want.E)),
+            std::string::npos)
+      << files.headline;
+}
+
+TEST(SweepFit, LossFloorIsNeverNegative) {
+  // A pure power law in D (no floor) tempts unconstrained least squares into E < 0 when the
+  // searched alpha is off; the fit keeps E >= 0 and recovers E = 0 and the exponent.
+  std::vector<FitSample> s;
+  for (int i = 1; i <= 20; ++i) s.push_back({1e5 * i, 1e7, 50.0 * std::pow(1e5 * i, -0.3)});
+  const EffectiveDataFit fit = fit_effective_data(s);
+  ASSERT_TRUE(fit.ok);
+  EXPECT_GE(fit.E, 0.0);
+  EXPECT_NEAR(fit.E, 0.0, 1e-3);
+  EXPECT_NEAR(fit.alpha, 0.3, 0.01);
+  EXPECT_GT(fit.r2, 0.999);
 }
 
 TEST(SweepRunState, ReadsTheLastEndEventAndToleratesTornLines) {

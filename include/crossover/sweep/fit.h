@@ -7,8 +7,8 @@
 // R* is the number of repetitions after which extra epochs are worth 1/e of fresh data: about
 // 15 for AR in their work, about 500 for diffusion in Prabhudesai et al.'s. The fit is a search
 // over (R*, alpha) on log scales, coarse then refined around the best, with E and A by closed-
-// form least squares (A >= 0) at each pair. The law has no term for a loss that rises with
-// repetition, so an overfitting AR run fits poorly; R^2 says how poorly.
+// form least squares (A >= 0, E >= 0) at each pair. The law has no term for a loss that rises with
+// repetition: the report fits each run's best val loss so far (what early stopping keeps).
 #pragma once
 
 #include <cstddef>
