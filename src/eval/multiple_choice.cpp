@@ -82,12 +82,16 @@ TokenizedExample tokenize_example(const Tokenizer& tokenizer, const McExample& e
 
 std::vector<std::vector<int64_t>> estimator_masks(int64_t L, int64_t K, uint64_t key) {
   SplitMix64 offset(key);
-  const uint64_t u = offset.below(static_cast<uint64_t>(L));
+  const double v = offset.uniform();
   std::vector<std::vector<int64_t>> masks;
   masks.reserve(K);
   std::vector<int64_t> perm(L);
   for (int64_t k = 0; k < K; ++k) {
-    const int64_t l = 1 + static_cast<int64_t>((static_cast<uint64_t>(k) + u) % L);
+    // Sample k draws l from the k-th of K equal strata of [0, L): uniform over {1..L} when k
+    // is, and spread over the whole range whatever K (K < L included).
+    const int64_t l = std::min<int64_t>(
+        L, 1 + static_cast<int64_t>(std::floor((static_cast<double>(k) + v) * static_cast<double>(L) /
+                                               static_cast<double>(K))));
     // A uniform l-subset: the first l entries of a partial Fisher-Yates shuffle.
     for (int64_t i = 0; i < L; ++i) perm[i] = i;
     SplitMix64 rng(hash_combine(key, static_cast<uint64_t>(k) + 1));
@@ -163,7 +167,10 @@ std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vecto
     const int64_t T = C + L;
     // Row (g, k): option group[g], sample k.
     std::vector<std::vector<std::vector<int64_t>>> masks;
-    for (const size_t j : group) masks.push_back(estimator_masks(L, K, hash_combine(key, j)));
+    // Common random numbers: the options of one length are scored on the same masks, so
+    // the noise of the estimator largely cancels in their comparison.
+    const auto shared = estimator_masks(L, K, hash_combine(key, static_cast<uint64_t>(L)));
+    for (size_t g = 0; g < group.size(); ++g) masks.push_back(shared);
     std::vector<std::vector<double>> values(group.size(), std::vector<double>(K));
     const int64_t total_rows = static_cast<int64_t>(group.size()) * K;
     const int64_t per_forward = std::max<int64_t>(1, options.max_batch_tokens / T);

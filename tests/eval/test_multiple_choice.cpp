@@ -168,6 +168,30 @@ TEST(EvalMultipleChoice, EstimatorMasksAreStratifiedUniformSubsets) {
     for (const int64_t p : s) freq[p] += 1.0 / 8000;
   for (const double f : freq) EXPECT_NEAR(f, 4.5 / 8, 0.03);
   EXPECT_NE(estimator_masks(8, 16, 5), estimator_masks(8, 16, 6));
+  // Fewer samples than tokens: one l from each of K equal strata, so a handful of samples
+  // still spans few-masked to all-masked instead of K neighbouring values of l.
+  for (uint64_t key = 0; key < 50; ++key) {
+    const auto few = estimator_masks(16, 4, key);
+    for (int64_t k = 0; k < 4; ++k) {
+      EXPECT_GE(static_cast<int64_t>(few[k].size()), 4 * k + 1) << key;
+      EXPECT_LE(static_cast<int64_t>(few[k].size()), 4 * k + 4) << key;
+    }
+  }
+}
+
+TEST(EvalMultipleChoice, MdmOptionsOfOneLengthAreScoredOnTheSameMasks) {
+  c10::InferenceMode inference;
+  const RandomModel m(5);
+  // Options 0 and 2 are the same tokens: with common masks their estimates are identical, so
+  // estimator noise cannot rank one above the other; option 1 (another length) is unaffected.
+  const auto ex = example({5, 9, 13, 2}, {{3, 17, 8, 20}, {4, 6}, {3, 17, 8, 20}, {7, 7, 1, 30}});
+  ScoreOptions so;
+  so.samples = 3;
+  for (uint64_t key = 0; key < 5; ++key) {
+    const auto got = mdm_option_nll(*m.model, m.flats, ex, key, so);
+    EXPECT_EQ(got[0].nll, got[2].nll) << key;
+    EXPECT_NE(got[0].nll, got[3].nll) << key;
+  }
 }
 
 TEST(EvalMultipleChoice, MetricsFollowTheOptionNlls) {

@@ -10,11 +10,14 @@
 //        -log p(x_i | x with S masked)], l ~ U{1..L}, S uniform among l-subsets. This is the
 //        masked-diffusion ELBO of the option (an upper bound on its NLL), rewritten over the
 //        number of masked tokens rather than over t. l is stratified: sample k of K uses
-//        l = 1 + (k + u) mod L with one random offset u per option, so every l appears equally
-//        often when L divides K (and the estimate stays unbiased when it does not). L == 1 has a
-//        single mask and is computed exactly with one row. Masks come from a fixed seed keyed by
-//        (example, option, sample): evaluations are reproducible and compare across checkpoints
-//        without sampling noise between them. The model has no attention mask and attends to
+//        l = 1 + floor((k + v) L / K) with one uniform offset v in [0, 1), one l from each of K
+//        equal strata (every l equally often when K is a multiple of L; unbiased for any K).
+//        Options of equal length are scored on the same masks (common random numbers): a
+//        comparison between options then sees little of the estimator's noise, which at a
+//        few samples would otherwise swamp it. L == 1 has a single mask and is computed
+//        exactly with one row. Masks come from a fixed seed keyed by (example, option length,
+//        sample): evaluations are reproducible and compare across checkpoints without
+//        sampling noise between them. The model has no attention mask and attends to
 //        every position, so padding would change the result: the K samples of an option are one
 //        batch of equal-length rows, and the options of an example share a forward exactly when
 //        their lengths match (one forward per distinct option length otherwise).
@@ -73,7 +76,7 @@ struct OptionNll {
 };
 
 // The masked positions (indices into the option) of the K samples of one option: sample k
-// masks exactly 1 + (k + u) mod L of them, u and the subsets drawn from `key`.
+// masks exactly 1 + floor((k + v) L / K) of them, v and the subsets drawn from `key`.
 std::vector<std::vector<int64_t>> estimator_masks(int64_t L, int64_t K, uint64_t key);
 
 // NLL of every option of `example`. `example_key` identifies the example (e.g. its index in
