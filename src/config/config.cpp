@@ -2,6 +2,8 @@
 // field list in config.h; errors carry "file:line: key.path: message".
 #include "crossover/config/config.h"
 
+#include "crossover/config/yaml_errors.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -39,33 +41,9 @@ using Locations = std::map<std::string, std::string>;
   throw ConfigError(where + ": " + key + ": " + msg);
 }
 
-std::string describe_node(const YAML::Node& n) {
-  if (!n || n.IsNull()) return "nothing";
-  if (n.IsMap()) return "a mapping";
-  if (n.IsSequence()) return "a list";
-  return "\"" + n.Scalar() + "\"";
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string suggestion(const std::string& key, const std::vector<std::string>& known,
                        const std::string& prefix) {
-  std::string best;
-  size_t best_d = 3;  // suggest only close matches
-  for (const auto& k : known) {
-    const size_t d = edit_distance(key, k);
-    if (d < best_d) best_d = d, best = k;
-  }
+  const std::string best = closest_key(key, known, 2);  // suggest only close matches
   return best.empty() ? "" : " (did you mean " + prefix + best + "?)";
 }
 
@@ -130,7 +108,7 @@ struct Loader {
     (*locations)[prefix + key] = loc;
     if (!parse_value(child, ref, rule))
       fail(loc, prefix + key,
-           "expected " + rule.template expected<T>() + ", got " + describe_node(child));
+           "expected " + rule.template expected<T>() + ", got " + describe_yaml(child));
   }
 
   template <class S>
@@ -140,7 +118,7 @@ struct Loader {
     if (!child.IsDefined() || child.IsNull()) return;
     if (!child.IsMap())
       fail(where_key(key), prefix + key,
-           "expected a mapping of keys, got " + describe_node(child));
+           "expected a mapping of keys, got " + describe_yaml(child));
     Loader sub{child, prefix + key + ".", source, locations, {}};
     s.visit(sub);
     sub.reject_unknown_keys();
@@ -176,7 +154,7 @@ struct Setter {
       fail(where, prefix + key, "is a value, not a section; it has no key " + path[1]);
     if (!parse_value(value, ref, rule))
       fail(where, prefix + key,
-           "expected " + rule.template expected<T>() + ", got " + describe_node(value));
+           "expected " + rule.template expected<T>() + ", got " + describe_yaml(value));
   }
 
   template <class S>
@@ -317,7 +295,7 @@ RunConfig parse_config(const std::string& yaml_text, const std::string& source,
     if (!root.IsMap())
       throw ConfigError(source + ":" + std::to_string(root.Mark().line + 1) +
                         ": expected a mapping of sections (model:, data:, ...), got " +
-                        describe_node(root));
+                        describe_yaml(root));
     Loader top{root, "", source, &locs, {}};
     config.visit(top);
     top.reject_unknown_keys();

@@ -17,6 +17,7 @@
 #include "crossover/config/config.h"
 #include "crossover/config/rules.h"
 #include "crossover/config/token_count.h"
+#include "crossover/config/yaml_errors.h"
 
 namespace crossover {
 
@@ -32,32 +33,8 @@ std::string where(const std::string& source, const YAML::Node& n) {
   return source + ":" + std::to_string(n.Mark().line + 1);
 }
 
-std::string describe(const YAML::Node& n) {
-  if (!n || n.IsNull()) return "nothing";
-  if (n.IsMap()) return "a mapping";
-  if (n.IsSequence()) return "a list";
-  return "\"" + n.Scalar() + "\"";
-}
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
-  std::string best;
-  size_t best_d = std::max<size_t>(3, key.size() / 4);  // only close matches
-  for (const auto& k : known) {
-    const size_t d = edit_distance(key, k);
-    if (d < best_d) best_d = d, best = k;
-  }
+  const std::string best = closest_key(key, known, std::max<size_t>(3, key.size() / 4) - 1);
   return best.empty() ? "" : " (did you mean " + best + "?)";
 }
 
@@ -169,7 +146,7 @@ void parse_axes(const YAML::Node& node, const std::string& source, SweepFile& s)
         value.label = sanitize(preset.first.Scalar());
         if (!preset.second.IsMap() || preset.second.size() == 0)
           fail(value.where, "axes." + axis.name + "." + preset.first.Scalar(),
-               "expected a mapping of run-config keys to values, got " + describe(preset.second));
+               "expected a mapping of run-config keys to values, got " + describe_yaml(preset.second));
         collect_settings(preset.second, "", source,
                          "axes." + axis.name + "." + preset.first.Scalar() + ": ",
                          value.settings);
@@ -177,7 +154,7 @@ void parse_axes(const YAML::Node& node, const std::string& source, SweepFile& s)
       }
     } else {
       fail(axis.where, "axes." + axis.name,
-           "expected a list of values or a mapping of named presets, got " + describe(values));
+           "expected a list of values or a mapping of named presets, got " + describe_yaml(values));
     }
     if (axis.values.empty()) fail(axis.where, "axes." + axis.name, "has no values");
     std::map<std::string, std::string> labels;
@@ -203,7 +180,7 @@ void parse_eval(const YAML::Node& node, const std::string& at, const std::string
                 EvalSchedule& e) {
   if (!node.IsMap())
     fail(at, "eval", "expected a mapping (per_epoch, every_tokens, min_evals), got " +
-                         describe(node));
+                         describe_yaml(node));
   reject_unknown(node, {"per_epoch", "every_tokens", "min_evals"}, source, "eval.");
   e.where = at;
   if (const auto n = node["per_epoch"]) {
@@ -215,7 +192,7 @@ void parse_eval(const YAML::Node& node, const std::string& at, const std::string
       v = -1;
     }
     if (!(v > 0) || !std::isfinite(v))
-      fail(w, "eval.per_epoch", "expected a positive number, got " + describe(n));
+      fail(w, "eval.per_epoch", "expected a positive number, got " + describe_yaml(n));
     e.per_epoch = v;
   }
   if (const auto n = node["every_tokens"]) {
@@ -223,7 +200,7 @@ void parse_eval(const YAML::Node& node, const std::string& at, const std::string
     const auto c = n.IsScalar() ? TokenCount::parse(n.Scalar()) : std::nullopt;
     if (!c || c->is_all() || c->value() <= 0)
       fail(w, "eval.every_tokens",
-           "expected a positive token count (an integer, 50k, 1.5M, 2B), got " + describe(n));
+           "expected a positive token count (an integer, 50k, 1.5M, 2B), got " + describe_yaml(n));
     e.every_tokens = c->value();
   }
   if (const auto n = node["min_evals"]) {
@@ -234,7 +211,7 @@ void parse_eval(const YAML::Node& node, const std::string& at, const std::string
     } catch (const YAML::Exception&) {
       v = -1;
     }
-    if (v <= 0) fail(w, "eval.min_evals", "expected a positive integer, got " + describe(n));
+    if (v <= 0) fail(w, "eval.min_evals", "expected a positive integer, got " + describe_yaml(n));
     e.min_evals = v;
   }
   if (!e.given())
@@ -260,7 +237,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   }
   if (!root.IsMap())
     throw ConfigError(path + ":1: expected a mapping (base:, total_tokens:, axes:, ...), got " +
-                      describe(root));
+                      describe_yaml(root));
   reject_unknown(root, {"description", "base", "set", "total_tokens", "axes", "eval"}, path, "");
 
   SweepFile s;
@@ -269,7 +246,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   if (const auto n = root["description"]) {
     if (!n.IsScalar())
       fail(key_where(root, "description", path), "description",
-           "expected a string, got " + describe(n));
+           "expected a string, got " + describe_yaml(n));
     s.description = n.Scalar();
   }
 
@@ -277,7 +254,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   s.base_where = key_where(root, "base", path);
   if (!base) fail(path, "base", "missing: the run config every point starts from");
   if (!base.IsScalar() || base.Scalar().empty())
-    fail(s.base_where, "base", "expected a path to a run config, got " + describe(base));
+    fail(s.base_where, "base", "expected a path to a run config, got " + describe_yaml(base));
   const fs::path base_path(base.Scalar());
   s.base = (base_path.is_absolute() ? base_path : fs::path(path).parent_path() / base_path)
                .lexically_normal()
@@ -286,7 +263,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   if (const auto n = root["set"]) {
     if (!n.IsMap())
       fail(key_where(root, "set", path), "set",
-           "expected a mapping of run-config keys to values, got " + describe(n));
+           "expected a mapping of run-config keys to values, got " + describe_yaml(n));
     collect_settings(n, "", path, "set: ", s.set);
   }
 
@@ -296,7 +273,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   const auto count = total.IsScalar() ? TokenCount::parse(total.Scalar()) : std::nullopt;
   if (!count || count->is_all() || count->value() <= 0)
     fail(s.total_where, "total_tokens",
-         "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + describe(total));
+         "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + describe_yaml(total));
   s.total_tokens = count->value();
 
   const auto axes = root["axes"];
@@ -304,7 +281,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   if (!axes.IsMap() || axes.size() == 0)
     fail(key_where(root, "axes", path), "axes",
          "expected a mapping of axes (key: [values] or name: {preset: {key: value}}), got " +
-             describe(axes));
+             describe_yaml(axes));
   parse_axes(axes, path, s);
 
   if (const auto n = root["eval"]) parse_eval(n, key_where(root, "eval", path), path, s.eval);
