@@ -22,6 +22,22 @@ double uniform01(uint32_t bits_hi, uint32_t bits_lo) {
   return static_cast<double>(x & ((uint64_t{1} << 53) - 1)) * 0x1.0p-53;
 }
 
+// The masks of this step's rows: keyed by (seed, step, global row), so they do not depend on
+// the rank layout; losses are averaged over the global batch.
+kernels::MaskParams mask_params(const StepContext& ctx, int64_t mask_id, int weighting,
+                                int64_t len) {
+  kernels::MaskParams p;
+  p.seed = ctx.seed;
+  p.step = static_cast<uint64_t>(ctx.step);
+  p.global_row0 = ctx.global_row0;
+  p.mask_id = mask_id;
+  p.stream = kernels::kStreamTokenMask;
+  p.weighting = weighting;
+  p.scale = 1.0f / static_cast<float>(ctx.global_batch);
+  p.norm_len = len;
+  return p;
+}
+
 class Autoregressive final : public Objective {
  public:
   Autoregressive(const ObjectiveConfig& c, int64_t mask_id) : config_(c), mask_id_(mask_id) {}
@@ -38,15 +54,7 @@ class Autoregressive final : public Objective {
     const float scale = 1.0f / static_cast<float>(ctx.global_batch);
     if (config_.ar_input_mask_prob > 0) {
       // Ablation: corrupt inputs like diffusion does, keep every target.
-      kernels::MaskParams p;
-      p.seed = ctx.seed;
-      p.step = static_cast<uint64_t>(ctx.step);
-      p.global_row0 = ctx.global_row0;
-      p.mask_id = mask_id_;
-      p.stream = kernels::kStreamTokenMask;
-      p.weighting = kernels::kWeightNone;
-      p.scale = scale;
-      p.norm_len = len;
+      const auto p = mask_params(ctx, mask_id_, kernels::kWeightNone, len);
       const at::Tensor t = at::full({b.inputs.size(0)}, static_cast<float>(config_.ar_input_mask_prob),
                                     at::kFloat);
       auto m = ops::mdm_mask(b.inputs, t, p);
@@ -81,16 +89,10 @@ class MaskedDiffusion final : public Objective {
       t[i] = static_cast<float>(schedule_->mask_probability(diffusion_time(
           ctx.seed, ctx.step, ctx.global_row0 + i, ctx.global_batch, config_.eps,
           config_.stratified_t)));
-    kernels::MaskParams p;
-    p.seed = ctx.seed;
-    p.step = static_cast<uint64_t>(ctx.step);
-    p.global_row0 = ctx.global_row0;
-    p.mask_id = mask_id_;
-    p.stream = kernels::kStreamTokenMask;
-    p.weighting = config_.loss_weight == "mask_fraction" ? kernels::kWeightMaskFraction
-                                                         : kernels::kWeightInverseT;
-    p.scale = 1.0f / static_cast<float>(ctx.global_batch);
-    p.norm_len = len;
+    const auto p = mask_params(ctx, mask_id_,
+                               config_.loss_weight == "mask_fraction" ? kernels::kWeightMaskFraction
+                                                                      : kernels::kWeightInverseT,
+                               len);
     auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
     return Batch{m.noisy, x0, m.weight, false};
   }
