@@ -6,8 +6,8 @@
 
 namespace crossover {
 
-// Sustained FLOP/s of square matmuls (n = 1024 fp32 on CPU, 8192 bf16 on CUDA) over about
-// `seconds`, after a warm-up.
+// FLOP/s of square matmuls (n = 1024 fp32 on CPU, 8192 bf16 on CUDA): the best rate over
+// windows of 4 products during about `seconds`, after a warm-up.
 double measure_matmul_peak(at::Device device, at::ScalarType dtype, double seconds = 0.5);
 
 }  // namespace crossover
