@@ -50,7 +50,7 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       throw std::runtime_error(manifest.dir + ": no point named " + n + " in the manifest");
 
   RunnerResult result;
-  std::vector<const ManifestPoint*> todo;
+  std::vector<const ManifestPoint*> to_run;
   for (const auto& p : manifest.points) {
     if (!o.only.empty() && std::find(o.only.begin(), o.only.end(), p.name) == o.only.end())
       continue;
@@ -58,13 +58,13 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       result.already_finished.push_back(p.name);
       continue;
     }
-    todo.push_back(&p);
+    to_run.push_back(&p);
   }
-  const int parallel = std::max(1, std::min<int>(o.parallel, std::max<size_t>(todo.size(), 1)));
+  const int parallel = std::max(1, std::min<int>(o.parallel, std::max<size_t>(to_run.size(), 1)));
   const int auto_threads = std::max(1, available_cores() / parallel);
   print(fmt::format("sweep: {} points, {} finished already, {} to run, {} at a time",
-                    result.already_finished.size() + todo.size(), result.already_finished.size(),
-                    todo.size(), parallel));
+                    result.already_finished.size() + to_run.size(), result.already_finished.size(),
+                    to_run.size(), parallel));
 
   std::mutex mu;
   std::condition_variable cv;
@@ -79,9 +79,9 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       size_t ordinal = 0;
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (next >= todo.size() || stopping()) break;
+        if (next >= to_run.size() || stopping()) break;
         ordinal = ++next;
-        p = todo[ordinal - 1];
+        p = to_run[ordinal - 1];
         running[p] = Clock::now();
       }
       const RunState before = read_run_state(p->run_dir);
@@ -92,7 +92,7 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       req.workdir = manifest.workdir;
       req.resume = before.status != RunStatus::not_started;
       req.threads = o.threads_per_run > 0 ? o.threads_per_run : (p->threads > 0 ? 0 : auto_threads);
-      const std::string tag = fmt::format("sweep: [{}/{}] {}", ordinal, todo.size(), p->name);
+      const std::string tag = fmt::format("sweep: [{}/{}] {}", ordinal, to_run.size(), p->name);
       print(tag + (req.resume ? fmt::format(": resuming ({}, step {})", to_string(before.status),
                                             before.step)
                               : std::string(": starting")) +
@@ -149,7 +149,7 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
     }
   }
   for (auto& t : threads) t.join();
-  for (size_t i = next; i < todo.size(); ++i) result.not_started.push_back(todo[i]->name);
+  for (size_t i = next; i < to_run.size(); ++i) result.not_started.push_back(to_run[i]->name);
   return result;
 }
 
