@@ -99,22 +99,18 @@ __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
   return v;
 }
-__device__ float block_max(float v) {
+// One block reduction per warp reduction: each instantiation has its own shared array.
+template <float (*WarpReduce)(float)>
+__device__ float block_reduce(float v, float identity) {
   __shared__ float partial[kMaxThreads / 32];
-  v = warp_max(v);
+  v = WarpReduce(v);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   if (lane == 0) partial[warp] = v;
   __syncthreads();
-  return warp_max(lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : -FLT_MAX);
+  return WarpReduce(lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : identity);
 }
-__device__ float block_sum(float v) {
-  __shared__ float partial[kMaxThreads / 32];
-  v = warp_sum(v);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  return warp_sum(lane < static_cast<int>(blockDim.x >> 5) ? partial[lane] : 0.0f);
-}
+__device__ float block_max(float v) { return block_reduce<warp_max>(v, -FLT_MAX); }
+__device__ float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
 
 template <typename S, int VEC>
 __global__ void __launch_bounds__(kMaxThreads)
