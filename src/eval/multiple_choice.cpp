@@ -166,11 +166,9 @@ std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vecto
     const int64_t K = L == 1 ? 1 : std::max<int64_t>(1, options.samples);
     const int64_t T = C + L;
     // Row (g, k): option group[g], sample k.
-    std::vector<std::vector<std::vector<int64_t>>> masks;
     // Common random numbers: the options of one length are scored on the same masks, so
     // the noise of the estimator largely cancels in their comparison.
-    const auto shared = estimator_masks(L, K, hash_combine(key, static_cast<uint64_t>(L)));
-    for (size_t g = 0; g < group.size(); ++g) masks.push_back(shared);
+    const auto masks = estimator_masks(L, K, hash_combine(key, static_cast<uint64_t>(L)));
     std::vector<std::vector<double>> values(group.size(), std::vector<double>(K));
     const int64_t total_rows = static_cast<int64_t>(group.size()) * K;
     const int64_t per_forward = std::max<int64_t>(1, options.max_batch_tokens / T);
@@ -181,7 +179,7 @@ std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vecto
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t g = (r0 + r) / K, k = (r0 + r) % K;
         const auto& opt = ex.options[group[g]];
-        const auto& masked = masks[g][k];
+        const auto& masked = masks[k];
         std::copy(ex.context.begin(), ex.context.end(), ids.begin() + r * T);
         std::copy(opt.begin(), opt.end(), ids.begin() + r * T + C);
         for (const int64_t p : masked) {
