@@ -6,10 +6,12 @@
 
 #include "crossover/cli/app.h"
 #include "crossover/config/config.h"
+#include "crossover/dist/launch.h"
+#include "crossover/util/log.h"
 #include "crossover/data/bench.h"
 #include "crossover/train/bench.h"
 #include "crossover/train/peak.h"
-#include "crossover/train/trainer.h"
+#include "crossover/config/device.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
@@ -49,22 +51,37 @@ void add_bench_command(CLI::App& app) {
     std::vector<std::string> sets = t->sets;
     if (t->threads >= 0) sets.push_back("hardware.threads=" + std::to_string(t->threads));
     const RunConfig config = load_config(t->config, sets);
-    const at::Device device = resolve_device(config.hardware);
+    // Launched like train (scripts/launch.sh, torchrun, srun), it measures the sharded step;
+    // distributed.process_group=always runs the collectives at world size 1 too.
+    const DistEnv env = read_dist_env();
+    log::set_rank(env.rank, env.world_size);
+    const at::Device device = resolve_device(config.hardware, env.local_rank);
+    make_current(device);
+    auto comm = init_distributed(env, config.distributed, device);
     configure_threads(static_cast<int>(config.hardware.threads));
-    const double peak = config.hardware.peak_tflops > 0
-                            ? config.hardware.peak_tflops * 1e12
-                            : measure_matmul_peak(device, resolve_precision(config.hardware, device), 1.0);
-    std::printf("%-4s %12s %10s %10s %12s %7s\n", "obj", "tokens/s", "step s", "GFLOP/s",
-                "peak GFLOP/s", "MFU");
+    const PeakReference peak =
+        mfu_reference(config.hardware, device, resolve_precision(config.hardware, device), 1.0);
+    const bool rank0 = comm->rank() == 0;
+    if (rank0) {
+      std::printf("MFU reference: %.1f TFLOP/s (%s); sharding %s over %d rank(s), %s\n",
+                  peak.flops_per_s / 1e12, peak.source.c_str(),
+                  config.distributed.sharding.c_str(), comm->world_size(), comm->backend().c_str());
+      std::printf("%-4s %12s %10s %10s %12s %7s %10s %10s %10s\n", "obj", "tokens/s", "step s",
+                  "GFLOP/s", "peak GFLOP/s", "MFU", "loss 1st", "loss last", "peak MiB");
+    }
     for (const std::string obj : {"ar", "mdm"}) {
       if (t->objective != "both" && t->objective != obj) continue;
-      const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, peak);
-      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%%\n", obj.c_str(),
+      const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
+                                      peak.flops_per_s);
+      if (!rank0) continue;
+      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", obj.c_str(),
                   r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
                   r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
-                  100 * r["mfu"].get<double>());
+                  100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),
+                  r["last_loss"].get<double>(), r["peak_memory_mib"].get<double>());
       std::printf("%s\n", r.dump().c_str());
     }
+    comm->barrier();
   });
 
   auto* data = bench->add_subcommand(

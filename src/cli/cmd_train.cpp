@@ -5,6 +5,7 @@
 
 #include "crossover/cli/app.h"
 #include "crossover/config/config.h"
+#include "crossover/config/device.h"
 #include "crossover/dist/comm.h"
 #include "crossover/dist/launch.h"
 #include "crossover/util/log.h"
@@ -43,9 +44,11 @@ void add_train_command(CLI::App& app) {
     const RunConfig config = load_config(config_path, sets);
     const DistEnv env = read_dist_env();
     log::set_rank(env.rank, env.world_size);
-    const bool cuda = resolve_device(config.hardware, env.local_rank).is_cuda();
-    auto comm = init_distributed(env, config.distributed, cuda);
-    const TrainResult r = train(config, run_dir, *comm, env.local_rank);
+    // The GPU first: the process group (NCCL) binds to the current device.
+    const at::Device device = resolve_device(config.hardware, env.local_rank);
+    make_current(device);
+    auto comm = init_distributed(env, config.distributed, device);
+    const TrainResult r = train(config, run_dir, *comm, device);
     comm->barrier();  // no rank leaves while another still needs it
     set_exit_code(r.exit_code);
   });

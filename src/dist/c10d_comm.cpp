@@ -26,8 +26,12 @@ using WorkPtr = c10::intrusive_ptr<c10d::Work>;
 
 class C10dComm final : public Comm {
  public:
-  C10dComm(const DistEnv& env, const std::string& backend, int64_t timeout_s)
-      : rank_(env.rank), world_(env.world_size), backend_(backend), timeout_s_(timeout_s) {
+  C10dComm(const DistEnv& env, const std::string& backend, at::Device device, int64_t timeout_s)
+      : rank_(env.rank), world_(env.world_size), backend_(backend), device_(device),
+        timeout_s_(timeout_s) {
+    if ((backend == "nccl") != device.is_cuda())
+      throw std::invalid_argument("process group: backend " + backend + " cannot run on " +
+                                  device.str() + " (nccl takes CUDA tensors, gloo CPU tensors)");
     const auto timeout = std::chrono::milliseconds(timeout_s * 1000);
     c10d::TCPStoreOptions so;
     so.port = static_cast<uint16_t>(env.master_port);
@@ -57,8 +61,8 @@ class C10dComm final : public Comm {
                                "-DCROSSOVER_CUDA=ON against a CUDA LibTorch)");
 #endif
     }
-    spdlog::info("process group: {} ranks over {} (rendezvous {}:{})", world_, backend_,
-                 env.master_addr, env.master_port);
+    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{})", world_, backend_,
+                 device_.str(), env.master_addr, env.master_port);
   }
 
   ~C10dComm() override = default;
@@ -66,8 +70,11 @@ class C10dComm final : public Comm {
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
   std::string backend() const override { return backend_; }
+  at::Device device() const override { return device_; }
+  using Comm::all_reduce_sum;
 
   void all_reduce_sum(at::Tensor& t) override {
+    check(t, "all_reduce");
     std::vector<at::Tensor> ts{t};
     wait(call([&](auto& pg) { return pg->allreduce(ts); }), "all_reduce");
   }
@@ -82,6 +89,8 @@ class C10dComm final : public Comm {
       WorkPtr work;
       void wait() override { self->wait(work, "all_gather"); }
     };
+    check(shard, "all_gather");
+    check(full, "all_gather");
     auto h = std::make_unique<Handle>();
     h->self = this;
 #ifdef CROSSOVER_HAVE_NCCL
@@ -101,6 +110,8 @@ class C10dComm final : public Comm {
   }
 
   void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) override {
+    check(full, "reduce_scatter");
+    check(shard, "reduce_scatter");
 #ifdef CROSSOVER_HAVE_NCCL
     if (nccl_) {
       at::Tensor in = full;
@@ -114,6 +125,7 @@ class C10dComm final : public Comm {
   }
 
   void broadcast(at::Tensor& t, int root) override {
+    check(t, "broadcast");
     std::vector<at::Tensor> ts{t};
     c10d::BroadcastOptions o;
     o.rootRank = root;
@@ -145,6 +157,15 @@ class C10dComm final : public Comm {
     }
   }
 
+  // NCCL reads CUDA memory of its own device only, and Gloo here is given host memory: a tensor
+  // elsewhere is a bug in the caller, reported before it turns into a crash or a hang.
+  void check(const at::Tensor& t, const char* what) const {
+    if (t.device() == device_) return;
+    throw std::invalid_argument("rank " + std::to_string(rank_) + ": collective " + what +
+                                " got a tensor on " + t.device().str() + ", but this " + backend_ +
+                                " process group takes tensors on " + device_.str());
+  }
+
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
   // Single-node jobs talk over loopback; GLOO_SOCKET_IFNAME picks an interface as in PyTorch;
   // otherwise Gloo uses the interface its host name resolves to.
@@ -158,6 +179,7 @@ class C10dComm final : public Comm {
 
   int rank_, world_;
   std::string backend_;
+  at::Device device_;
   int64_t timeout_s_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
@@ -169,8 +191,8 @@ class C10dComm final : public Comm {
 }  // namespace
 
 std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, const std::string& backend,
-                                     int64_t timeout_s) {
-  return std::make_unique<C10dComm>(env, backend, timeout_s);
+                                     at::Device device, int64_t timeout_s) {
+  return std::make_unique<C10dComm>(env, backend, device, timeout_s);
 }
 
 }  // namespace crossover

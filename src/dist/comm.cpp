@@ -17,29 +17,23 @@ std::unique_ptr<Pending> Comm::all_gather_async(const at::Tensor& shard, at::Ten
   return std::make_unique<Done>();
 }
 
-double Comm::all_reduce_sum(double value) {
-  if (world_size() == 1) return value;
-  at::Tensor t = at::full({1}, value, at::kDouble);
+std::vector<double> Comm::all_reduce_sum(const std::vector<double>& values) {
+  if (world_size() == 1 || values.empty()) return values;
+  at::Tensor t = at::tensor(values, at::kDouble).to(device());
   all_reduce_sum(t);
-  return t.item<double>();
-}
-
-double Comm::all_reduce_max(double value) {
-  if (world_size() == 1) return value;
-  // max via gather: collectives here are sums, and a max is rarely needed.
-  at::Tensor shard = at::full({1}, value, at::kDouble);
-  at::Tensor full = at::empty({world_size()}, at::kDouble);
-  all_gather(shard, full);
-  return full.max().item<double>();
+  t = t.cpu();
+  return {t.data_ptr<double>(), t.data_ptr<double>() + t.numel()};
 }
 
 namespace {
 
 class LocalComm final : public Comm {
  public:
+  explicit LocalComm(at::Device device) : device_(device) {}
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   std::string backend() const override { return "local"; }
+  at::Device device() const override { return device_; }
   void all_reduce_sum(at::Tensor&) override {}
   void all_gather(const at::Tensor& shard, at::Tensor& full) override {
     if (full.data_ptr() != shard.data_ptr()) full.copy_(shard.reshape(full.sizes()));
@@ -49,10 +43,13 @@ class LocalComm final : public Comm {
   }
   void broadcast(at::Tensor&, int) override {}
   void barrier() override {}
+
+ private:
+  at::Device device_;
 };
 
 }  // namespace
 
-std::unique_ptr<Comm> make_local_comm() { return std::make_unique<LocalComm>(); }
+std::unique_ptr<Comm> make_local_comm(at::Device device) { return std::make_unique<LocalComm>(device); }
 
 }  // namespace crossover

@@ -135,7 +135,7 @@ class FullySharded final : public Sharding {
     for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
   }
 
-  double grad_norm() override { return std::sqrt(comm_.all_reduce_sum(adam_.local_grad_sq())); }
+  at::Tensor grad_sq_share() override { return adam_.local_grad_sq(); }  // this rank's shards
   AdamW& optimizer() override { return adam_; }
 
   std::vector<at::Tensor> full_flats(at::ScalarType dtype) override {

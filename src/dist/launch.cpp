@@ -7,7 +7,7 @@
 namespace crossover {
 
 std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, const std::string& backend,
-                                     int64_t timeout_s);  // c10d_comm.cpp
+                                     at::Device device, int64_t timeout_s);  // c10d_comm.cpp
 
 namespace {
 int int_env(const char* name, int fallback) {
@@ -72,13 +72,16 @@ DistEnv read_dist_env() {
 }
 
 std::unique_ptr<Comm> init_distributed(const DistEnv& env, const DistributedConfig& config,
-                                       bool cuda) {
-  if (env.world_size == 1) return make_local_comm();
+                                       at::Device device) {
+  if (env.world_size == 1 && config.process_group == "auto") return make_local_comm(device);
   std::string backend = config.backend;
-  if (backend == "auto") backend = cuda ? "nccl" : "gloo";
-  if (backend == "nccl" && !cuda)
+  if (backend == "auto") backend = device.is_cuda() ? "nccl" : "gloo";
+  if (backend == "nccl" && !device.is_cuda())
     throw ConfigError("distributed.backend: nccl needs CUDA tensors; this run is on the CPU (use gloo)");
-  return make_c10d_comm(env, backend, config.timeout_s);
+  if (backend == "gloo" && device.is_cuda())
+    throw ConfigError("distributed.backend: gloo here takes CPU tensors; this run computes on " +
+                      device.str() + " (use nccl or auto)");
+  return make_c10d_comm(env, backend, device, config.timeout_s);
 }
 
 }  // namespace crossover

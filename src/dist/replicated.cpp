@@ -102,7 +102,11 @@ class Replicated final : public Sharding {
     flush();
   }
 
-  double grad_norm() override { return std::sqrt(adam_.local_grad_sq()); }  // replicated grads
+  // Every rank holds the same (reduced) gradients: rank 0 counts them once for all.
+  at::Tensor grad_sq_share() override {
+    if (comm_.rank() == 0) return adam_.local_grad_sq();
+    return at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(options_.device));
+  }
   AdamW& optimizer() override { return adam_; }
 
   std::vector<at::Tensor> full_flats(at::ScalarType dtype) override {

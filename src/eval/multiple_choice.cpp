@@ -244,10 +244,11 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
   McMetrics m;
   m.examples = N;
   if (N == 0) return m;
-  m.acc = comm.all_reduce_sum(correct) / N;
-  m.acc_norm = comm.all_reduce_sum(correct_norm) / N;
-  m.nll_right = comm.all_reduce_sum(right) / N;
-  m.nll_wrong = comm.all_reduce_sum(wrong) / N;
+  const auto sums = comm.all_reduce_sum(std::vector<double>{correct, correct_norm, right, wrong});
+  m.acc = sums[0] / N;
+  m.acc_norm = sums[1] / N;
+  m.nll_right = sums[2] / N;
+  m.nll_wrong = sums[3] / N;
   m.delta_nll = m.nll_wrong - m.nll_right;
   return m;
 }

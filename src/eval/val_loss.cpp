@@ -64,8 +64,9 @@ ValLoss validation_loss(const Transformer& model, const std::vector<at::Tensor>&
     loss_sum += s.mean(1).sum().item<double>();
     if (K > 1) var_sum += (s.var(1, /*unbiased=*/true) / K).sum().item<double>();
   }
-  loss_sum = comm.all_reduce_sum(loss_sum);
-  var_sum = comm.all_reduce_sum(var_sum);
+  const auto sums = comm.all_reduce_sum(std::vector<double>{loss_sum, var_sum});
+  loss_sum = sums[0];
+  var_sum = sums[1];
   ValLoss r;
   r.sequences = N;
   r.loss = N > 0 ? loss_sum / N : 0.0;

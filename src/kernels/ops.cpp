@@ -7,6 +7,7 @@
 #include "weighted_ce.h"
 
 #ifdef CROSSOVER_WITH_CUDA
+#include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
 
@@ -17,7 +18,9 @@ void require(bool ok, const char* what) {
   if (!ok) throw std::invalid_argument(what);
 }
 #ifdef CROSSOVER_WITH_CUDA
-void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+// The current stream of the tensors' own device (not of whatever device is current): LibTorch
+// queued the inputs there, and queues the outputs' next users there.
+void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
 #endif
 }  // namespace
 
@@ -32,9 +35,10 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
   const int64_t rows = src.size(0), len = src.size(1);
   if (src.is_cuda()) {
 #ifdef CROSSOVER_WITH_CUDA
+    const c10::cuda::CUDAGuard guard(src.device());  // the launch targets the tensors' GPU
     kernels::mdm_mask_cuda(src.data_ptr<int64_t>(), tt.data_ptr<float>(), rows, len, params,
                            out.noisy.data_ptr<int64_t>(), out.mask.data_ptr<uint8_t>(),
-                           out.weight.data_ptr<float>(), current_stream());
+                           out.weight.data_ptr<float>(), stream_of(src));
 #else
     throw std::runtime_error("mdm_mask: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
 #endif
@@ -58,14 +62,15 @@ at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at:
   at::Tensor loss = at::empty({rows}, logits.options().dtype(at::kFloat));
   if (logits.is_cuda()) {
 #ifdef CROSSOVER_WITH_CUDA
+    const c10::cuda::CUDAGuard guard(logits.device());  // the launch targets the tensors' GPU
     if (logits.scalar_type() == at::kBFloat16)
       kernels::weighted_ce_cuda_bf16(reinterpret_cast<uint16_t*>(logits.data_ptr()), rows, V, V,
                                      num_valid, y.data_ptr<int64_t>(), w.data_ptr<float>(),
-                                     grad_scale, loss.data_ptr<float>(), current_stream());
+                                     grad_scale, loss.data_ptr<float>(), stream_of(logits));
     else if (logits.scalar_type() == at::kFloat)
       kernels::weighted_ce_cuda_f32(logits.data_ptr<float>(), rows, V, V, num_valid,
                                     y.data_ptr<int64_t>(), w.data_ptr<float>(), grad_scale,
-                                    loss.data_ptr<float>(), current_stream());
+                                    loss.data_ptr<float>(), stream_of(logits));
     else
       throw std::invalid_argument("weighted_ce_: CUDA logits must be float or bfloat16");
 #else

@@ -7,7 +7,7 @@
 #include "crossover/data/prepare.h"
 #include "crossover/dist/sharding.h"
 #include "crossover/train/checkpoint.h"
-#include "crossover/train/trainer.h"
+#include "crossover/config/device.h"
 
 namespace crossover {
 
@@ -24,6 +24,7 @@ LoadedModel load_model(const std::string& run_dir, const LoadOptions& options) {
   if (!options.precision.empty()) hw.precision = options.precision;
   m.device = resolve_device(hw);
   m.dtype = resolve_precision(hw, m.device);
+  make_current(m.device);
 
   // The run's copy of the data description and tokenizer; the data directory as a fallback.
   fs::path data = fs::path(run_dir) / "data";

@@ -4,60 +4,63 @@
 
 #include <chrono>
 
+#include "crossover/config/device.h"
 #include "crossover/dist/sharding.h"
 #include "crossover/model/flops.h"
 #include "crossover/objective/objective.h"
-#include "crossover/train/peak.h"
-#include "crossover/train/trainer.h"
+#include "crossover/train/train_step.h"
 #include "crossover/util/threads.h"
 
 namespace crossover {
 
 nlohmann::json bench_train_step(RunConfig config, const std::string& objective, int64_t vocab,
-                                int warmup, int steps, double peak) {
+                                int warmup, int steps, Comm& comm, at::Device device, double peak) {
   config.objective.type = objective;
   if (objective == "mdm") config.objective.ar_input_mask_prob = 0;
   validate(config);
-  const at::Device device = resolve_device(config.hardware);
   const at::ScalarType dtype = resolve_precision(config.hardware, device);
   const int threads = configure_threads(static_cast<int>(config.hardware.threads));
-  if (peak <= 0) peak = measure_matmul_peak(device, dtype);
 
   const int64_t L = config.data.seq_len, B = config.training.global_batch;
-  const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : B;
+  const int world = comm.world_size();
+  if (B % world != 0)
+    throw ConfigError("training.global_batch (" + std::to_string(B) +
+                      ") must be a multiple of the world size " + std::to_string(world));
+  const int64_t rows = B / world;
+  const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
   const Transformer model(config.model, vocab, L, config.optimizer);
-  auto comm = make_local_comm();
   ShardingOptions so;
+  so.kind = config.distributed.sharding;
   so.device = device;
   so.compute_dtype = dtype;
-  auto sharding = make_sharding(so, model, config.optimizer, *comm);
+  so.bucket_bytes = config.distributed.bucket_mb << 20;
+  auto sharding = make_sharding(so, model, config.optimizer, comm);
   sharding->init(0);
   const auto obj = make_objective(config.objective, model.mask_id());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
-  const at::Tensor windows = at::randint(4, vocab, {B, L + 1}, gen, at::kLong);
+  const at::Tensor windows =
+      at::randint(4, vocab, {B, L + 1}, gen, at::kLong).narrow(0, comm.rank() * rows, rows);
 
-  double seconds = 0, flops = 0;
+  double seconds = 0, flops = 0, first_loss = 0, last_loss = 0;
   int64_t tokens = 0;
   for (int s = 0; s < warmup + steps; ++s) {
     const auto t0 = std::chrono::steady_clock::now();
-    sharding->optimizer().zero_grads();
-    int64_t head_rows = 0;
-    for (int64_t m = 0; m < B / micro; ++m) {
-      const Batch batch = obj->make_batch(windows.narrow(0, m * micro, micro),
-                                          StepContext{0, s, m * micro, B});
-      head_rows += batch.weights.ne(0).sum().item<int64_t>();
-      (void)sharding->forward_backward(batch).item<double>();
-    }
-    sharding->reduce_gradients();
-    sharding->optimizer().scale_grads(clip_factor(sharding->grad_norm(), 1.0));
-    sharding->optimizer().step(1e-4);
-    if (device.is_cuda()) (void)at::zeros({1}, at::TensorOptions().device(device)).item<float>();
+    StepRequest request;
+    request.windows = windows;
+    request.context = {0, s, comm.rank() * rows, B};
+    request.micro_batch = micro;
+    request.lr = 1e-4;
+    request.grad_clip = 1.0;
+    const StepResult r = train_step(*sharding, *obj, comm, request);
+    synchronize(device);
+    if (s == 0) first_loss = r.loss;
+    last_loss = r.loss;
     if (s < warmup) continue;
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    flops += step_flops(config.model, vocab, L, B * L, head_rows);
-    tokens += B * L;
+    flops += step_flops(config.model, vocab, L, r.positions, r.head_rows);
+    tokens += r.positions * world;
   }
-  const double achieved = flops / seconds;
+  const double achieved = flops / seconds;  // this rank
   return {{"objective", objective},
           {"tok_per_s", tokens / seconds},
           {"step_seconds", seconds / steps},
@@ -65,6 +68,12 @@ nlohmann::json bench_train_step(RunConfig config, const std::string& objective, 
           {"peak_gflops", peak / 1e9},
           {"mfu", achieved / peak},
           {"params", model.layout().total_numel()},
+          {"first_loss", first_loss},
+          {"last_loss", last_loss},
+          {"peak_memory_mib", static_cast<double>(peak_memory_bytes(device)) / (1 << 20)},
+          {"sharding", sharding->name()},
+          {"world_size", world},
+          {"backend", comm.backend()},
           {"threads", threads},
           {"device", device.str()},
           {"dtype", at::toString(dtype)}};

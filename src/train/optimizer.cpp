@@ -13,11 +13,18 @@ void AdamW::add_slot(OptimizerSlot slot) {
   slots_.push_back(std::move(slot));
 }
 
-double AdamW::local_grad_sq() const {
+at::Tensor AdamW::local_grad_sq() const {
   at::NoGradGuard no_grad;
-  double total = 0;
-  for (const auto& s : slots_)
-    if (s.grad.defined()) total += s.grad.to(at::kDouble).pow(2).sum().item<double>();
+  at::Tensor total;
+  for (const auto& s : slots_) {
+    if (!s.grad.defined()) continue;
+    const at::Tensor sq = s.grad.to(at::kDouble).pow(2).sum();
+    total = total.defined() ? total + sq : sq;
+  }
+  if (!total.defined()) {
+    const at::Device device = slots_.empty() ? at::Device(at::kCPU) : slots_[0].param.device();
+    total = at::zeros({}, at::TensorOptions().dtype(at::kDouble).device(device));
+  }
   return total;
 }
 

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <filesystem>
 
+#include "crossover/config/device.h"
 #include "crossover/data/prepare.h"
 #include "crossover/data/sampler.h"
 #include "crossover/dist/sharding.h"
@@ -19,6 +20,7 @@
 #include "crossover/train/checkpoint.h"
 #include "crossover/train/lr_schedule.h"
 #include "crossover/train/peak.h"
+#include "crossover/train/train_step.h"
 #include "crossover/util/fault.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/log.h"
@@ -63,28 +65,6 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
-  const bool cuda = at::hasCUDA();
-  const auto index = static_cast<c10::DeviceIndex>(local_rank);
-  if (hw.device == "cuda") {
-    if (!cuda) throw std::runtime_error("hardware.device: cuda requested but no CUDA device (or a CPU-only LibTorch)");
-    return at::Device(at::kCUDA, index);
-  }
-  if (hw.device == "auto" && cuda) return at::Device(at::kCUDA, index);
-  return at::kCPU;
-}
-
-at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device) {
-  if (hw.precision == "fp32") return at::kFloat;
-  if (hw.precision == "bf16") {
-    if (!device.is_cuda())
-      throw ConfigError("hardware.precision: bf16 runs on CUDA only (the CPU path and its fused "
-                        "kernels are fp32); use auto or fp32 on the CPU");
-    return at::kBFloat16;
-  }
-  return device.is_cuda() ? at::kBFloat16 : at::kFloat;
-}
-
 void check_resume_compatible(const RunConfig& saved, const RunConfig& now,
                              const std::string& checkpoint_dir) {
   for (const auto& key : config_differences(saved, now)) {
@@ -103,7 +83,7 @@ void check_resume_compatible(const RunConfig& saved, const RunConfig& now,
 }
 
 TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& comm,
-                  int local_rank) {
+                  at::Device device) {
   const auto start = std::chrono::steady_clock::now();
   const bool rank0 = comm.rank() == 0;
   SignalScope signals;
@@ -112,7 +92,6 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
   log::set_level(config.logging.level);
 
   // Hardware.
-  const at::Device device = resolve_device(config.hardware, local_rank);
   const at::ScalarType dtype = resolve_precision(config.hardware, device);
   if (comm.world_size() > 1 && config.distributed.sharding == "none")
     throw ConfigError("distributed.sharding: none cannot run on " + std::to_string(comm.world_size()) +
@@ -230,11 +209,9 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
                mem.param_bytes >> 20, mem.grad_bytes >> 20, mem.optimizer_bytes >> 20,
                mem.gathered_bytes >> 20);
 
-  const double peak = config.hardware.peak_tflops > 0
-                          ? config.hardware.peak_tflops * 1e12
-                          : measure_matmul_peak(device, dtype);
-  spdlog::info("MFU reference: {:.1f} GFLOP/s matmul peak ({})", peak / 1e9,
-               config.hardware.peak_tflops > 0 ? "hardware.peak_tflops" : "measured");
+  const PeakReference reference = mfu_reference(config.hardware, device, dtype);
+  const double peak = reference.flops_per_s;
+  spdlog::info("MFU reference: {:.1f} TFLOP/s ({})", peak / 1e12, reference.source);
 
   auto axes = [&](int64_t s) {
     const int64_t tokens = s * sampler.tokens_per_step();
@@ -296,26 +273,22 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
   double window_time = 0, window_flops = 0, step_time_total = 0;
   int64_t window_tokens = 0;
   double last_loss = 0;
-  while (step < total_steps) {
-    if (g_signal) break;
+  int stop_signal = 0;  // agreed by every rank in the step's all-reduce
+  while (step < total_steps && stop_signal == 0) {
     const auto t0 = std::chrono::steady_clock::now();
-    const at::Tensor windows = sampler.next();
-    sharding->optimizer().zero_grads();
-    double local_loss = 0;
-    int64_t head_rows = 0, positions = 0;
-    for (int64_t m = 0; m < rows / micro; ++m) {
-      StepContext ctx{static_cast<uint64_t>(config.training.seed), step,
-                      sampler.first_global_row(step) + m * micro, config.training.global_batch};
-      const Batch batch = objective->make_batch(windows.narrow(0, m * micro, micro), ctx);
-      head_rows += batch.weights.ne(0).sum().item<int64_t>();
-      positions += batch.inputs.numel();
-      local_loss += sharding->forward_backward(batch).item<double>();
-    }
-    sharding->reduce_gradients();
-    const double loss = comm.all_reduce_sum(local_loss);
-    const double gnorm = sharding->grad_norm();
+    StepRequest request;
+    request.windows = sampler.next();
+    request.context = {static_cast<uint64_t>(config.training.seed), step,
+                       sampler.first_global_row(step), config.training.global_batch};
+    request.micro_batch = micro;
+    request.lr = learning_rate(config.schedule, config.optimizer, step, total_steps);
+    request.grad_clip = config.optimizer.grad_clip;
+    request.stop_signal = g_signal;
+    const StepResult r = train_step(*sharding, *objective, comm, request);
     ++step;
-    if (!std::isfinite(loss) || !std::isfinite(gnorm)) {
+    stop_signal = r.stop_signal;
+    const double loss = r.loss, gnorm = r.grad_norm, lr = request.lr;
+    if (!r.finite) {
       ++bad_steps;
       spdlog::warn("step {}: non-finite loss {} / grad norm {}: step skipped ({} in a row, at most {})",
                    step, loss, gnorm, bad_steps, config.training.max_bad_steps);
@@ -331,11 +304,9 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
       continue;
     }
     bad_steps = 0;
-    sharding->optimizer().scale_grads(clip_factor(gnorm, config.optimizer.grad_clip));
-    const double lr = learning_rate(config.schedule, config.optimizer, step - 1, total_steps);
-    sharding->optimizer().step(lr);
     fault_point("step", step);
-    if (device.is_cuda()) (void)at::zeros({1}, at::TensorOptions().device(device)).item<float>();
+    const int64_t positions = r.positions, head_rows = r.head_rows;
+    synchronize(device);  // the step's time is the device's time
 
     const double dt = seconds_since(t0);
     last_loss = loss;
@@ -360,6 +331,7 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
       window_time = window_flops = 0;
       window_tokens = 0;
     }
+    if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
     if (config.eval.every > 0 && step % config.eval.every == 0 && step < total_steps) evaluate(step);
     if (config.checkpoint.every > 0 && step % config.checkpoint.every == 0 && step < total_steps)
       save(step);
@@ -367,8 +339,8 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
 
   result.step = step;
   result.train_loss = last_loss;
-  if (g_signal && step < total_steps) {
-    const int sig = g_signal;
+  if (stop_signal != 0 && step < total_steps) {
+    const int sig = stop_signal;
     spdlog::warn("signal {} received: checkpointing at step {} and stopping", sig, step);
     save(step);
     emit("end", step, {{"status", "interrupted"}, {"reason", "signal " + std::to_string(sig)}});

@@ -10,7 +10,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <thread>
+
+#include <ATen/ATen.h>
 
 #include "crossover/dist/launch.h"
 #include "crossover/train/checkpoint.h"
@@ -195,6 +198,156 @@ TEST_F(Distributed, ADeadRankEndsTheRunWithAnErrorNotAHang) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
   const std::string log = testing::read_file(run + ".rank0.log");
   EXPECT_NE(log.find("failed — another rank died or stalled"), std::string::npos) << log;
+}
+
+// Starts `crossover train` as rank `rank` of `world` in a child process (stderr to run.rankN.log).
+pid_t start_rank(int rank, int world, int port, const std::string& cfg, const std::string& run) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setenv("RANK", std::to_string(rank).c_str(), 1);
+    setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
+    setenv("LOCAL_RANK", std::to_string(rank).c_str(), 1);
+    setenv("MASTER_ADDR", "127.0.0.1", 1);
+    setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+    const std::string log = run + ".rank" + std::to_string(rank) + ".log";
+    freopen(log.c_str(), "w", stderr);
+    freopen("/dev/null", "w", stdout);
+    execl(CROSSOVER_BINARY, CROSSOVER_BINARY, "train", cfg.c_str(), "--run-dir", run.c_str(),
+          "--threads", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits up to `seconds` for the process; -1 if it is still running then (and is killed).
+int wait_exit_code(pid_t pid, int seconds) {
+  const auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(seconds)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_F(Distributed, ASignalToOneRankStopsEveryRankAtTheSameCheckpoint) {
+  // 200 steps: long enough that the signal lands mid-run, with a checkpoint every 50 steps.
+  const std::string cfg = config({"distributed.sharding=fsdp", "data.total_tokens=51200",
+                                  "checkpoint.every=50", "eval.every=0",
+                                  "distributed.timeout_s=60"});
+  const std::string straight = tmp_ / "straight", run = tmp_ / "signalled";
+  ASSERT_EQ(launch(2, cfg, straight).exit_code, 0);
+  const auto reference = losses(straight);
+  ASSERT_EQ(reference.size(), 200u);
+
+  const int port = free_port();
+  const pid_t rank0 = start_rank(0, 2, port, cfg, run), rank1 = start_rank(1, 2, port, cfg, run);
+  // Once a few steps are done, only rank 1 is told to stop (as SLURM may, one task first).
+  // metrics.jsonl is being written: count its train events as text.
+  auto steps_logged = [&] {
+    const std::string text = testing::read_file(run + "/metrics.jsonl");
+    size_t n = 0;
+    for (size_t at = text.find("\"kind\":\"train\""); at != std::string::npos;
+         at = text.find("\"kind\":\"train\"", at + 1))
+      ++n;
+    return n;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  while (steps_logged() < 3 && std::chrono::steady_clock::now() - start < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_GE(steps_logged(), 3u) << testing::read_file(run + ".rank0.log");
+  kill(rank1, SIGTERM);
+  EXPECT_EQ(wait_exit_code(rank1, 90), 143) << testing::read_file(run + ".rank1.log");
+  EXPECT_EQ(wait_exit_code(rank0, 90), 143) << testing::read_file(run + ".rank0.log");
+
+  // One complete checkpoint at the step where both stopped, and nothing half-written.
+  const std::string ckpt = Checkpointer::find(run);
+  const auto state = Checkpointer::read_state(ckpt);
+  const int64_t stopped = state["step"].get<int64_t>();
+  EXPECT_GT(stopped, 3);
+  EXPECT_LT(stopped, 200) << "the signal must have stopped the run early";
+  EXPECT_EQ(fs::path(ckpt).filename().string(), "step_" + std::string(8 - std::to_string(stopped).size(), '0') + std::to_string(stopped));
+  for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
+    EXPECT_EQ(e.path().extension(), "") << "left behind: " << e.path();
+  EXPECT_EQ(losses(run).size(), static_cast<size_t>(stopped));
+  const std::string log0 = testing::read_file(run + ".rank0.log");
+  EXPECT_NE(log0.find("signal 15 received: checkpointing at step " + std::to_string(stopped)),
+            std::string::npos) << log0;
+
+  // Resuming reproduces the straight run bit for bit (same machine, same kernels).
+  const auto resumed = launch(2, cfg, run);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const auto after = losses(run);
+  ASSERT_EQ(after.size(), reference.size());
+  for (size_t i = 0; i < after.size(); ++i) EXPECT_EQ(after[i], reference[i]) << "step " << i + 1;
+}
+
+TEST_F(Distributed, AProcessGroupAtWorldSizeOneGivesTheSameLosses) {
+  const std::string plain = tmp_ / "plain";
+  ASSERT_EQ(launch(1, config({}), plain).exit_code, 0);
+  const auto reference = losses(plain);
+  ASSERT_EQ(reference.size(), 20u);
+  for (const std::string sharding : {"ddp", "fsdp"}) {
+    const std::string run = tmp_ / ("pg1-" + sharding);
+    const auto r = launch(1, config({"distributed.sharding=" + sharding,
+                                     "distributed.process_group=always"}), run);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("process group: 1 ranks over gloo on cpu"), std::string::npos) << r.output;
+    expect_close(losses(run), reference, 1e-5, sharding + " at world size 1");
+  }
+}
+
+TEST(C10dComm, RefusesATensorOnAnotherDeviceNamingTheCollectiveAndBothDevices) {
+  DistEnv env;  // world size 1, rank 0 serves the store
+  env.master_port = free_port();
+  DistributedConfig dc;
+  dc.process_group = "always";
+  dc.timeout_s = 30;
+  auto comm = init_distributed(env, dc, at::kCPU);
+  ASSERT_EQ(comm->backend(), "gloo");
+  EXPECT_EQ(comm->device(), at::Device(at::kCPU));
+
+  // Gloo here takes host memory; a tensor elsewhere (a meta tensor stands in for a GPU one on a
+  // machine without GPUs) is refused before it reaches the process group.
+  const auto on_meta = at::TensorOptions().dtype(at::kFloat).device(at::kMeta);
+  auto expect_refused = [](const std::function<void()>& call, const std::string& collective) {
+    try {
+      call();
+      ADD_FAILURE() << collective << " accepted a meta tensor";
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("collective " + collective), std::string::npos) << what;
+      EXPECT_NE(what.find("tensor on meta"), std::string::npos) << what;
+      EXPECT_NE(what.find("gloo process group takes tensors on cpu"), std::string::npos) << what;
+    }
+  };
+  at::Tensor meta = at::zeros({4}, on_meta), host = at::ones({4});
+  expect_refused([&] { comm->all_reduce_sum(meta); }, "all_reduce");
+  expect_refused([&] { comm->broadcast(meta, 0); }, "broadcast");
+  expect_refused([&] { comm->all_gather(host, meta); }, "all_gather");
+  expect_refused([&] { comm->reduce_scatter_sum(meta, host); }, "reduce_scatter");
+
+  // The right device works, and the host-scalar helper goes through the same collective.
+  comm->all_reduce_sum(host);
+  EXPECT_EQ(host.sum().item<float>(), 4.0f);
+  EXPECT_EQ(comm->all_reduce_sum(std::vector<double>{1.5, -2.0}), (std::vector<double>{1.5, -2.0}));
+}
+
+TEST(C10dComm, ABackendThatCannotHoldTheComputeDeviceIsAConfigError) {
+  DistEnv env;
+  DistributedConfig dc;
+  dc.process_group = "always";
+  dc.backend = "nccl";
+  try {
+    init_distributed(env, dc, at::kCPU);
+    FAIL() << "nccl accepted a CPU run";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("distributed.backend: nccl needs CUDA tensors"), std::string::npos);
+  }
 }
 
 TEST(DistEnv, ReadsTorchrunAndSlurmVariables) {

@@ -17,6 +17,7 @@
 #include "crossover/eval/multiple_choice.h"
 #include "crossover/objective/objective.h"
 #include "crossover/train/lr_schedule.h"
+#include "crossover/train/train_step.h"
 
 namespace crossover {
 namespace {
@@ -91,11 +92,13 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
     ScheduleConfig schedule;
     schedule.warmup_steps = 20;
     for (int64_t s = 0; s < steps; ++s) {
-      sharding->optimizer().zero_grads();
-      sharding->forward_backward(objective->make_batch(training_windows(rows, s), {1, s, s * rows, rows}));
-      sharding->reduce_gradients();
-      sharding->optimizer().scale_grads(clip_factor(sharding->grad_norm(), 1.0));
-      sharding->optimizer().step(learning_rate(schedule, opt, s, steps));
+      StepRequest request;
+      request.windows = training_windows(rows, s);
+      request.context = {1, s, s * rows, rows};
+      request.micro_batch = rows;
+      request.lr = learning_rate(schedule, opt, s, steps);
+      request.grad_clip = 1.0;
+      ASSERT_TRUE(train_step(*sharding, *objective, *comm, request).finite);
     }
     const McMetrics after = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), causal, task, so, *comm);
     std::printf("%s: acc %.3f -> %.3f, delta NLL %.3f -> %.3f, NLL right %.3f\n", type.c_str(),

@@ -35,7 +35,8 @@ struct Tiny {
     sharding->optimizer().zero_grads();
     const double loss = sharding->forward_backward(b).item<double>();
     sharding->reduce_gradients();
-    sharding->optimizer().scale_grads(clip_factor(sharding->grad_norm(), 1.0));
+    const double norm = std::sqrt(sharding->grad_sq_share().item<double>());
+    sharding->optimizer().scale_grads(clip_factor(norm, 1.0));
     sharding->optimizer().step(lr);
     return loss;
   }

@@ -234,6 +234,7 @@ struct DistributedConfig {
   std::string backend = "auto";
   int64_t timeout_s = 300;
   int64_t bucket_mb = 25;
+  std::string process_group = "auto";
 
   template <class V>
   void visit(V& v) {
@@ -247,6 +248,10 @@ struct DistributedConfig {
             rule::Positive{});
     v.field("bucket_mb", bucket_mb, "ddp: gradient all-reduce bucket size in MiB",
             rule::Positive{});
+    v.field("process_group", process_group,
+            "auto: a process group only for more than one rank; always: also for one (a single "
+            "GPU then runs every collective of ddp and fsdp over NCCL)",
+            rule::OneOf{{"auto", "always"}});
   }
   bool operator==(const DistributedConfig&) const = default;
 };

@@ -1,13 +1,18 @@
-// Collectives behind one small interface. The c10d implementation (dist/c10d_comm.h) uses
+// Collectives behind one small interface. The c10d implementation (dist/c10d_comm.cpp) uses
 // NCCL's native reduce-scatter and all-gather on GPUs and composes them from all-reduce and
 // list all-gather on Gloo, which lacks them in LibTorch 1.13. A one-process run uses LocalComm,
 // where every collective is the identity.
+//
+// Every tensor handed to a collective must live on device(): a CUDA device for NCCL (which takes
+// CUDA tensors only), the CPU for Gloo. The c10d implementation checks this on every call and
+// throws naming the collective and both devices.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace crossover {
 
@@ -24,6 +29,8 @@ class Comm {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual std::string backend() const = 0;
+  // Where the tensors of this Comm's collectives live.
+  virtual at::Device device() const = 0;
   // In place: t = sum over ranks.
   virtual void all_reduce_sum(at::Tensor& t) = 0;
   // full (world x shard.numel(), flat) = concatenation of every rank's shard.
@@ -35,10 +42,13 @@ class Comm {
   // all_gather started now, finished by the handle's wait() (prefetching the next block).
   virtual std::unique_ptr<Pending> all_gather_async(const at::Tensor& shard, at::Tensor& full);
 
-  double all_reduce_sum(double value);
-  double all_reduce_max(double value);
+  // Sums of a few host scalars over ranks in one all-reduce (on device(), in fp64): for values
+  // computed on the host (evaluation counts). Per-step values that are already on the device
+  // go through all_reduce_sum(tensor) directly.
+  std::vector<double> all_reduce_sum(const std::vector<double>& values);
 };
 
-std::unique_ptr<Comm> make_local_comm();
+// The one-process Comm; device() is `device` (collectives are the identity and never copy).
+std::unique_ptr<Comm> make_local_comm(at::Device device = at::kCPU);
 
 }  // namespace crossover

@@ -44,8 +44,9 @@ class Sharding {
   virtual at::Tensor forward_backward(const Batch& batch) = 0;
   // After the last micro-batch of a step: gradients become the global-batch gradients.
   virtual void reduce_gradients() = 0;
-  // Global gradient norm (all ranks).
-  virtual double grad_norm() = 0;
+  // This rank's share of the squared global gradient norm, a 0-dim fp64 tensor on the compute
+  // device: summed over ranks (train_step's one all-reduce) it is the squared global norm.
+  virtual at::Tensor grad_sq_share() = 0;
   virtual AdamW& optimizer() = 0;
   // Full parameters in `dtype` on the compute device, for evaluation and generation.
   virtual std::vector<at::Tensor> full_flats(at::ScalarType dtype) = 0;

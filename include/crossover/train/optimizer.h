@@ -33,8 +33,9 @@ class AdamW {
   std::vector<OptimizerSlot>& slots() { return slots_; }
   const std::vector<OptimizerSlot>& slots() const { return slots_; }
 
-  // Sum of squared gradients of this process's slots (all-reduce it for a sharded model).
-  double local_grad_sq() const;
+  // Sum of squared gradients of this process's slots, a 0-dim fp64 tensor on their device
+  // (summed over ranks for a sharded model). Computed on the device: no host sync.
+  at::Tensor local_grad_sq() const;
   // Multiplies every gradient by `factor` (gradient clipping).
   void scale_grads(double factor);
   void zero_grads();

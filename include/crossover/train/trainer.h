@@ -8,6 +8,8 @@
 #include "crossover/config/config.h"
 #include "crossover/dist/comm.h"
 
+#include <ATen/core/Tensor.h>
+
 namespace crossover {
 
 struct TrainResult {
@@ -22,17 +24,14 @@ struct TrainResult {
 
 // Trains `config` in `run_dir` on the ranks of `comm`. Throws on errors (after writing an
 // `end` event with status failed and, for non-finite losses, a checkpoint).
-// local_rank picks the GPU of this process (cuda:local_rank).
+// `device` is this process's compute device (config/device.h: resolve_device, made current);
+// comm's collectives take tensors there.
 TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& comm,
-                  int local_rank = 0);
+                  at::Device device = at::kCPU);
 
 // Config keys whose change makes a checkpoint a different run: model.*, objective.*, data.*,
 // training.global_batch, training.seed. Throws naming the first such key.
 void check_resume_compatible(const RunConfig& saved, const RunConfig& now,
                              const std::string& checkpoint_dir);
-
-// Resolves hardware.device and hardware.precision.
-at::Device resolve_device(const HardwareConfig& hw, int local_rank = 0);
-at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device);
 
 }  // namespace crossover

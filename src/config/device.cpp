@@ -1,0 +1,83 @@
+#include "crossover/config/device.h"
+
+#include <ATen/Context.h>
+
+#include <stdexcept>
+
+#ifdef CROSSOVER_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
+#endif
+
+namespace crossover {
+
+int visible_cuda_devices() {
+#ifdef CROSSOVER_WITH_CUDA
+  return at::hasCUDA() ? static_cast<int>(c10::cuda::device_count()) : 0;
+#else
+  return 0;  // the CUDA code paths (kernels, NCCL) are not in this build
+#endif
+}
+
+at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
+  const int gpus = hw.device == "cpu" ? 0 : visible_cuda_devices();
+  if (hw.device == "cuda" && gpus == 0) {
+#ifdef CROSSOVER_WITH_CUDA
+    throw ConfigError("hardware.device: cuda requested but this process sees no CUDA device "
+                      "(check CUDA_VISIBLE_DEVICES and the driver)");
+#else
+    throw ConfigError("hardware.device: cuda requested but this build has no CUDA code paths "
+                      "(build with -DCROSSOVER_CUDA=ON against a CUDA LibTorch: scripts/build.sh --torch pip)");
+#endif
+  }
+  if (gpus == 0) return at::kCPU;
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank % gpus));
+}
+
+at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device) {
+  if (hw.precision == "fp32") return at::kFloat;
+  if (hw.precision == "bf16") {
+    if (!device.is_cuda())
+      throw ConfigError("hardware.precision: bf16 runs on CUDA only (the CPU path and its fused "
+                        "kernels are fp32); use auto or fp32 on the CPU");
+    return at::kBFloat16;
+  }
+  return device.is_cuda() ? at::kBFloat16 : at::kFloat;
+}
+
+void make_current(at::Device device) {
+  if (!device.is_cuda()) return;
+#ifdef CROSSOVER_WITH_CUDA
+  c10::cuda::set_device(device.index());
+#endif
+}
+
+void synchronize(at::Device device) {
+  if (!device.is_cuda()) return;
+#ifdef CROSSOVER_WITH_CUDA
+  c10::cuda::getCurrentCUDAStream(device.index()).synchronize();
+#endif
+}
+
+std::string device_name(at::Device device) {
+  if (!device.is_cuda()) return "cpu";
+#ifdef CROSSOVER_WITH_CUDA
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device.index()) == cudaSuccess) return prop.name;
+#endif
+  return device.str();
+}
+
+int64_t peak_memory_bytes(at::Device device) {
+  if (!device.is_cuda()) return 0;
+#ifdef CROSSOVER_WITH_CUDA
+  // allocated_bytes[0] is the aggregate over pool types (StatType::AGGREGATE).
+  return c10::cuda::CUDACachingAllocator::getDeviceStats(device.index()).allocated_bytes[0].peak;
+#else
+  return 0;
+#endif
+}
+
+}  // namespace crossover

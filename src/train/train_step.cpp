@@ -1,0 +1,60 @@
+#include "crossover/train/train_step.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <csignal>
+#include <stdexcept>
+
+#include "crossover/train/optimizer.h"
+
+namespace crossover {
+
+namespace {
+enum Slot : int64_t { kLoss, kGradSq, kNonFinite, kSigint, kSigterm, kSlots };
+}
+
+StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm,
+                      const StepRequest& request) {
+  const int64_t rows = request.windows.size(0), micro = request.micro_batch;
+  if (micro <= 0 || rows % micro != 0)
+    throw std::invalid_argument("train_step: micro batch " + std::to_string(micro) +
+                                " must divide the rank's " + std::to_string(rows) + " rows");
+  StepResult r;
+  sharding.optimizer().zero_grads();
+  // The loss stays on the device until the step's one all-reduce: no sync per micro-batch.
+  at::Tensor loss;
+  for (int64_t m = 0; m < rows / micro; ++m) {
+    StepContext ctx = request.context;
+    ctx.global_row0 += m * micro;
+    const Batch batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
+    r.head_rows += batch.weights.ne(0).sum().item<int64_t>();  // host tensor: no device sync
+    r.positions += batch.inputs.numel();
+    const at::Tensor l = sharding.forward_backward(batch).to(at::kDouble).reshape({});
+    loss = loss.defined() ? loss + l : l;
+  }
+  sharding.reduce_gradients();
+
+  const at::Tensor grad_sq = sharding.grad_sq_share();
+  const at::Device device = grad_sq.device();
+  const at::Tensor local_bad = at::logical_not(at::isfinite(loss) & at::isfinite(grad_sq));
+  const auto flag = [&](bool on) { return at::full({}, on ? 1.0 : 0.0, grad_sq.options()); };
+  at::Tensor stats = at::stack({loss.to(device), grad_sq, local_bad.to(at::kDouble),
+                                flag(request.stop_signal == SIGINT),
+                                flag(request.stop_signal == SIGTERM)})
+                         .to(comm.device());
+  comm.all_reduce_sum(stats);
+  stats = stats.cpu();
+  const double* s = stats.data_ptr<double>();
+
+  r.loss = s[kLoss];
+  r.grad_norm = std::sqrt(s[kGradSq]);
+  r.finite = s[kNonFinite] == 0 && std::isfinite(r.loss) && std::isfinite(r.grad_norm);
+  r.stop_signal = s[kSigterm] > 0 ? SIGTERM : s[kSigint] > 0 ? SIGINT : 0;
+  if (!r.finite) return r;
+  sharding.optimizer().scale_grads(clip_factor(r.grad_norm, request.grad_clip));
+  sharding.optimizer().step(request.lr);
+  return r;
+}
+
+}  // namespace crossover
