@@ -5,8 +5,10 @@
 #   2. configures with -DCROSSOVER_CUDA=ON against PyTorch's LibTorch and builds,
 #   3. runs the kernel tests (CUDA vs CPU reference, and the CPU reference tests),
 #   4. runs `crossover bench kernels`, CPU and CUDA,
-#   5. runs a few steps of `crossover bench train` at the 1B shape in bf16 (MFU), if that
-#      command exists in this build,
+#   5. runs ddp and fsdp training steps of the 1B shape in bf16 over NCCL at world size 1
+#      (a process group on one GPU: every collective of the step runs), loss falling on a fixed
+#      batch, tok/s, MFU and peak GPU memory,
+#   6. trains tiny AR and MDM checkpoints on the GPU and runs eval and generate on each,
 # then prints a summary that says what passed, what failed and what could not be done.
 # Exit status: 0 when nothing failed. Environment: BUILD_DIR (build-gpu), GPU_DEBS (.gpu-debs),
 # TORCH_CMAKE_PREFIX (default: torch.utils.cmake_prefix_path), CROSSOVER_CUDA (ON),
@@ -169,20 +171,75 @@ else
   record FAILED "bench kernels: see bench-kernels*.log"
 fi
 
-# ---- 5. training-step benchmark at the 1B shape ------------------------------------------------
-if ! "${WITH_LIBS[@]}" "$BIN/crossover" bench --help 2>/dev/null | grep -qE '^ +train'; then
-  record SKIPPED "bench train: this build has no 'crossover bench train'"
-else
-  # A single-GPU micro batch of the 1B model (configs/1b-*.yaml), bf16, a few steps of each
-  # objective; the MFU column is against the matmul peak it measures first.
-  read -r -a train_args <<<"${TRAIN_ARGS:---objective both --vocab 50304 --warmup 1 --steps 3 --set distributed.sharding=none --set training.global_batch=8 --set training.micro_batch=8 --set hardware.precision=bf16 --set hardware.device=cuda}"
+# ---- 5. ddp and fsdp training steps over NCCL at world size 1, 1B shape, bf16 ---------------
+# A process group at world size 1 (distributed.process_group=always) runs every collective of
+# the step over NCCL on this one GPU: the gathers and reduce-scatters of fsdp, the buckets of ddp,
+# the step's one all-reduce of loss, gradient norm and stop flags. The batch is fixed, so the
+# loss must fall; tok/s, MFU (against the table's peak for known GPUs) and peak memory are printed.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+check_bench() {  # check_bench LOG SHARDING: the JSON lines of bench train, judged
+  python3 - "$1" "$2" <<'PY'
+import json, math, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+if len(rows) != 2: sys.exit(f"expected 2 result lines (ar, mdm), got {len(rows)}")
+out, bad = [], []
+for r in rows:
+    ok = r["backend"] == "nccl" and r["sharding"] == sys.argv[2] and r["world_size"] == 1
+    ok = ok and math.isfinite(r["last_loss"]) and r["last_loss"] < r["first_loss"]
+    (out if ok else bad).append(f'{r["objective"]} {r["backend"]}/{r["sharding"]} loss {r["first_loss"]:.3f}->{r["last_loss"]:.3f} '
+               f'{r["tok_per_s"]:.0f} tok/s MFU {100*r["mfu"]:.1f}% peak {r["peak_memory_mib"]/1024:.1f} GiB')
+print("; ".join(out + ["NOT OK: " + b for b in bad]))
+sys.exit(1 if bad else 0)
+PY
+}
+for sharding in ddp fsdp; do
+  read -r -a train_args <<<"${TRAIN_ARGS:---objective both --vocab 50304 --warmup 1 --steps 4 --set training.global_batch=8 --set training.micro_batch=4 --set hardware.precision=bf16 --set hardware.device=cuda}"
+  train_args+=(--set "distributed.sharding=$sharding" --set distributed.process_group=always)
+  log=$LOGS/bench-train-$sharding.log
   say "crossover bench train configs/1b-mdm.yaml ${train_args[*]}"
-  if run_step "$(left)" "$LOGS/bench-train.log" "${WITH_LIBS[@]}" "$BIN/crossover" bench train \
-    configs/1b-mdm.yaml "${train_args[@]}"; then
-    record ok "bench train 1B bf16: $(grep -E '^(ar|mdm) ' "$LOGS/bench-train.log" | tr -s ' ' | paste -sd ';' -)"
+  if run_step "$(left)" "$log" env WORLD_SIZE=1 RANK=0 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 \
+       MASTER_PORT="$(free_port)" "${WITH_LIBS[@]}" "$BIN/crossover" bench train configs/1b-mdm.yaml \
+       "${train_args[@]}"; then
+    if verdict=$(check_bench "$log" "$sharding"); then
+      record ok "bench train 1B bf16 $sharding over NCCL: $verdict ($(grep -m1 '^MFU reference' "$log"))"
+    else
+      record FAILED "bench train 1B bf16 $sharding over NCCL: $verdict"
+    fi
   else
-    record FAILED "bench train 1B bf16: $(grep -m1 -iE 'error|what\(\)' "$LOGS/bench-train.log" || tail -n 1 "$LOGS/bench-train.log")"
+    record FAILED "bench train 1B bf16 $sharding over NCCL: $(grep -m1 -iE 'error|what\(\)' "$log" || tail -n 1 "$log")"
   fi
+done
+
+# ---- 6. eval and generate with both objectives on a tiny GPU checkpoint ------------------------
+# The corpus is this repository's own text (no network, no Debian corpus package here).
+GPU_DATA=$ROOT/$BUILD_DIR/gpu-data
+GPU_RUNS=$ROOT/$BUILD_DIR/gpu-runs
+rm -rf "$GPU_RUNS"
+find "$ROOT/src" "$ROOT/include" "$ROOT/docs" -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.md' \) \
+  -exec cat {} + >"$ROOT/$BUILD_DIR/gpu-corpus.txt" 2>/dev/null
+cat "$ROOT/README.md" >>"$ROOT/$BUILD_DIR/gpu-corpus.txt"
+if ! run_step "$(left)" "$LOGS/prepare.log" "${WITH_LIBS[@]}" "$BIN/crossover" prepare \
+     --input "$ROOT/$BUILD_DIR/gpu-corpus.txt" --doc-split blank-line --out "$GPU_DATA" \
+     --vocab-size 1024 --force >/dev/null; then
+  record FAILED "prepare the tiny GPU corpus: see prepare.log"
+  finish
 fi
+for objective in ar mdm; do
+  run=$GPU_RUNS/$objective
+  if ! run_step "$(left)" "$LOGS/train-tiny-$objective.log" "${WITH_LIBS[@]}" "$BIN/crossover" train \
+       "configs/tiny-$objective.yaml" --run-dir "$run" --set "data.path=$GPU_DATA" \
+       --set data.total_tokens=200k --set eval.every=0 --set hardware.device=cuda >/dev/null; then
+    record FAILED "train tiny $objective on cuda: $(grep -m1 -iE 'error|what\(\)' "$LOGS/train-tiny-$objective.log")"
+    continue
+  fi
+  if run_step "$(left)" "$LOGS/eval-$objective.log" "${WITH_LIBS[@]}" "$BIN/crossover" eval "$run" \
+       --device cuda >/dev/null \
+     && run_step "$(left)" "$LOGS/generate-$objective.log" "${WITH_LIBS[@]}" "$BIN/crossover" \
+       generate "$run" --device cuda --prompt "The trainer" --max-new 32 >/dev/null; then
+    record ok "tiny $objective on cuda: train, eval ($(grep -m1 -oE 'val loss [0-9.]+( ± [0-9.]+)?' "$LOGS/eval-$objective.log")), generate ($(wc -c <"$LOGS/generate-$objective.log") bytes)"
+  else
+    record FAILED "eval/generate tiny $objective on cuda: $(grep -m1 -iE 'error|what\(\)' "$LOGS/eval-$objective.log" "$LOGS/generate-$objective.log")"
+  fi
+done
 
 finish

@@ -15,6 +15,8 @@ PACKAGES=(
   bible-kjv
   # plotting and checkpoint-reading scripts (run with /usr/bin/python3)
   python3 python3-matplotlib python3-numpy python3-yaml
+  # the project-local virtual environment of the PyTorch 2.x build (scripts/venv.sh)
+  python3-venv
 )
 
 missing=()
