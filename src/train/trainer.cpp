@@ -24,6 +24,7 @@
 #include "crossover/util/log.h"
 #include "crossover/util/metrics.h"
 #include "crossover/util/progress.h"
+#include "crossover/util/run_lock.h"
 #include "crossover/util/threads.h"
 #include "crossover/version.h"
 
@@ -108,6 +109,10 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
   const bool rank0 = comm.rank() == 0;
   SignalScope signals;
   fs::create_directories(run_dir);
+  // One trainer per run directory (util/run_lock.h); the other ranks share rank 0's. Taken
+  // before anything, train.log included, is written.
+  std::optional<RunLock> run_lock;
+  if (rank0) run_lock.emplace(run_dir);
   if (rank0) log::add_file((fs::path(run_dir) / "train.log").string());
   log::set_level(config.logging.level);
 
