@@ -242,6 +242,61 @@ TEST_F(TrainerRuns, TheLockOfAKilledTrainerIsTakenOverWithAWarning) {
   EXPECT_EQ(testing::read_file(run + "/.lock"), "");
 }
 
+TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun) {
+  const std::string cfg = config("mdm");
+  const std::string straight = tmp_ / "disk-straight", run = tmp_ / "disk-full";
+  ASSERT_EQ(train(cfg, straight).exit_code, 0);
+  // The checkpoint write of step 30 fails as on a full disk: stopped with the error, the
+  // partial directory removed, step 20 still the latest and intact.
+  const auto full = train(cfg, run, "CROSSOVER_FAULT=enospc@30");
+  EXPECT_EQ(full.exit_code, 1) << full.output;
+  const std::string partial = run + "/checkpoints/step_00000030.tmp";
+  EXPECT_NE(full.output.find(partial + "/model.safetensors: write failed after "), std::string::npos)
+      << full.output;
+  EXPECT_NE(full.output.find("bytes: No space left on device"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("removed the partial " + partial), std::string::npos) << full.output;
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000030"));
+  EXPECT_EQ(Checkpointer::find(run), run + "/checkpoints/step_00000020");
+  EXPECT_EQ(Checkpointer::read_state(run + "/checkpoints/step_00000020")["step"], 20);
+  EXPECT_EQ(events(run, "train").back()["step"], 30) << "nothing ran past the failed write";
+  const auto end = events(run, "end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["status"], "failed");
+  EXPECT_NE(end[0]["reason"].get<std::string>().find("No space left on device"), std::string::npos);
+
+  // Debris of writers that were killed (a full disk before this version cleaned up, or a
+  // SIGKILL): removed, with a log line, before the rerun writes anything.
+  fs::create_directories(run + "/checkpoints/step_00000035.tmp");
+  testing::write_file(run + "/checkpoints/step_00000035.tmp/model.safetensors", std::string(4096, 'x'));
+  testing::write_file(run + "/checkpoints/latest.tmp", "step_000");
+
+  // Space freed: the rerun resumes from step 20 and repeats the straight run bit for bit.
+  const auto rerun = train(cfg, run);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("resumed from " + run + "/checkpoints/step_00000020"), std::string::npos)
+      << rerun.output;
+  for (const char* debris : {"step_00000035.tmp", "latest.tmp"}) {
+    EXPECT_NE(rerun.output.find("removed " + run + "/checkpoints/" + debris +
+                                ": left by a checkpoint write that did not complete"),
+              std::string::npos)
+        << rerun.output;
+    EXPECT_FALSE(fs::exists(run + "/checkpoints/" + debris));
+  }
+  const auto ta = events(straight, "train"), tb = events(run, "train");
+  ASSERT_EQ(ta.size(), 40u);
+  ASSERT_EQ(tb.size(), 40u);
+  for (size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_EQ(tb[i]["step"], ta[i]["step"]);
+    EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << "step " << i + 1;
+    EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());
+  }
+  EXPECT_EQ(events(run, "eval").back()["val_loss"].get<double>(),
+            events(straight, "eval").back()["val_loss"].get<double>());
+  EXPECT_EQ(events(run, "end").back()["status"], "finished");
+  EXPECT_EQ(Checkpointer::find(run), run + "/checkpoints/step_00000040");
+}
+
 TEST_F(TrainerRuns, DivergenceSkipsThenStopsWithACheckpointAndAClearError) {
   const std::string run = tmp_ / "nan";
   const auto r = train(config("ar", {"optimizer.lr=1e30", "optimizer.min_lr=1e30",
