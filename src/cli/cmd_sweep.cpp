@@ -19,6 +19,7 @@
 #include "crossover/sweep/runner.h"
 #include "crossover/sweep/slurm.h"
 #include "crossover/util/fs.h"
+#include "crossover/util/run_lock.h"
 
 namespace crossover::cli {
 
@@ -100,9 +101,9 @@ void add_run(CLI::App& sweep) {
       r = run_sweep(m, options, process_launcher(o->binary.empty() ? this_binary() : o->binary));
     }
     spdlog::info("sweep: {} finished now, {} finished before, {} failed, {} stopped, {} not "
-                 "started",
+                 "started, {} trained elsewhere",
                  r.finished.size(), r.already_finished.size(), r.failed.size(),
-                 r.interrupted.size(), r.not_started.size());
+                 r.interrupted.size(), r.not_started.size(), r.busy.size());
     if (stop)
       throw std::runtime_error("sweep run: interrupted; run it again to resume the stopped "
                                "points and start the others");
@@ -112,6 +113,13 @@ void add_run(CLI::App& sweep) {
       throw std::runtime_error("sweep run: " + std::to_string(r.failed.size()) +
                                " point(s) failed: " + names +
                                " (their output: RUN_DIR/console.log and train.log)");
+    }
+    if (!r.busy.empty()) {
+      std::string names;
+      for (const auto& n : r.busy) names += (names.empty() ? "" : ", ") + n;
+      throw std::runtime_error("sweep run: " + std::to_string(r.busy.size()) +
+                               " point(s) are being trained by another process: " + names +
+                               " (RUN_DIR/.lock names it); run the sweep again once they are done");
     }
   });
 }
@@ -126,7 +134,9 @@ void add_status(CLI::App& sweep) {
     for (const auto& p : m.points) {
       const RunState s = read_run_state(p.run_dir);
       const std::string step = fmt::format("{}/{}", s.step, s.total_steps > 0 ? s.total_steps : p.steps);
-      std::printf("%-28s %-12s %12s %8.2f %10s\n", p.name.c_str(), to_string(s.status),
+      // A held run lock tells a running point from one killed mid-run (both are `partial`).
+      const bool running = RunLock::holder(p.run_dir).has_value();
+      std::printf("%-28s %-12s %12s %8.2f %10s\n", p.name.c_str(), running ? "running" : to_string(s.status),
                   step.c_str(), s.epoch,
                   std::isfinite(s.last_loss) ? fmt::format("{:.4f}", s.last_loss).c_str() : "-");
     }

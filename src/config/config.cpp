@@ -20,7 +20,9 @@ namespace rule {
 // The shortest %g rendering that reads back as the same double: 0.0001, 3e-05, 10000.
 std::string format_number(double v) {
   char buf[64];
-  if (v == static_cast<double>(static_cast<int64_t>(v)) && std::fabs(v) < 1e15) {
+  // The range test comes first: converting a double outside int64's range (1e24, inf, NaN) to
+  // an integer is undefined behaviour.
+  if (std::fabs(v) < 1e15 && v == std::trunc(v)) {
     std::snprintf(buf, sizeof(buf), "%.0f", v);
     return buf;
   }

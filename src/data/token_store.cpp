@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <system_error>
 
 namespace crossover {
 
@@ -21,12 +22,12 @@ uint64_t offsets_position(uint64_t num_tokens, int token_bytes) {
 
 void write_all(std::FILE* f, const void* data, size_t bytes, const std::string& path) {
   if (bytes && std::fwrite(data, 1, bytes, f) != bytes)
-    throw std::runtime_error(path + ": write failed (disk full?)");
+    throw std::system_error(errno, std::generic_category(), path + ": write failed");
 }
 
 void sync_file(std::FILE* f, const std::string& path) {
   if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0)
-    throw std::runtime_error(path + ": cannot flush to disk");
+    throw std::system_error(errno, std::generic_category(), path + ": cannot flush to disk");
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "crossover/sweep/run_state.h"
 #include "crossover/util/progress.h"
+#include "crossover/util/run_lock.h"
 #include "crossover/util/threads.h"
 
 namespace crossover {
@@ -36,6 +37,16 @@ std::string progress_line(const ManifestPoint& p, const RunState& s, Clock::time
   line += fmt::format(", epoch {:.2f}", s.epoch);
   if (std::isfinite(s.last_loss)) line += fmt::format(", loss {:.4f}", s.last_loss);
   return line + ", running " + human_duration(seconds_since(since));
+}
+
+// Who holds a point's run directory. A probe that fails (permissions, say) is left to the
+// trainer's own lock, which is the authority: nullopt.
+std::optional<RunLockHolder> lock_holder(const std::string& run_dir) {
+  try {
+    return RunLock::holder(run_dir);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -84,6 +95,17 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
         p = to_run[ordinal - 1];
         running[p] = Clock::now();
       }
+      const std::string tag = fmt::format("sweep: [{}/{}] {}", ordinal, to_run.size(), p->name);
+      // A point another trainer holds (another sweep run, a SLURM job, a terminal) is left to
+      // it: starting one here would only be refused by the trainer's lock.
+      if (const auto holder = lock_holder(p->run_dir)) {
+        std::lock_guard<std::mutex> lock(mu);
+        running.erase(p);
+        result.busy.push_back(p->name);
+        print(tag + ": skipped, already being trained by " + holder->describe() + " (" +
+              RunLock::path(p->run_dir) + ")");
+        continue;
+      }
       const RunState before = read_run_state(p->run_dir);
       LaunchRequest req;
       req.point = p->name;
@@ -92,7 +114,6 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       req.workdir = manifest.workdir;
       req.resume = before.status != RunStatus::not_started;
       req.threads = o.threads_per_run > 0 ? o.threads_per_run : (p->threads > 0 ? 0 : auto_threads);
-      const std::string tag = fmt::format("sweep: [{}/{}] {}", ordinal, to_run.size(), p->name);
       print(tag + (req.resume ? fmt::format(": resuming ({}, step {})", to_string(before.status),
                                             before.step)
                               : std::string(": starting")) +
@@ -107,6 +128,11 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
         error = e.what();
       }
       const RunState after = read_run_state(p->run_dir);
+      // Another trainer took the directory between the check above and the start: ours was
+      // refused (exit status 1) and the point is in other hands, not failed.
+      const auto taken_by = after.status != RunStatus::finished && status != 0
+                                ? lock_holder(p->run_dir)
+                                : std::nullopt;
       std::lock_guard<std::mutex> lock(mu);
       running.erase(p);
       const std::string took = " after " + human_duration(seconds_since(start));
@@ -114,6 +140,10 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
         result.finished.push_back(p->name);
         print(tag + ": finished" + took +
               (status != 0 ? fmt::format(" (but exited with status {})", status) : ""));
+      } else if (taken_by) {
+        result.busy.push_back(p->name);
+        print(tag + ": refused, already being trained by " + taken_by->describe() + " (" +
+              RunLock::path(p->run_dir) + ")");
       } else if (stopping()) {
         result.interrupted.push_back(p->name);
         print(tag + fmt::format(": stopped at step {}{}; it resumes on the next sweep run",

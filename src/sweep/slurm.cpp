@@ -62,7 +62,8 @@ std::string slurm_script(const Manifest& m, const SlurmOptions& o) {
     << " s before the time limit the batch shell gets SIGTERM, forwards it to\n"
     << "# the trainer (which checkpoints and exits) and requeues the task, which then resumes from\n"
     << "# that checkpoint; SLURM requeues preempted tasks itself (--requeue) and they resume the\n"
-    << "# same way. Output is appended across restarts. A finished point exits at once.\n";
+    << "# same way. Output is appended across restarts. A finished point exits at once, and a\n"
+    << "# point another job is still training is refused by the trainer's run-directory lock.\n";
   s << "#SBATCH --job-name=crossover-" << name << "\n";
   s << "#SBATCH --array=" << array_ranges(indices);
   if (o.max_running > 0) s << "%" << o.max_running;
@@ -122,8 +123,10 @@ std::string slurm_script(const Manifest& m, const SlurmOptions& o) {
     << "  scontrol requeue \"$SLURM_JOB_ID\"\n"
     << "  exit 0\n"
     << "fi\n"
-    << "echo \"$(date -u) point $POINT failed with exit status $status (not requeued; see "
-       "$RUN_DIR/train.log)\"\n"
+    << "# A run directory that another trainer still holds (another job on this point) is\n"
+    << "# refused at once with status 1, the holder named above; it is not requeued either.\n"
+    << "echo \"$(date -u) point $POINT failed with exit status $status (not requeued; the "
+       "trainer's error is above, its log in $RUN_DIR/train.log)\"\n"
     << "exit \"$status\"\n";
   return s.str();
 }

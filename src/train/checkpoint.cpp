@@ -55,6 +55,26 @@ std::string Checkpointer::save(
     const std::function<FileChecksums(const std::string&)>& write_tensors) {
   const std::string final_dir = dir_for(step);
   const std::string tmp = final_dir + ".tmp";
+  const WriteFaultScope fault_scope(step);  // CROSSOVER_FAULT=enospc@step (util/fault.h)
+  try {
+    write(step, std::move(state), write_tensors, tmp, final_dir);
+  } catch (const std::exception& e) {
+    // A failed write (a full disk, say) must not leave its partial directory behind: on a full
+    // disk it holds the very space the rerun needs. The previous checkpoint and `latest` are
+    // untouched, so the run stops with the error and resumes from there.
+    if (comm_.rank() == 0) {
+      std::error_code ec;
+      if (fs::remove_all(tmp, ec) > 0 && !ec)
+        spdlog::error("checkpoint at step {} failed; removed the partial {}", step, tmp);
+    }
+    throw;
+  }
+  return final_dir;
+}
+
+void Checkpointer::write(int64_t step, nlohmann::json state,
+                         const std::function<FileChecksums(const std::string&)>& write_tensors,
+                         const std::string& tmp, const std::string& final_dir) {
   if (comm_.rank() == 0) {
     fs::create_directories(checkpoints_dir());
     fs::remove_all(tmp);  // debris of a write that was killed
@@ -84,7 +104,21 @@ std::string Checkpointer::save(
     prune();
   }
   comm_.barrier();
-  return final_dir;
+}
+
+std::vector<std::string> Checkpointer::remove_partial_writes() {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  if (!fs::is_directory(checkpoints_dir(), ec)) return removed;
+  // step_N.tmp/ directories and latest.tmp: writes a crash (or a full disk, before a failed
+  // write cleaned up after itself) left unfinished. Nothing else there ends in .tmp.
+  for (const auto& e : fs::directory_iterator(checkpoints_dir())) {
+    if (e.path().extension() != ".tmp") continue;
+    fs::remove_all(e.path());
+    removed.push_back(e.path().string());
+    spdlog::warn("removed {}: left by a checkpoint write that did not complete", e.path().string());
+  }
+  return removed;
 }
 
 void Checkpointer::prune() {

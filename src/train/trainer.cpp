@@ -26,6 +26,7 @@
 #include "crossover/util/log.h"
 #include "crossover/util/metrics.h"
 #include "crossover/util/progress.h"
+#include "crossover/util/run_lock.h"
 #include "crossover/util/threads.h"
 #include "crossover/version.h"
 
@@ -88,6 +89,10 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
   const bool rank0 = comm.rank() == 0;
   SignalScope signals;
   fs::create_directories(run_dir);
+  // One trainer per run directory (util/run_lock.h); the other ranks share rank 0's. Taken
+  // before anything, train.log included, is written.
+  std::optional<RunLock> run_lock;
+  if (rank0) run_lock.emplace(run_dir);
   if (rank0) log::add_file((fs::path(run_dir) / "train.log").string());
   log::set_level(config.logging.level);
 
@@ -165,6 +170,7 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
 
   // Fresh start or resume.
   Checkpointer ckpt(run_dir, config.checkpoint.keep_last, comm);
+  if (rank0) ckpt.remove_partial_writes();  // a crashed writer's debris holds disk space
   const auto resume_dir = ckpt.latest();
   int64_t step = 0, bad_steps = 0;
   std::optional<int64_t> resumed_from;
@@ -248,7 +254,13 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
                   {"checkpoint_format", sharding->checkpoint_format()},
                   {"rng", {{"kind", "philox4x32-10, counter-based: (training.seed, step, row)"},
                            {"seed", config.training.seed}}}});
-    const std::string dir = ckpt.save(s, state, [&](const std::string& d) { return sharding->save(d); });
+    std::string dir;
+    try {
+      dir = ckpt.save(s, state, [&](const std::string& d) { return sharding->save(d); });
+    } catch (const std::exception& e) {  // a full disk: the run stops, with the reason recorded
+      emit("end", s, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
+      throw;
+    }
     emit("checkpoint", s, {{"path", dir}, {"seconds", seconds_since(t0)}});
     spdlog::info("checkpoint {} ({:.1f} s)", dir, seconds_since(t0));
   };

@@ -1,5 +1,6 @@
 #include "crossover/util/fault.h"
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -29,11 +30,23 @@ const Fault& configured() {
   }();
   return f;
 }
+
+// The step of the checkpoint whose writes are in progress, -1 when none. Atomic: a writer on
+// another thread may ask while the scope opens or closes.
+std::atomic<int64_t> g_write_step{-1};
 }  // namespace
 
 void fault_point(const char* point, int64_t step) {
   const Fault& f = configured();
   if (f.step == step && f.point == point) ::kill(::getpid(), SIGKILL);
+}
+
+WriteFaultScope::WriteFaultScope(int64_t step) { g_write_step = step; }
+WriteFaultScope::~WriteFaultScope() { g_write_step = -1; }
+
+bool write_fault_due() {
+  const Fault& f = configured();
+  return f.point == "enospc" && f.step >= 0 && f.step == g_write_step.load();
 }
 
 }  // namespace crossover

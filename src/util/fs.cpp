@@ -1,5 +1,7 @@
 #include "crossover/util/fs.h"
 
+#include "crossover/util/fault.h"
+
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <memory>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 namespace crossover {
 
@@ -28,11 +31,22 @@ void atomic_write_file(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
   {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw std::runtime_error(tmp + ": cannot create: " + std::strerror(errno));
-    const bool ok = std::fwrite(content.data(), 1, content.size(), f) == content.size() &&
-                    std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-    std::fclose(f);
-    if (!ok) throw std::runtime_error(tmp + ": write failed (disk full?)");
+    if (!f) throw std::system_error(errno, std::generic_category(), tmp + ": cannot create");
+    int err = 0;
+    if (!content.empty() && write_fault_due())  // CROSSOVER_FAULT=enospc@N: a full disk
+      err = ENOSPC;
+    else if (std::fwrite(content.data(), 1, content.size(), f) != content.size() ||
+             std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0)
+      err = errno;
+    if (std::fclose(f) != 0 && err == 0) err = errno;
+    if (err != 0) {
+      // The partial file would hold space a full disk needs back.
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      throw std::system_error(err, std::generic_category(),
+                              tmp + ": write failed (" + std::to_string(content.size()) +
+                                  " bytes)");
+    }
   }
   fs::rename(tmp, path);
   const fs::path dir = fs::path(path).parent_path();

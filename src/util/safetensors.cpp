@@ -1,5 +1,6 @@
 #include "crossover/util/safetensors.h"
 
+#include "crossover/util/fault.h"
 #include "crossover/util/fs.h"
 
 #include <ATen/ATen.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <system_error>
 
 namespace crossover::safetensors {
 
@@ -60,18 +62,42 @@ std::string write(const std::string& path, const NamedTensors& tensors,
   std::string text = header.dump();
   text.resize((text.size() + 7) / 8 * 8, ' ');  // align the data section to 8 bytes
   const uint64_t n = text.size();
+  const uint64_t total = 8 + n + offset;
   std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) throw std::runtime_error(path + ": cannot create: " + std::strerror(errno));
+  if (!f) throw std::system_error(errno, std::generic_category(), path + ": cannot create");
   Sha256 sha;
+  uint64_t written = 0;
+  int err = 0;  // errno of the first failure
   auto put = [&](const void* data, size_t bytes) {
     sha.update(data, bytes);
-    return bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes;
+    if (bytes == 0) return true;
+    if (written > 0 && write_fault_due()) {  // CROSSOVER_FAULT=enospc@N: a full disk, mid-file
+      err = ENOSPC;
+      return false;
+    }
+    if (std::fwrite(data, 1, bytes, f) != bytes) {
+      err = errno;
+      return false;
+    }
+    written += bytes;
+    return true;
   };
   bool ok = put(&n, 8) && put(text.data(), n);
   for (const auto& c : cpu) ok = ok && put(c.data_ptr(), c.numel() * c.element_size());
-  ok = ok && std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  std::fclose(f);
-  if (!ok) throw std::runtime_error(path + ": write failed (disk full?)");
+  // A full disk often shows only here: the last buffered bytes, or the file system's delayed
+  // allocation, fail at flush, fsync or even close.
+  if (ok && (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0)) {
+    ok = false;
+    err = errno;
+  }
+  if (std::fclose(f) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok)
+    throw std::system_error(err, std::generic_category(),
+                            path + ": write failed after " + std::to_string(written) + " of " +
+                                std::to_string(total) + " bytes");
   return sha.hex();
 }
 

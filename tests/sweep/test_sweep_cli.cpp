@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "crossover/util/run_lock.h"
 #include "sweep/sweep_fixture.h"
 
 namespace crossover {
@@ -108,6 +109,32 @@ TEST(SweepCli, PlanStatusSlurmRunReport) {
     EXPECT_TRUE(fs::exists(f.dir / ("docs/" + std::string(png)))) << png;
     EXPECT_LT(fs::file_size(f.dir / ("out/report/" + std::string(png))), 150'000u) << png;
   }
+}
+
+TEST(SweepCli, APointAnotherTrainerHoldsShowsAsRunningAndIsNotStarted) {
+  testing::SweepFixture f;
+  f.sweep_file(kTwo);
+  ASSERT_EQ(crossover_in(f.dir, "sweep plan sweep.yaml --out out").exit_code, 0);
+  const RunLock other(f.dir / "out/runs/ar-u20k");  // this process stands in for a trainer
+  auto r = crossover_in(f.dir, "sweep status out");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto line = [&](const std::string& point) {
+    const auto at = r.output.find(point);
+    return at == std::string::npos ? "" : r.output.substr(at, r.output.find('\n', at) - at);
+  };
+  EXPECT_NE(line("ar-u20k").find("running"), std::string::npos) << r.output;
+  EXPECT_NE(line("mdm-u20k").find("not started"), std::string::npos) << r.output;
+
+  r = crossover_in(f.dir, "sweep run out --only ar-u20k --progress-every 0");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("ar-u20k: skipped, already being trained by pid " +
+                          std::to_string(::getpid())),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("1 point(s) are being trained by another process: ar-u20k"),
+            std::string::npos)
+      << r.output;
+  EXPECT_FALSE(fs::exists(f.dir / "out/runs/ar-u20k/console.log")) << "no trainer was started";
 }
 
 TEST(SweepCli, SigtermStopsTheRunsAtACheckpointAndExitsNonZero) {

@@ -14,6 +14,7 @@
 
 #include "crossover/sweep/process.h"
 #include "crossover/sweep/runner.h"
+#include "crossover/util/run_lock.h"
 #include "crossover/util/threads.h"
 #include "sweep/sweep_fixture.h"
 
@@ -163,6 +164,42 @@ TEST(SweepRun, AStopRequestStartsNothingNew) {
   EXPECT_EQ(r.not_started, (std::vector<std::string>{"ar-u1M", "mdm-u100k", "mdm-u1M"}));
   EXPECT_TRUE(r.failed.empty());
   EXPECT_FALSE(r.ok());
+}
+
+TEST(SweepRun, APointAnotherTrainerHoldsIsLeftToItAndReportedAsBusy) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(kFour);
+  // Another trainer (this process stands in for it) holds ar-u1M before the sweep starts, and
+  // takes mdm-u1M between the sweep's check and its start, so that trainer is refused.
+  const std::string held = f.dir / "out/runs/ar-u1M", raced = f.dir / "out/runs/mdm-u1M";
+  RunLock other(held);
+  std::optional<RunLock> racer;
+  std::vector<std::string> lines, launched;
+  std::mutex mu;
+  RunnerOptions o = quiet();
+  o.print = [&](const std::string& l) { lines.push_back(l); };
+  const auto r = run_sweep(m, o, [&](const LaunchRequest& req) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      launched.push_back(req.point);
+    }
+    if (req.run_dir == raced) {
+      racer.emplace(raced);
+      return 1;  // what the refused trainer exits with
+    }
+    return finish(req);
+  });
+  EXPECT_EQ(as_set(r.busy), (std::set<std::string>{"ar-u1M", "mdm-u1M"}));
+  EXPECT_EQ(as_set(r.finished), (std::set<std::string>{"ar-u100k", "mdm-u100k"}));
+  EXPECT_TRUE(r.failed.empty());
+  EXPECT_FALSE(r.ok()) << "a busy point is not done";
+  EXPECT_EQ(std::count(launched.begin(), launched.end(), "ar-u1M"), 0) << "never started";
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  const std::string me = "pid " + std::to_string(::getpid()) + " on host ";
+  EXPECT_NE(all.find("ar-u1M: skipped, already being trained by " + me), std::string::npos) << all;
+  EXPECT_NE(all.find("mdm-u1M: refused, already being trained by " + me), std::string::npos) << all;
+  EXPECT_NE(all.find("(" + held + "/.lock)"), std::string::npos) << all;
 }
 
 // A fake `crossover train`: records its arguments and directory, then either finishes at once

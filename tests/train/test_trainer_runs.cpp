@@ -1,5 +1,6 @@
 // End-to-end runs of `crossover train` as a user starts them: exact resume after a kill, crash
-// safety of checkpoints, refused config changes, signals, divergence.
+// safety of checkpoints, refused config changes, signals, divergence, one trainer per run
+// directory.
 #include <gtest/gtest.h>
 #include <ATen/ATen.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include "crossover/train/checkpoint.h"
 #include "crossover/util/safetensors.h"
 #include "crossover/util/metrics.h"
+#include "crossover/util/run_lock.h"
 #include "fixtures.h"
 
 namespace crossover {
@@ -42,6 +44,31 @@ class TrainerRuns : public ::testing::Test {
   testing::CommandResult train(const std::string& cfg, const std::string& run,
                                const std::string& env = "", const std::string& extra = "") {
     return run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " + run + " " + extra);
+  }
+  // Starts `crossover train CFG --run-dir RUN` in the background, stderr (the log) to RUN.log.
+  static pid_t start_train(const std::string& cfg, const std::string& run) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      const std::string out = run + ".log";
+      freopen(out.c_str(), "w", stderr);
+      execl(CROSSOVER_BINARY, CROSSOVER_BINARY, "train", cfg.c_str(), "--run-dir", run.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    return pid;
+  }
+  // Waits until RUN's metrics.jsonl holds `n` train events (at most a minute).
+  static void wait_for_steps(const std::string& run, size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (fs::exists(run + "/metrics.jsonl") && events(run, "train").size() >= n) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  static std::string hostname() {
+    char name[256] = {};
+    gethostname(name, sizeof(name) - 1);
+    return name;
   }
   static std::vector<nlohmann::json> events(const std::string& run, const std::string& kind) {
     std::vector<nlohmann::json> out;
@@ -158,6 +185,116 @@ TEST_F(TrainerRuns, SigintCheckpointsAndStopsWithStatus130) {
   EXPECT_GE(stopped, 5);
   EXPECT_LT(stopped, 4000);
   EXPECT_EQ(Checkpointer::read_state(Checkpointer::find(run))["step"], stopped);
+}
+
+TEST_F(TrainerRuns, ASecondTrainerOnARunDirectoryIsRefusedAndTheFirstKeepsItsHistory) {
+  const std::string cfg = config("ar", {"data.total_tokens=1024000"});  // 4000 steps
+  const std::string run = tmp_ / "two-trainers";
+  const pid_t first = start_train(cfg, run);
+  wait_for_steps(run, 3);
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto second = train(cfg, run);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(second.exit_code, 1) << second.output;
+  EXPECT_NE(second.output.find(run + " is in use: pid " + std::to_string(first) + " on host " +
+                               hostname() + ", started "),
+            std::string::npos)
+      << second.output;
+  EXPECT_NE(second.output.find("holds " + run + "/.lock"), std::string::npos) << second.output;
+  // Refused before it set anything up.
+  EXPECT_EQ(second.output.find("model:"), std::string::npos) << second.output;
+  std::printf("second trainer refused after %.2f s\n", seconds);
+
+  wait_for_steps(run, 8);  // the first trains on
+  kill(first, SIGINT);
+  int status = 0;
+  waitpid(first, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  // One clean history: one run event, every step once and in order, one end event last.
+  const auto all = read_metrics(run + "/metrics.jsonl");
+  EXPECT_EQ(events(run, "run").size(), 1u);
+  const auto steps = events(run, "train");
+  ASSERT_GE(steps.size(), 8u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i]["step"], static_cast<int64_t>(i + 1));
+  ASSERT_EQ(events(run, "end").size(), 1u);
+  EXPECT_EQ(all.back()["kind"], "end");
+  EXPECT_EQ(all.back()["status"], "interrupted");
+  EXPECT_EQ(Checkpointer::read_state(Checkpointer::find(run))["step"], all.back()["step"]);
+  EXPECT_EQ(testing::read_file(run + "/train.log").find("is in use"), std::string::npos);
+  EXPECT_FALSE(RunLock::holder(run)) << "released when the first trainer exited";
+}
+
+TEST_F(TrainerRuns, TheLockOfAKilledTrainerIsTakenOverWithAWarning) {
+  const std::string cfg = config("ar"), run = tmp_ / "killed-holder";
+  ASSERT_NE(train(cfg, run, "CROSSOVER_FAULT=step@15").exit_code, 0);
+  // SIGKILL runs no destructor: the lock file still names the dead trainer.
+  const auto left = nlohmann::json::parse(testing::read_file(run + "/.lock"));
+  const auto resumed = train(cfg, run);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find(run + "/.lock: taking over a stale lock: pid " +
+                                std::to_string(left["pid"].get<int64_t>()) + " on host " +
+                                hostname() + ", started " + left["started"].get<std::string>() +
+                                " is no longer running"),
+            std::string::npos)
+      << resumed.output;
+  EXPECT_NE(resumed.output.find("resumed from"), std::string::npos);
+  EXPECT_EQ(testing::read_file(run + "/.lock"), "");
+}
+
+TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun) {
+  const std::string cfg = config("mdm");
+  const std::string straight = tmp_ / "disk-straight", run = tmp_ / "disk-full";
+  ASSERT_EQ(train(cfg, straight).exit_code, 0);
+  // The checkpoint write of step 30 fails as on a full disk: stopped with the error, the
+  // partial directory removed, step 20 still the latest and intact.
+  const auto full = train(cfg, run, "CROSSOVER_FAULT=enospc@30");
+  EXPECT_EQ(full.exit_code, 1) << full.output;
+  const std::string partial = run + "/checkpoints/step_00000030.tmp";
+  EXPECT_NE(full.output.find(partial + "/model.safetensors: write failed after "), std::string::npos)
+      << full.output;
+  EXPECT_NE(full.output.find("bytes: No space left on device"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("removed the partial " + partial), std::string::npos) << full.output;
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000030"));
+  EXPECT_EQ(Checkpointer::find(run), run + "/checkpoints/step_00000020");
+  EXPECT_EQ(Checkpointer::read_state(run + "/checkpoints/step_00000020")["step"], 20);
+  EXPECT_EQ(events(run, "train").back()["step"], 30) << "nothing ran past the failed write";
+  const auto end = events(run, "end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["status"], "failed");
+  EXPECT_NE(end[0]["reason"].get<std::string>().find("No space left on device"), std::string::npos);
+
+  // Debris of writers that were killed (a full disk before this version cleaned up, or a
+  // SIGKILL): removed, with a log line, before the rerun writes anything.
+  fs::create_directories(run + "/checkpoints/step_00000035.tmp");
+  testing::write_file(run + "/checkpoints/step_00000035.tmp/model.safetensors", std::string(4096, 'x'));
+  testing::write_file(run + "/checkpoints/latest.tmp", "step_000");
+
+  // Space freed: the rerun resumes from step 20 and repeats the straight run bit for bit.
+  const auto rerun = train(cfg, run);
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_NE(rerun.output.find("resumed from " + run + "/checkpoints/step_00000020"), std::string::npos)
+      << rerun.output;
+  for (const char* debris : {"step_00000035.tmp", "latest.tmp"}) {
+    EXPECT_NE(rerun.output.find("removed " + run + "/checkpoints/" + debris +
+                                ": left by a checkpoint write that did not complete"),
+              std::string::npos)
+        << rerun.output;
+    EXPECT_FALSE(fs::exists(run + "/checkpoints/" + debris));
+  }
+  const auto ta = events(straight, "train"), tb = events(run, "train");
+  ASSERT_EQ(ta.size(), 40u);
+  ASSERT_EQ(tb.size(), 40u);
+  for (size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_EQ(tb[i]["step"], ta[i]["step"]);
+    EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << "step " << i + 1;
+    EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());
+  }
+  EXPECT_EQ(events(run, "eval").back()["val_loss"].get<double>(),
+            events(straight, "eval").back()["val_loss"].get<double>());
+  EXPECT_EQ(events(run, "end").back()["status"], "finished");
+  EXPECT_EQ(Checkpointer::find(run), run + "/checkpoints/step_00000040");
 }
 
 TEST_F(TrainerRuns, DivergenceSkipsThenStopsWithACheckpointAndAClearError) {

@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
 #include "crossover/util/fs.h"
 #include "crossover/util/safetensors.h"
 #include "test_util.h"
@@ -70,6 +74,33 @@ TEST(Safetensors, CorruptHeadersAreRejectedWithTheFileName) {
   }
   testing::write_file(dir / "tiny.safetensors", "abc");
   EXPECT_THROW(safetensors::File(dir / "tiny.safetensors"), std::runtime_error);
+}
+
+TEST(Safetensors, AFullDiskIsASystemErrorNamingTheFileAndTheBytes) {
+  // /dev/full fails every write with ENOSPC, as a full file system does: a large tensor fails
+  // in fwrite, a small one (still in stdio's buffer) only when it is flushed. Both must surface
+  // as the same error, which CROSSOVER_FAULT=enospc@N imitates (tests/train).
+  for (const int64_t numel : {int64_t{1} << 18, int64_t{4}}) {
+    const safetensors::NamedTensors t = {{"w", at::zeros({numel})}};
+    try {
+      safetensors::write("/dev/full", t);
+      FAIL() << "writing " << numel << " floats to /dev/full succeeded";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), ENOSPC) << e.what();
+      const std::string what = e.what();
+      unsigned long long written = 0, total = 0;
+      ASSERT_EQ(std::sscanf(what.c_str(), "/dev/full: write failed after %llu of %llu bytes", &written, &total), 2)
+          << what;
+      EXPECT_NE(what.find(" bytes: No space left on device"), std::string::npos) << what;
+      // The total is the file's size: 8 + header + data.
+      EXPECT_GT(total, 8 + 4ull * numel);
+      EXPECT_LT(total, 8 + 4ull * numel + 128);
+      if (numel > 1024)
+        EXPECT_LT(written, total) << "failed in fwrite";
+      else
+        EXPECT_EQ(written, total) << "failed at the flush";
+    }
+  }
 }
 
 TEST(Fs, Sha256MatchesKnownDigestAndAtomicWriteReplaces) {

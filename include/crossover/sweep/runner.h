@@ -1,8 +1,9 @@
 // `sweep run`: runs the points of a planned sweep, at most N at a time. Finished points are
 // skipped; any other point is (re)started on its run directory, where the trainer resumes by
-// itself from the latest checkpoint. A failing point is reported and the others continue. A
-// stop request (Ctrl-C in the CLI) starts nothing new and waits for the running points, which
-// the launcher has asked to checkpoint and exit.
+// itself from the latest checkpoint. A failing point is reported and the others continue; a
+// point whose run directory another trainer holds (util/run_lock.h) is reported as busy and
+// left to it. A stop request (Ctrl-C in the CLI) starts nothing new and waits for the running
+// points, which the launcher has asked to checkpoint and exit.
 //
 // The scheduling is independent of how a point runs: the launcher is a parameter, so tests run
 // the scheduler with a fake one and the CLI with the process launcher (process.h).
@@ -45,7 +46,10 @@ struct RunnerResult {
   std::vector<std::string> failed;             // non-zero exit, or exit 0 without finishing
   std::vector<std::string> interrupted;        // stopped by a stop request; they resume later
   std::vector<std::string> not_started;        // left out because of a stop request
-  bool ok() const { return failed.empty() && interrupted.empty() && not_started.empty(); }
+  std::vector<std::string> busy;               // another trainer holds the run directory
+  bool ok() const {
+    return failed.empty() && interrupted.empty() && not_started.empty() && busy.empty();
+  }
 };
 
 RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& options,

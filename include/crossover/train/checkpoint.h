@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,9 +34,16 @@ class Checkpointer {
   // Every rank calls this. `write_tensors(tmp_dir)` writes this rank's files and returns their
   // checksums; rank 0 then writes state.json (with every rank's checksums), renames the
   // directory, updates `latest` and deletes checkpoints beyond keep_last (never a protected
-  // one). Returns the final directory.
+  // one). Returns the final directory. A failed write (a full disk) is rethrown after rank 0
+  // has removed the partial directory (another rank's failure reaches rank 0 through the
+  // barrier's error); the previous checkpoint stays the latest.
   std::string save(int64_t step, nlohmann::json state,
                    const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
+
+  // Removes the unfinished writes in RUN_DIR/checkpoints (step_N.tmp/, latest.tmp) that
+  // crashed writers left, logging each; returns their paths. Only the process that owns the run
+  // directory may call it (the trainer, holding the run lock, before it writes anything).
+  std::vector<std::string> remove_partial_writes();
 
   // The directory `latest` names, if any.
   std::optional<std::string> latest() const;
@@ -48,6 +56,9 @@ class Checkpointer {
   static std::string find(const std::string& run_dir, int64_t step = -1);
 
  private:
+  void write(int64_t step, nlohmann::json state,
+             const std::function<FileChecksums(const std::string&)>& write_tensors,
+             const std::string& tmp, const std::string& final_dir);
   void prune();
   std::string run_dir_;
   int64_t keep_last_;
