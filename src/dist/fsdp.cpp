@@ -11,6 +11,7 @@
 // One autograd Function per block does this; the embedding group is gathered once per
 // micro-batch and its full gradient reduce-scattered after the backward.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 

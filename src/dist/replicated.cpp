@@ -4,6 +4,7 @@
 // the global batch, so the sum over ranks is the global-batch gradient (the same as averaging
 // per-rank means).
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "crossover/dist/sharding.h"
 #include "crossover/model/loss_head.h"

@@ -1,6 +1,7 @@
 #include "crossover/model/loss_head.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "crossover/kernels/ops.h"
