@@ -63,8 +63,8 @@ void add_bench_command(CLI::App& app) {
         mfu_reference(config.hardware, device, resolve_precision(config.hardware, device), 1.0);
     const bool rank0 = comm->rank() == 0;
     if (rank0) {
-      std::printf("MFU reference: %.1f TFLOP/s (%s); sharding %s over %d rank(s), %s\n",
-                  peak.flops_per_s / 1e12, peak.source.c_str(),
+      std::printf("MFU reference: %.1f GFLOP/s (%s); sharding %s over %d rank(s), %s\n",
+                  peak.flops_per_s / 1e9, peak.source.c_str(),
                   config.distributed.sharding.c_str(), comm->world_size(), comm->backend().c_str());
       std::printf("%-4s %12s %10s %10s %12s %7s %10s %10s %10s\n", "obj", "tokens/s", "step s",
                   "GFLOP/s", "peak GFLOP/s", "MFU", "loss 1st", "loss last", "peak MiB");

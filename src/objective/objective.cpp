@@ -112,6 +112,11 @@ double diffusion_time(uint64_t seed, int64_t step, int64_t global_row, int64_t g
     const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step), kStepRow, 0, kStreamTime);
     const double base = uniform01(bits.v[0], bits.v[1]);
     const int64_t i = global_row - step * global_batch;  // index within the global batch
+    if (i < 0 || i >= global_batch)
+      throw std::invalid_argument(
+          "diffusion_time: global row " + std::to_string(global_row) + " is not in step " +
+          std::to_string(step) + "'s global batch of " + std::to_string(global_batch) +
+          " (rows step * global_batch + i, 0 <= i < global_batch)");
     u = std::fmod(base + static_cast<double>(i) / static_cast<double>(global_batch), 1.0);
   } else {
     const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step),

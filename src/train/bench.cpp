@@ -47,7 +47,8 @@ nlohmann::json bench_train_step(RunConfig config, const std::string& objective, 
     const auto t0 = std::chrono::steady_clock::now();
     StepRequest request;
     request.windows = windows;
-    request.context = {0, s, comm.rank() * rows, B};
+    // Global rows are numbered step * global_batch + i, as the sampler numbers them.
+    request.context = {0, s, s * B + comm.rank() * rows, B};
     request.micro_batch = micro;
     request.lr = 1e-4;
     request.grad_clip = 1.0;

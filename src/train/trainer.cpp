@@ -217,7 +217,7 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
 
   const PeakReference reference = mfu_reference(config.hardware, device, dtype);
   const double peak = reference.flops_per_s;
-  spdlog::info("MFU reference: {:.1f} TFLOP/s ({})", peak / 1e12, reference.source);
+  spdlog::info("MFU reference: {:.1f} GFLOP/s ({})", peak / 1e9, reference.source);
 
   auto axes = [&](int64_t s) {
     const int64_t tokens = s * sampler.tokens_per_step();

@@ -61,6 +61,10 @@ TEST(MdmObjective, TimesAreStratifiedAcrossTheGlobalBatch) {
     EXPECT_LT(t[k], 1e-3 + (1 - 1e-3) * (k + 1) / B + 1e-12);
   }
   EXPECT_NE(diffusion_time(7, 5, 80, B, 1e-3, true), diffusion_time(7, 6, 96, B, 1e-3, true));
+  // A row numbered outside its step's global batch would give t outside (eps, 1] (a negative
+  // t masks nothing: a silent zero loss); it is refused instead.
+  EXPECT_THROW(diffusion_time(7, 5, 3, B, 1e-3, true), std::invalid_argument);
+  EXPECT_THROW(diffusion_time(7, 5, 6 * B, B, 1e-3, true), std::invalid_argument);
 }
 
 TEST(MdmObjective, MaskedFractionTracksTAndWeightsAreTheElbo) {
