@@ -152,7 +152,8 @@ while :; do sleep 0.05; done
   fs::permissions(f.dir / "fake.sh", fs::perms::owner_all);
   run_command("cd " + f.dir.path().string() + " && sh -c '" + CROSSOVER_BINARY +
               " sweep run out --parallel 2 --progress-every 0 --binary " + (f.dir / "fake.sh") +
-              " > run.out 2>&1 & echo $! > run.pid; wait $!; echo $? > run.rc' > /dev/null 2>&1 &");
+              " > run.out 2>&1 & echo $! > run.pid; wait $!; echo $? > run.rc.tmp; mv run.rc.tmp run.rc'"
+              " > /dev/null 2>&1 &");  // run.rc appears whole: the test reads it as soon as it exists
   ASSERT_TRUE(wait_for(f.dir.path() / "out/runs/ar-u20k/started", 30));
   ASSERT_TRUE(wait_for(f.dir.path() / "out/runs/mdm-u20k/started", 30));
   ::kill(std::stoi(testing::read_file(f.dir / "run.pid")), SIGTERM);
