@@ -27,5 +27,6 @@ void add_eval_command(CLI::App& app);
 void add_make_cloze_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_export_command(CLI::App& app);  // `export hf`
 
 }  // namespace crossover::cli
