@@ -28,5 +28,6 @@ void add_make_cloze_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
 void add_export_command(CLI::App& app);  // `export hf`
+void add_import_command(CLI::App& app);  // `import hf`
 
 }  // namespace crossover::cli
