@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 
@@ -33,7 +34,7 @@ int64_t parse_size(const std::string& text) {
   else if (unit == "KIB") scale = 1024.0;
   else if (unit == "MIB") scale = 1024.0 * 1024;
   else if (unit == "GIB") scale = 1024.0 * 1024 * 1024;
-  if (pos == 0 || scale == 0 || value <= 0)
+  if (pos == 0 || scale == 0 || !(value > 0) || !std::isfinite(value))
     throw CLI::ValidationError("--max-shard-size",
                                "expected a size such as 5GB, 500MB, 2GiB or a byte count, got " +
                                    text);
