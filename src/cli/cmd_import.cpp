@@ -32,6 +32,10 @@ void add_import_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   hf_cmd->add_option("--set", o->sets, "override a config key, e.g. --set objective.type=mdm");
   hf_cmd->add_option("--run-dir", o->import_options.run_dir, "new run directory")->required();
+  hf_cmd->add_option("--mask-row", o->import_options.mask_row,
+                     "[MASK]'s embedding row: auto (the checkpoint's own when its config.json "
+                     "names mask_token_id, else the mean of the embedding rows) or mean")
+      ->check(CLI::IsMember({"auto", "mean"}));
   hf_cmd->callback([o] {
     const RunConfig config = load_config(o->config, o->sets);
     hf::ImportOptions io = o->import_options;

@@ -99,6 +99,8 @@ class HfConfig {
 ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
   const ModelConfig& m = config.model;
   const std::string& src = o.config_source;
+  if (o.mask_row != "auto" && o.mask_row != "mean")
+    throw std::invalid_argument("import: mask_row is auto or mean, not " + o.mask_row);
   {
     auto comm = make_local_comm();
     Checkpointer existing(o.run_dir, 1, *comm);
@@ -206,7 +208,7 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
         embedding = load_rows(tensor_name(p.name));
         dst.narrow(0, 0, vocab).copy_(embedding.narrow(0, 0, vocab));
         int64_t kept = vocab;
-        if (hf_mask == vocab && embedding.size(0) > vocab) {
+        if (o.mask_row == "auto" && hf_mask == vocab && embedding.size(0) > vocab) {
           dst[vocab].copy_(embedding[vocab]);
           result.mask_row = "row " + std::to_string(vocab) + " of the checkpoint (its mask_token_id)";
           kept += 1;

@@ -231,9 +231,21 @@ TEST_F(HfExport, ExportThenImportGivesTheSameModel) {
     ASSERT_EQ(testing::run_crossover("export hf " + run + " --out " + out + " --max-shard-size 30KB").exit_code, 0);
     const auto r = testing::run_crossover("import hf " + out + " --config " + run + "/config.yaml --run-dir " + back);
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    // The export names [MASK]'s id, so its trained row comes back rather than a mean.
+    // The export names [MASK]'s id, so its own row comes back rather than a mean.
     EXPECT_NE(r.output.find("[MASK] row: row 320 of the checkpoint"), std::string::npos) << r.output;
     expect_same_model(run, back, objective == "ar");
+    if (objective != "ar") continue;
+    // An AR export's [MASK] row only holds its initialisation: --mask-row mean replaces it.
+    const std::string mean = *dir_ / "trip-ar-mean";
+    const auto m = testing::run_crossover("import hf " + out + " --config " + run +
+                                          "/config.yaml --run-dir " + mean + " --mask-row mean");
+    ASSERT_EQ(m.exit_code, 0) << m.output;
+    EXPECT_NE(m.output.find("[MASK] row: the mean of the 320 embedding rows"), std::string::npos) << m.output;
+    const at::Tensor emb = safetensors::File(mean + "/checkpoints/step_00000000/model.safetensors").tensor("tok_embeddings");
+    EXPECT_TRUE(at::allclose(emb[320], emb.narrow(0, 0, 320).mean(0), 0, 1e-7));
+    const at::Tensor kept = safetensors::File(back + "/checkpoints/step_00000000/model.safetensors").tensor("tok_embeddings");
+    EXPECT_TRUE(at::equal(kept.narrow(0, 0, 320), emb.narrow(0, 0, 320)));
+    EXPECT_FALSE(at::allclose(kept[320], emb[320]));  // auto kept the checkpoint's own row
   }
 }
 

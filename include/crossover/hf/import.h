@@ -13,8 +13,10 @@
 // run's data, e.g. the model's own tokenizer.model given to `crossover prepare --tokenizer`).
 // Rows 0..vocab-1 become crossover's embedding. The [MASK] row (row `vocab`) is the
 // checkpoint's row `vocab` when its config.json names that id as mask_token_id (a crossover
-// export, so export -> import is exact), else the mean of rows 0..vocab-1: an input the model
-// reads as an average token, the usual start for a new token's embedding. Rows past that are
+// export, so export -> import is exact), else, or with mask_row "mean", the mean of rows
+// 0..vocab-1: an input the model reads as an average token, the usual start for a new token's
+// embedding (and the better start when adapting an AR export, whose [MASK] row only holds its
+// initialisation). Rows past that are
 // dropped (padding of the vocabulary). An untied head keeps rows 0..vocab-1 of lm_head.weight,
 // or starts as a copy of the embedding when the checkpoint ties its head; a tied config
 // refuses an untied checkpoint head.
@@ -36,6 +38,9 @@ struct ImportOptions {
   std::string hf_dir;
   std::string run_dir;
   std::string config_source = "the run config";  // names the config file in errors
+  // auto: the checkpoint's [MASK] row when its config.json names one, else the mean of the
+  // vocabulary's rows; mean: always the mean (an AR export's [MASK] row was never trained).
+  std::string mask_row = "auto";
 };
 
 struct ImportResult {
