@@ -41,6 +41,8 @@ int run(int argc, char** argv) {
   add_make_cloze_command(app);
   add_generate_command(app);
   add_sweep_command(app);
+  add_export_command(app);
+  add_import_command(app);
 
   if (argc >= 2 && argv[1][0] != '-') {
     bool known = false;

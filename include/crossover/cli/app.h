@@ -27,5 +27,7 @@ void add_eval_command(CLI::App& app);
 void add_make_cloze_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
+void add_export_command(CLI::App& app);  // `export hf`
+void add_import_command(CLI::App& app);  // `import hf`
 
 }  // namespace crossover::cli

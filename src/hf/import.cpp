@@ -1,0 +1,318 @@
+#include "crossover/hf/import.h"
+
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "crossover/data/prepare.h"
+#include "crossover/data/sampler.h"
+#include "crossover/data/token_store.h"
+#include "crossover/dist/comm.h"
+#include "crossover/dist/sharding.h"
+#include "crossover/hf/model_map.h"
+#include "crossover/hf/weight_files.h"
+#include "crossover/model/layout.h"
+#include "crossover/train/checkpoint.h"
+#include "crossover/util/fs.h"
+#include "crossover/version.h"
+
+namespace crossover::hf {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string number_str(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// config.json, checked key by key against the run config.
+class HfConfig {
+ public:
+  HfConfig(const std::string& path, std::string source) : path_(path), source_(std::move(source)) {
+    if (!fs::exists(path))
+      throw std::runtime_error(path + ": not found (a Hugging Face model directory has a "
+                               "config.json beside its safetensors files)");
+    j_ = nlohmann::json::parse(read_text_file(path), nullptr, false);
+    if (j_.is_discarded() || !j_.is_object())
+      throw std::runtime_error(path + ": not a JSON object");
+  }
+  const nlohmann::json& json() const { return j_; }
+
+  int64_t integer(const std::string& key, int64_t fallback, bool required) const {
+    if (!j_.contains(key) || j_[key].is_null()) {
+      if (required) throw std::runtime_error(path_ + ": no " + key);
+      return fallback;
+    }
+    if (!j_[key].is_number_integer())
+      throw std::runtime_error(path_ + ": " + key + ": expected an integer, got " + j_[key].dump());
+    return j_[key].get<int64_t>();
+  }
+  void expect(const std::string& key, int64_t expected, const std::string& run_key,
+              int64_t fallback = -1) const {
+    const int64_t got = integer(key, fallback, fallback < 0);
+    if (got != expected)
+      throw std::runtime_error(path_ + ": " + key + " is " + std::to_string(got) + " but " +
+                               run_key + " is " + std::to_string(expected) + " in " + source_ +
+                               "; the run config must describe the checkpoint's model");
+  }
+  void expect_number(const std::string& key, double expected, const std::string& run_key,
+                     double fallback) const {
+    double got = fallback;
+    if (j_.contains(key) && !j_[key].is_null()) {
+      if (!j_[key].is_number())
+        throw std::runtime_error(path_ + ": " + key + ": expected a number, got " + j_[key].dump());
+      got = j_[key].get<double>();
+    }
+    if (std::abs(got - expected) > 1e-9 * std::abs(expected))
+      throw std::runtime_error(path_ + ": " + key + " is " + number_str(got) + " but " + run_key +
+                               " is " + number_str(expected) + " in " + source_ +
+                               "; set " + run_key + ": " + number_str(got));
+  }
+  void expect_false(const std::string& key, const std::string& why) const {
+    if (j_.contains(key) && !j_[key].is_null() && j_[key] != false)
+      throw std::runtime_error(path_ + ": " + key + " is " + j_[key].dump() + "; " + why);
+  }
+
+ private:
+  std::string path_, source_;
+  nlohmann::json j_;
+};
+
+}  // namespace
+
+ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
+  const ModelConfig& m = config.model;
+  const std::string& src = o.config_source;
+  if (o.mask_row != "auto" && o.mask_row != "mean")
+    throw std::invalid_argument("import: mask_row is auto or mean, not " + o.mask_row);
+  {
+    auto comm = make_local_comm();
+    Checkpointer existing(o.run_dir, 1, *comm);
+    if (const auto latest = existing.latest())
+      throw std::runtime_error(o.run_dir + " already has a checkpoint (" + *latest +
+                               "); import starts a new run: give a new --run-dir");
+  }
+
+  // The architecture and the hyperparameters that change the function without changing a shape.
+  const HfConfig hc((fs::path(o.hf_dir) / "config.json").string(), src);
+  const std::string config_path = (fs::path(o.hf_dir) / "config.json").string();
+  const std::string model_type = hc.json().value("model_type", "");
+  if (model_type != "llama" && model_type != "qwen3")
+    throw std::runtime_error(config_path + ": model_type is \"" + model_type +
+                             "\"; crossover imports llama and qwen3 checkpoints");
+  if (model_type == "qwen3" && !m.qk_norm)
+    throw std::runtime_error(config_path + ": a qwen3 model has QK-norm but model.qk_norm is "
+                             "false in " + src + "; set model.qk_norm: true");
+  if (model_type == "llama" && m.qk_norm)
+    throw std::runtime_error(config_path + ": a llama model has no QK-norm but model.qk_norm is "
+                             "true in " + src + "; set model.qk_norm: false");
+  hc.expect("hidden_size", m.d_model, "model.d_model");
+  hc.expect("num_hidden_layers", m.layers, "model.layers");
+  hc.expect("num_attention_heads", m.heads, "model.heads");
+  hc.expect("num_key_value_heads", m.kv_heads_resolved(), "model.kv_heads",
+            hc.integer("num_attention_heads", 0, true));
+  hc.expect("head_dim", m.head_dim(), "model.d_model / model.heads",
+            hc.integer("hidden_size", 0, true) / std::max<int64_t>(1, hc.integer("num_attention_heads", 1, true)));
+  hc.expect("intermediate_size", m.ffn_hidden_resolved(), "model.ffn_hidden");
+  // transformers' defaults when a key is absent: Llama's and Qwen3's configs agree on these.
+  hc.expect_number("rms_norm_eps", m.norm_eps, "model.norm_eps", 1e-6);
+  hc.expect_number("rope_theta", m.rope_theta, "model.rope_theta", 10000.0);
+  const auto& j = hc.json();
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null() &&
+      j["rope_scaling"].value("rope_type", j["rope_scaling"].value("type", "")) != "default")
+    throw std::runtime_error(config_path + ": rope_scaling is " + j["rope_scaling"].dump() +
+                             "; crossover's RoPE has no scaling");
+  if (j.value("hidden_act", "silu") != "silu")
+    throw std::runtime_error(config_path + ": hidden_act is " + j["hidden_act"].dump() +
+                             "; crossover's feed-forward is SwiGLU (silu)");
+  hc.expect_false("attention_bias", "crossover's attention has no biases");
+  hc.expect_false("mlp_bias", "crossover's feed-forward has no biases");
+  hc.expect_false("use_sliding_window", "crossover's attention is global in every layer");
+  if (j.contains("layer_types") && j["layer_types"].is_array())
+    for (const auto& t : j["layer_types"])
+      if (t != "full_attention")
+        throw std::runtime_error(config_path + ": layer_types holds " + t.dump() +
+                                 "; crossover's attention is global in every layer");
+  const bool hf_tied = j.value("tie_word_embeddings", false);
+
+  // The data the run will train on fixes the vocabulary.
+  const auto meta = read_data_meta(config.data.path);
+  const int64_t vocab = meta.at("vocab_size").get<int64_t>();
+  const int64_t hf_mask = j.contains("mask_token_id") && j["mask_token_id"].is_number_integer()
+                              ? j["mask_token_id"].get<int64_t>()
+                              : -1;
+
+  const WeightFiles w(o.hf_dir);
+  const ModelLayout layout = make_layout(m, vocab, config.optimizer);
+  std::set<std::string> used;
+  auto load = [&](const std::string& name, const std::vector<int64_t>& expected,
+                  const std::string& why) {
+    if (!w.contains(name))
+      throw std::runtime_error(o.hf_dir + ": no tensor " + name + " (expected shape " +
+                               shape_str(expected) + why + ")");
+    if (w.shape(name) != expected)
+      throw std::runtime_error(w.path_of(name) + ": " + name + " has shape " +
+                               shape_str(w.shape(name)) + ", expected " + shape_str(expected) +
+                               why);
+    used.insert(name);
+    return w.tensor(name).to(at::kFloat);
+  };
+  // A vocabulary-sized matrix: at least `vocab` rows of width d_model.
+  auto load_rows = [&](const std::string& name) {
+    const std::string why = " from the data's vocabulary (" + std::to_string(vocab) +
+                            " pieces in " + config.data.path + "/meta.json) and model.d_model " +
+                            std::to_string(m.d_model) + " in " + src;
+    if (!w.contains(name))
+      throw std::runtime_error(o.hf_dir + ": no tensor " + name + " (expected shape [" +
+                               std::to_string(vocab) + " or more, " + std::to_string(m.d_model) +
+                               "]" + why + ")");
+    const auto& shape = w.shape(name);
+    if (shape.size() != 2 || shape[0] < vocab || shape[1] != m.d_model)
+      throw std::runtime_error(w.path_of(name) + ": " + name + " has shape " + shape_str(shape) +
+                               ", expected [" + std::to_string(vocab) + " or more, " +
+                               std::to_string(m.d_model) + "]" + why +
+                               (shape.size() == 2 && shape[0] < vocab
+                                    ? "; prepare the data with the model's tokenizer "
+                                      "(crossover prepare --tokenizer DIR/tokenizer.model)"
+                                    : ""));
+    used.insert(name);
+    return w.tensor(name).to(at::kFloat);
+  };
+
+  ImportResult result;
+  result.model_type = model_type;
+  std::vector<at::Tensor> params;
+  at::NoGradGuard no_grad;
+  at::Tensor embedding;
+  for (const auto& g : layout.groups) {
+    at::Tensor flat = at::zeros({g.numel}, at::kFloat);
+    for (const auto& p : g.params) {
+      at::Tensor dst = param_view(flat, p);
+      if (p.name == "tok_embeddings") {
+        embedding = load_rows(tensor_name(p.name));
+        dst.narrow(0, 0, vocab).copy_(embedding.narrow(0, 0, vocab));
+        int64_t kept = vocab;
+        if (o.mask_row == "auto" && hf_mask == vocab && embedding.size(0) > vocab) {
+          dst[vocab].copy_(embedding[vocab]);
+          result.mask_row = "row " + std::to_string(vocab) + " of the checkpoint (its mask_token_id)";
+          kept += 1;
+        } else {
+          dst[vocab].copy_(embedding.narrow(0, 0, vocab).mean(0));
+          result.mask_row = "the mean of the " + std::to_string(vocab) + " embedding rows";
+        }
+        result.dropped_rows = embedding.size(0) - kept;
+      } else if (p.name == "lm_head") {
+        if (w.contains("lm_head.weight") && !hf_tied) {
+          dst.copy_(load_rows("lm_head.weight").narrow(0, 0, vocab));
+        } else if (hf_tied) {
+          // A tied checkpoint's head is its embedding; the untied run starts from a copy.
+          dst.copy_(embedding.narrow(0, 0, vocab));
+          if (w.contains("lm_head.weight")) used.insert("lm_head.weight");
+          spdlog::info("import: the checkpoint ties its head; lm_head starts as a copy of the "
+                       "embedding");
+        } else {
+          throw std::runtime_error(o.hf_dir + ": no tensor lm_head.weight, and " + config_path +
+                                   " does not tie the head (tie_word_embeddings false)");
+        }
+      } else {
+        std::string why = " for " + p.name + " (model.d_model " + std::to_string(m.d_model) +
+                          ", heads " + std::to_string(m.heads) + ", kv_heads " +
+                          std::to_string(m.kv_heads_resolved()) + ", ffn_hidden " +
+                          std::to_string(m.ffn_hidden_resolved()) + " in " + src + ")";
+        dst.copy_(load(tensor_name(p.name), p.shape, why));
+      }
+    }
+    params.push_back(flat);
+  }
+  if (m.tie_embeddings && w.contains("lm_head.weight")) {
+    // transformers may store a tied head too; an untied one cannot become a tied run.
+    const at::Tensor head = load_rows("lm_head.weight");
+    if (!hf_tied || !at::equal(head.narrow(0, 0, vocab), embedding.narrow(0, 0, vocab)))
+      throw std::runtime_error(w.path_of("lm_head.weight") + ": lm_head.weight is an untied head "
+                               "but model.tie_embeddings is true in " + src +
+                               "; set model.tie_embeddings: false");
+  }
+  for (const auto& name : w.names()) {
+    if (used.count(name)) continue;
+    // Older Llama checkpoints store RoPE's frequencies; crossover computes its own.
+    if (name.ends_with("rotary_emb.inv_freq")) {
+      result.ignored.push_back(name);
+      continue;
+    }
+    throw std::runtime_error(w.path_of(name) + ": tensor " + name + " " +
+                             shape_str(w.shape(name)) + " has no place in the model " + src +
+                             " describes (a " + model_type + " decoder without biases)");
+  }
+
+  // A step-0 checkpoint as the trainer writes one: full format, Adam moments at zero and no
+  // optimizer steps taken (the first step is a fresh AdamW step), the sampler at step 0.
+  const auto train_store = TokenStore::open((fs::path(config.data.path) / "train.bin").string());
+  RepeatSampler::Options so;
+  so.unique_tokens = config.data.unique_tokens.is_all() ? -1 : config.data.unique_tokens.value();
+  so.total_tokens = config.data.total_tokens.is_all() ? -1 : config.data.total_tokens.value();
+  so.seq_len = config.data.seq_len;
+  so.global_batch = config.training.global_batch;
+  so.order_seed = static_cast<uint64_t>(config.data.order_seed);
+  so.seed = static_cast<uint64_t>(config.training.seed);
+  const RepeatSampler sampler(train_store, meta.at("special_ids").at("eos").get<int32_t>(), so);
+  std::vector<at::Tensor> moments;
+  for (const auto& p : params) moments.push_back(at::zeros_like(p));
+  nlohmann::json state = {
+      {"step", 0},
+      {"tokens", 0},
+      {"unique_tokens", sampler.unique_tokens()},
+      {"epoch", 0.0},
+      {"flops", 0.0},
+      {"sampler", sampler.state()},
+      {"optimizer_steps", 0},
+      {"bad_steps", 0},
+      {"config", dump_config(config)},
+      {"crossover_version", kVersion},
+      {"objective", config.objective.type},
+      {"world_size", 1},
+      {"sharding", "none"},
+      {"checkpoint_format", {{"kind", "full"}}},
+      {"rng", {{"kind", "philox4x32-10, counter-based: (training.seed, step, row)"},
+               {"seed", config.training.seed}}},
+      {"imported_from",
+       {{"path", fs::absolute(o.hf_dir).lexically_normal().string()},
+        {"model_type", model_type},
+        {"mask_row", result.mask_row}}}};
+  fs::create_directories(o.run_dir);
+  auto comm = make_local_comm();
+  Checkpointer ckpt(o.run_dir, config.checkpoint.keep_last, *comm);
+  result.checkpoint_dir = ckpt.save(0, state, [&](const std::string& dir) {
+    return write_full_checkpoint(dir, layout, params, moments, moments);
+  });
+  // The rest of a run directory, as the trainer writes it.
+  atomic_write_file((fs::path(o.run_dir) / "config.yaml").string(), dump_config(config));
+  fs::create_directories(fs::path(o.run_dir) / "data");
+  for (const char* name : {"tokenizer.model", "meta.json"})
+    fs::copy_file(fs::path(config.data.path) / name, fs::path(o.run_dir) / "data" / name,
+                  fs::copy_options::overwrite_existing);
+  spdlog::info("imported {} ({}, {} tensor file{}) into {}; [MASK] row: {}{}", o.hf_dir,
+               model_type, w.sharded() ? "sharded" : "one", w.sharded() ? "s" : "",
+               result.checkpoint_dir, result.mask_row,
+               result.dropped_rows ? "; " + std::to_string(result.dropped_rows) +
+                                         " embedding rows past the vocabulary dropped"
+                                   : "");
+  return result;
+}
+
+}  // namespace crossover::hf
