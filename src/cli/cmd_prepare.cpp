@@ -10,8 +10,11 @@ void add_prepare_command(CLI::App& app) {
   auto o = std::make_shared<PrepareOptions>();
   auto* cmd = app.add_subcommand(
       "prepare",
-      "Train a tokenizer and write train/val token stores from text files or the bundled KJV");
-  cmd->add_option("--input", o->inputs, "input text files (read in order)");
+      "Train a tokenizer and write train/val token stores from text or JSON-lines files (.gz and "
+      ".zst too) or the bundled KJV");
+  cmd->add_option("--input", o->inputs,
+                  "input files, read in order: text, or JSON lines when named *.jsonl, *.ndjson "
+                  "or *.json; each may be gzip (.gz) or zstd (.zst) compressed");
   cmd->add_option("--corpus", o->corpus, "bundled corpus instead of --input: kjv (one document "
                                          "per chapter, from Debian's bible-kjv)")
       ->check(CLI::IsMember({"kjv"}));
@@ -29,8 +32,13 @@ void add_prepare_command(CLI::App& app) {
       ->check(CLI::Range(0.0, 0.999999))
       ->excludes(docs);
   cmd->add_option("--doc-split", o->doc_split,
-                  "how --input files split into documents: line, blank-line (paragraphs) or file")
+                  "how text files split into documents: line, blank-line (paragraphs) or file")
       ->check(CLI::IsMember({"line", "blank-line", "file"}));
+  cmd->add_option("--text-key", o->text_key,
+                  "JSON-lines files: the key holding each document's text (default text)");
+  cmd->add_flag("--skip-bad-lines", o->skip_bad_lines,
+                "count and skip malformed JSON lines (reported at the end) instead of stopping "
+                "at the first with FILE:LINE");
   cmd->add_option("--seed", o->seed, "seed of the validation split and tokenizer sampling");
   cmd->add_option("--threads", o->threads, "encoding threads (default: all cores)");
   cmd->add_flag("--force", o->force, "overwrite an already prepared output directory");

@@ -51,7 +51,11 @@ std::unique_ptr<DocumentSource> open_source(const PrepareOptions& o) {
   }
   if (o.inputs.empty())
     throw std::invalid_argument("prepare: give --input FILE... or --corpus kjv");
-  return open_text_files(o.inputs, o.doc_split);
+  FileFormat format;
+  format.split = o.doc_split;
+  format.text_key = o.text_key;
+  format.skip_bad_lines = o.skip_bad_lines;
+  return open_files(o.inputs, format);
 }
 
 // Encodes a chunk of documents on `threads` threads; results keep document order.
@@ -179,6 +183,11 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   progress.finish();
   train_w.finish();
   val_w.finish();
+  if (source->skipped_lines() > 0) {
+    spdlog::warn("prepare: skipped {} malformed line(s) (--skip-bad-lines); the first:",
+                 source->skipped_lines());
+    for (const auto& e : source->skipped_examples()) spdlog::warn("  {}", e);
+  }
 
   const auto& sp = tok.special();
   const double seconds =
@@ -202,7 +211,9 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
       {"doc_split", o.corpus == "kjv" ? "chapter" : o.doc_split},
       {"seed", o.seed},
       {"input_bytes", source->bytes_read()},
+      {"skipped_lines", source->skipped_lines()},
       {"seconds", seconds}};
+  if (o.corpus.empty()) meta["text_key"] = o.text_key;
   atomic_write_file((out / "meta.json").string(), meta.dump(2) + "\n");
   spdlog::info(
       "prepare: {} train documents / {} tokens, {} validation documents / {} tokens, vocabulary "

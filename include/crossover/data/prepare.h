@@ -19,10 +19,12 @@
 namespace crossover {
 
 struct PrepareOptions {
-  std::vector<std::string> inputs;  // text files, or empty with corpus = "kjv"
-  std::string corpus;               // "kjv" for the bundled King James Bible
+  std::vector<std::string> inputs;  // text or JSON-lines files (.gz/.zst too), or empty with
+  std::string corpus;               // corpus = "kjv": the bundled King James Bible
   std::string out_dir;
-  std::string doc_split = "line";   // line | blank-line | file
+  std::string doc_split = "line";   // text files: line | blank-line | file
+  std::string text_key = "text";    // JSON-lines files: the key of the document text
+  bool skip_bad_lines = false;      // count and skip malformed JSON lines instead of stopping
   std::string tokenizer;            // existing .model to reuse instead of training one
   std::string model_type = "bpe";   // bpe | unigram
   int vocab_size = 8192;
