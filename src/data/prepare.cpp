@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "crossover/data/documents.h"
@@ -21,6 +24,10 @@ namespace crossover {
 namespace fs = std::filesystem;
 
 namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
 
 // Seeded selection sampling (Knuth's algorithm S): walks the documents once and marks exactly
 // `want` of `total` as validation, each subset equally likely. Replaying it with the same seed
@@ -58,17 +65,18 @@ std::unique_ptr<DocumentSource> open_source(const PrepareOptions& o) {
   return open_files(o.inputs, format);
 }
 
-// Encodes a chunk of documents on `threads` threads; results keep document order.
-std::vector<std::vector<int32_t>> encode_chunk(const Tokenizer& tok,
-                                               const std::vector<std::string>& docs,
-                                               int threads) {
-  std::vector<std::vector<int32_t>> out(docs.size());
+// Encodes documents on `threads` threads, each taking the next unencoded document (documents
+// vary in length, so a fixed assignment would leave threads idle); results keep document order.
+void encode_chunk(const Tokenizer& tok, const std::vector<std::string>& docs,
+                  std::vector<std::vector<int32_t>>* out, int threads) {
+  out->assign(docs.size(), {});
+  std::atomic<size_t> next{0};
   std::vector<std::thread> pool;
   std::vector<std::exception_ptr> errors(threads);
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       try {
-        for (size_t i = t; i < docs.size(); i += threads) out[i] = tok.encode(docs[i]);
+        for (size_t i; (i = next.fetch_add(1)) < docs.size();) (*out)[i] = tok.encode(docs[i]);
       } catch (...) {
         errors[t] = std::current_exception();
       }
@@ -76,7 +84,94 @@ std::vector<std::vector<int32_t>> encode_chunk(const Tokenizer& tok,
   for (auto& th : pool) th.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
-  return out;
+}
+
+struct EncodeStats {
+  int64_t docs = 0, tokens = 0;
+  int64_t file_bytes = 0, text_bytes = 0;  // of this pass: as stored, and decompressed
+  double seconds = 0;
+};
+
+// Reads every document of `source` from its start and hands its token ids to `sink` in document
+// order. The next chunk is read (decompressed, JSON-decoded) while the current one is encoded.
+EncodeStats encode_all(DocumentSource& source, const Tokenizer& tok, int threads,
+                       int64_t chunk_bytes, const std::function<void(const std::vector<int32_t>&)>& sink) {
+  const auto start = std::chrono::steady_clock::now();
+  source.rewind();
+  struct Chunk {
+    std::vector<std::string> docs;
+    std::vector<std::vector<int32_t>> ids;
+    int64_t bytes_after = 0;  // source position after its last document
+  };
+  auto read_chunk = [&](Chunk& c) {
+    c.docs.clear();
+    int64_t bytes = 0;
+    std::string doc;
+    while (bytes < chunk_bytes && source.next(&doc)) {
+      bytes += static_cast<int64_t>(doc.size());
+      c.docs.push_back(std::move(doc));
+    }
+    c.bytes_after = source.bytes_read();
+    return !c.docs.empty();
+  };
+  Chunk chunks[2];  // declared before the encoder, so it outlives the encoder's thread
+  // Joins the encoder however this function is left (a malformed line throws while it runs).
+  struct Background {
+    std::thread thread;
+    std::exception_ptr error;
+    ~Background() {
+      if (thread.joinable()) thread.join();
+    }
+  } encoder;
+  EncodeStats stats;
+  Progress progress("prepare: encoding", source.total_bytes());
+  for (int64_t k = 0;; ++k) {
+    Chunk& next = chunks[k % 2];
+    const bool more = read_chunk(next);
+    if (encoder.thread.joinable()) {
+      encoder.thread.join();
+      if (encoder.error) std::rethrow_exception(encoder.error);
+      const Chunk& done = chunks[(k + 1) % 2];
+      for (const auto& ids : done.ids) {
+        sink(ids);
+        ++stats.docs;
+        stats.tokens += static_cast<int64_t>(ids.size());
+      }
+      progress.update(done.bytes_after, stats.tokens);
+    }
+    if (!more) break;
+    encoder.thread = std::thread([&encoder, &tok, &next, threads] {
+      try {
+        encode_chunk(tok, next.docs, &next.ids, threads);
+      } catch (...) {
+        encoder.error = std::current_exception();
+      }
+    });
+  }
+  progress.finish();
+  stats.file_bytes = source.bytes_read();
+  stats.text_bytes = source.text_bytes_read();
+  stats.seconds = seconds_since(start);
+  return stats;
+}
+
+void log_throughput(const EncodeStats& s, int threads) {
+  const double t = std::max(s.seconds, 1e-9);
+  std::string text;
+  if (s.text_bytes != s.file_bytes)
+    text = fmt::format(", {:.1f} MB/s decompressed ({:.1f} MB)", s.text_bytes / 1e6 / t,
+                       s.text_bytes / 1e6);
+  spdlog::info("prepare: encoded {} documents into {} tokens in {:.1f} s on {} threads: {} "
+               "tokens/s, {:.1f} MB/s of input ({:.1f} MB){}",
+               s.docs, s.tokens, s.seconds, threads, human_count(s.tokens / t),
+               s.file_bytes / 1e6 / t, s.file_bytes / 1e6, text);
+}
+
+void report_skipped(const DocumentSource& source) {
+  if (source.skipped_lines() == 0) return;
+  spdlog::warn("prepare: skipped {} malformed line(s) (--skip-bad-lines); the first:",
+               source.skipped_lines());
+  for (const auto& e : source.skipped_examples()) spdlog::warn("  {}", e);
 }
 
 }  // namespace
@@ -105,6 +200,7 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   auto source = open_source(o);
 
   // 1. Count documents.
+  const auto count_start = std::chrono::steady_clock::now();
   std::string doc;
   int64_t n_docs = 0;
   while (source->next(&doc)) ++n_docs;
@@ -118,7 +214,8 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
     throw std::invalid_argument("--val-docs: " + std::to_string(n_val) +
                                 " validation documents leave none of the " +
                                 std::to_string(n_docs) + " for training");
-  spdlog::info("prepare: {} documents, {} for validation (seed {})", n_docs, n_val, o.seed);
+  spdlog::info("prepare: {} documents, {} for validation (seed {}), counted in {:.1f} s", n_docs,
+               n_val, o.seed, seconds_since(count_start));
 
   // 3. Tokenizer.
   const std::string model_path = (out / "tokenizer.model").string();
@@ -157,37 +254,21 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   const Tokenizer tok = Tokenizer::load(model_path);
 
   // 4. Encode and write.
-  source->rewind();
   ValidationSplit split(n_docs, n_val, o.seed);
   TokenStoreWriter train_w((out / "train.bin").string(), tok.vocab_size());
   TokenStoreWriter val_w((out / "val.bin").string(), tok.vocab_size());
-  Progress progress("prepare: encoding", source->total_bytes());
-  std::vector<std::string> chunk;
-  std::vector<bool> chunk_is_val;
-  int64_t chunk_bytes = 0;
-  auto flush = [&] {
-    const auto ids = encode_chunk(tok, chunk, threads);
-    for (size_t i = 0; i < ids.size(); ++i) (chunk_is_val[i] ? val_w : train_w).add_document(ids[i]);
-    chunk.clear();
-    chunk_is_val.clear();
-    chunk_bytes = 0;
-    progress.update(source->bytes_read(), train_w.num_tokens() + val_w.num_tokens());
-  };
-  while (source->next(&doc)) {
-    chunk_bytes += static_cast<int64_t>(doc.size());
-    chunk_is_val.push_back(split.next_is_validation());
-    chunk.push_back(std::move(doc));
-    if (chunk_bytes >= o.chunk_bytes) flush();
-  }
-  flush();
-  progress.finish();
+  const EncodeStats stats =
+      encode_all(*source, tok, threads, o.chunk_bytes, [&](const std::vector<int32_t>& ids) {
+        (split.next_is_validation() ? val_w : train_w).add_document(ids);
+      });
+  log_throughput(stats, threads);
+  report_skipped(*source);
+  if (stats.docs != n_docs)
+    throw std::runtime_error("prepare: the corpus changed while it was read: " +
+                             std::to_string(n_docs) + " documents when counted, " +
+                             std::to_string(stats.docs) + " when encoded");
   train_w.finish();
   val_w.finish();
-  if (source->skipped_lines() > 0) {
-    spdlog::warn("prepare: skipped {} malformed line(s) (--skip-bad-lines); the first:",
-                 source->skipped_lines());
-    for (const auto& e : source->skipped_examples()) spdlog::warn("  {}", e);
-  }
 
   const auto& sp = tok.special();
   const double seconds =

@@ -1,13 +1,14 @@
 // `crossover prepare`: corpus -> tokenizer.model + train.bin + val.bin + meta.json.
 //
-// Passes over the corpus (streamed; memory is bounded by one encoding chunk of
-// `chunk_bytes` text plus its tokens, the tokenizer trainer's sentence sample, and O(1) per
-// document on disk, never the corpus):
+// Passes over the corpus (streamed; memory is bounded by two encoding chunks of `chunk_bytes`
+// text plus their tokens, the tokenizer trainer's sentence sample, and O(1) per document on
+// disk, never the corpus):
 //   1. count documents;
 //   2. choose the validation documents: a seeded uniform sample of exactly n_val of them
 //      (selection sampling, decided before anything else sees the data);
 //   3. train the tokenizer on training documents only (skipped with an existing .model);
-//   4. encode with every core and write the stores.
+//   4. encode with every core (the next chunk is read while the current one is encoded) and
+//      write the stores.
 #pragma once
 
 #include <cstdint>
