@@ -1,9 +1,11 @@
-// JSON-lines and compressed corpora and malformed lines: the documents of .jsonl/.gz/.zst files
-// equal those of plain text, and a bad line is reported by FILE:LINE (or skipped and counted).
+// JSON-lines and compressed corpora, malformed lines, and sharded preparation: the documents of
+// .jsonl/.gz/.zst files equal those of plain text, a bad line is reported by FILE:LINE (or
+// skipped and counted), and shards + merge give the bytes of a one-process prepare.
 #include <gtest/gtest.h>
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -216,6 +218,99 @@ TEST(JsonLines, SkipBadLinesCountsReportsAndKeepsTheRest) {
   EXPECT_EQ(meta["train"]["documents"].get<int>() + meta["val"]["documents"].get<int>(), 120);
   EXPECT_EQ(meta["text_key"], "text");
   EXPECT_NE(r.output.find("tokens/s"), std::string::npos) << r.output;  // throughput is printed
+}
+
+TEST(PrepareShards, FilesAreCutIntoContiguousRunsBalancedByBytes) {
+  // Every file in exactly one shard, in order; about equal bytes when the files allow it.
+  std::mt19937 rng(4);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int n_files = 1 + static_cast<int>(rng() % 12), n = 1 + static_cast<int>(rng() % 6);
+    std::vector<int64_t> sizes;
+    for (int j = 0; j < n_files; ++j) sizes.push_back(trial % 7 == 0 ? 0 : rng() % 1000);
+    size_t next = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto [first, last] = shard_file_range(sizes, i, n);
+      ASSERT_LE(first, last);
+      if (first < last) {
+        ASSERT_EQ(first, next) << "trial " << trial << " shard " << i;
+        next = last;
+      }
+    }
+    ASSERT_EQ(next, sizes.size()) << "trial " << trial;
+  }
+  const std::vector<int64_t> even(9, 100);
+  EXPECT_EQ(shard_file_range(even, 0, 3), (std::pair<size_t, size_t>{0, 3}));
+  EXPECT_EQ(shard_file_range(even, 1, 3), (std::pair<size_t, size_t>{3, 6}));
+  EXPECT_EQ(shard_file_range(even, 2, 3), (std::pair<size_t, size_t>{6, 9}));
+  const std::vector<int64_t> one_big = {1000, 10, 10, 10};
+  EXPECT_EQ(shard_file_range(one_big, 0, 2), (std::pair<size_t, size_t>{0, 1}));
+  EXPECT_EQ(shard_file_range(one_big, 1, 2), (std::pair<size_t, size_t>{1, 4}));
+}
+
+TEST(PrepareShards, ThreeShardsMergedAreByteIdenticalToOneProcess) {
+  TempDir dir;
+  // Four files of every kind and of different sizes.
+  std::vector<std::string> inputs = {dir / "a.txt", dir / "b.jsonl.gz", dir / "c.jsonl.zst",
+                                     dir / "d.jsonl"};
+  testing::write_file(inputs[0], as_text(make_docs(150, 10)));
+  write_gzip(inputs[1], as_jsonl(make_docs(40, 11)));
+  write_zstd(inputs[2], as_jsonl(make_docs(200, 12)));
+  testing::write_file(inputs[3], as_jsonl(make_docs(90, 13)));
+  std::string files;
+  for (const auto& p : inputs) files += " " + p;
+  auto crossover = [&](const std::string& args) {
+    const auto r = testing::run_crossover(args);
+    EXPECT_EQ(r.exit_code, 0) << args << "\n" << r.output;
+    return r;
+  };
+  // The tokenizer, once; the whole corpus in one process with it.
+  crossover("prepare --input" + files + " --out " + (dir / "tok") + " --vocab-size 320 --tokenizer-only");
+  ASSERT_TRUE(fs::exists(dir / "tok/tokenizer.model"));
+  EXPECT_FALSE(fs::exists(dir / "tok/train.bin"));
+  const std::string tok = dir / "tok/tokenizer.model";
+  crossover("prepare --input" + files + " --out " + (dir / "whole") + " --tokenizer " + tok +
+            " --val-docs 37 --seed 9");
+  // Three shards (as three SLURM array tasks would), merged from a shuffled list.
+  for (int i = 0; i < 3; ++i)
+    crossover("prepare --input" + files + " --out " + (dir / ("shard" + std::to_string(i))) +
+              " --tokenizer " + tok + " --shard " + std::to_string(i) + "/3 --threads 2");
+  std::vector<int64_t> shard_docs;
+  for (int i = 0; i < 3; ++i) {
+    const auto s = nlohmann::json::parse(testing::read_file(dir / ("shard" + std::to_string(i) + "/shard.json")));
+    shard_docs.push_back(s["documents"].get<int64_t>());
+  }
+  EXPECT_EQ(shard_docs[0] + shard_docs[1] + shard_docs[2], 480);
+  EXPECT_EQ(std::count(shard_docs.begin(), shard_docs.end(), 0), 0) << "every shard has work";
+  crossover("prepare merge " + (dir / "shard2") + " " + (dir / "shard0") + " " + (dir / "shard1") +
+            " --out " + (dir / "merged") + " --val-docs 37 --seed 9");
+  for (const char* name : {"train.bin", "val.bin", "meta.json", "tokenizer.model"}) {
+    const std::string a = testing::read_file(dir / ("whole/" + std::string(name)));
+    const std::string b = testing::read_file(dir / ("merged/" + std::string(name)));
+    EXPECT_FALSE(a.empty()) << name;
+    EXPECT_TRUE(a == b) << name << " differs: " << a.size() << " vs " << b.size() << " bytes";
+  }
+  const auto meta = read_data_meta(dir / "merged");
+  EXPECT_EQ(meta["val"]["documents"], 37);
+  EXPECT_EQ(meta["train"]["documents"], 480 - 37);
+
+  // A missing shard, or a shard of another input list, is refused by name.
+  auto r = testing::run_crossover("prepare merge " + (dir / "shard0") + " " + (dir / "shard1") +
+                                  " --out " + (dir / "m2"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("is a shard of 3, but 2 shard directories were given"), std::string::npos)
+      << r.output;
+  crossover("prepare --input " + inputs[0] + " " + inputs[1] + " --out " + (dir / "other1") +
+            " --tokenizer " + tok + " --shard 1/3");
+  r = testing::run_crossover("prepare merge " + (dir / "shard0") + " " + (dir / "other1") + " " +
+                             (dir / "shard2") + " --out " + (dir / "m3"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("are shards of different preparations: their \"inputs\" differ"),
+            std::string::npos)
+      << r.output;
+  // A shard needs the shared tokenizer.
+  r = testing::run_crossover("prepare --input" + files + " --out " + (dir / "s") + " --shard 0/3");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--tokenizer"), std::string::npos) << r.output;
 }
 
 }  // namespace
