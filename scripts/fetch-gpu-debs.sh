@@ -16,6 +16,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev
   libsentencepiece-dev libsentencepiece0
   libssl-dev libssl3
+  zlib1g-dev zlib1g libzstd-dev libzstd1   # compressed corpora for prepare (.gz, .zst)
   googletest                          # sources: CMakeLists.txt builds /usr/src/googletest
   pkgconf pkgconf-bin libpkgconf3     # pkg-config, in case the GPU machine has none
 )

@@ -84,6 +84,13 @@ else
       ar p "$deb" "$member" | tar -x $z -C "$PREFIX"
     fi || { record FAILED "unpacking $deb"; finish; }
   done
+  # zlib1g-dev links libz.so to an absolute /lib/x86_64-linux-gnu/libz.so.1.2.13, which names
+  # this machine's file (absent, or another version), not the unpacked one: point such links
+  # into the prefix when their target was unpacked there.
+  find "$PREFIX" -type l -lname '/*' | while read -r link; do
+    target=$(readlink "$link")
+    if [ -e "$PREFIX$target" ]; then ln -sfn "$PREFIX$target" "$link"; fi
+  done
   # pkg-config files name /usr: point them at the prefix.
   for pc in "$PREFIX"/usr/lib/x86_64-linux-gnu/pkgconfig/*.pc "$PREFIX"/usr/share/pkgconfig/*.pc; do
     sed -i "s|^prefix=/usr\$|prefix=$PREFIX/usr|" "$pc"

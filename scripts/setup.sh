@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries
   libtorch-dev libgloo-dev libopenblas0-openmp libyaml-cpp-dev libspdlog-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libssl-dev
+  # compressed corpora for prepare (.gz, .zst)
+  zlib1g-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the bundled default corpus (the King James Bible)

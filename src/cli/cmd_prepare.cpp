@@ -1,4 +1,5 @@
-// crossover prepare: corpus -> tokenizer + token stores (see include/crossover/data/prepare.h).
+// crossover prepare: corpus -> tokenizer + token stores, and prepare merge: shards -> one
+// prepared directory (see include/crossover/data/prepare.h).
 #include <CLI/CLI.hpp>
 
 #include "crossover/cli/app.h"
@@ -6,35 +7,110 @@
 
 namespace crossover::cli {
 
-void add_prepare_command(CLI::App& app) {
-  auto o = std::make_shared<PrepareOptions>();
-  auto* cmd = app.add_subcommand(
-      "prepare",
-      "Train a tokenizer and write train/val token stores from text files or the bundled KJV");
-  cmd->add_option("--input", o->inputs, "input text files (read in order)");
-  cmd->add_option("--corpus", o->corpus, "bundled corpus instead of --input: kjv (one document "
-                                         "per chapter, from Debian's bible-kjv)")
-      ->check(CLI::IsMember({"kjv"}));
+namespace {
+
+// "i/N" -> (i, N); a usage error names the option and the expected form.
+void parse_shard(const std::string& text, PrepareOptions* o) {
+  const auto slash = text.find('/');
+  try {
+    size_t used_i = 0, used_n = 0;
+    if (slash == std::string::npos) throw std::invalid_argument(text);
+    o->shard_index = std::stoi(text.substr(0, slash), &used_i);
+    o->shard_count = std::stoi(text.substr(slash + 1), &used_n);
+    if (used_i != slash || used_n != text.size() - slash - 1) throw std::invalid_argument(text);
+  } catch (const std::logic_error&) {
+    throw CLI::ValidationError("--shard", "expected i/N (shard i of N, 0 <= i < N), got " + text);
+  }
+  if (o->shard_count < 1 || o->shard_index < 0 || o->shard_index >= o->shard_count)
+    throw CLI::ValidationError("--shard", "expected i/N with 0 <= i < N, got " + text);
+}
+
+void add_merge_command(CLI::App& prepare) {
+  auto o = std::make_shared<MergeOptions>();
+  auto* cmd = prepare.add_subcommand(
+      "merge",
+      "Join the shard directories of `prepare --shard i/N` into one prepared directory, "
+      "byte-identical to preparing the whole corpus in one process with the same tokenizer");
+  cmd->add_option("shards", o->shard_dirs, "every shard directory of the corpus, once each")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", o->out_dir, "output directory")->required();
-  cmd->add_option("--vocab-size", o->vocab_size, "tokenizer vocabulary (excluding [MASK])")
-      ->check(CLI::Range(260, 1 << 22));
-  cmd->add_option("--tokenizer", o->tokenizer, "reuse this SentencePiece .model (no training)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--model-type", o->model_type, "tokenizer algorithm")
-      ->check(CLI::IsMember({"bpe", "unigram"}));
   auto* docs = cmd->add_option("--val-docs", o->val_docs, "validation documents (exact count)")
                    ->check(CLI::NonNegativeNumber);
   cmd->add_option("--val-fraction", o->val_fraction,
                   "validation documents as a fraction of all documents (default 0.05)")
       ->check(CLI::Range(0.0, 0.999999))
       ->excludes(docs);
+  cmd->add_option("--seed", o->seed, "seed of the validation split");
+  cmd->add_flag("--force", o->force, "overwrite an already prepared output directory");
+  cmd->callback([o] { merge_shards(*o); });
+}
+
+}  // namespace
+
+void add_prepare_command(CLI::App& app) {
+  auto o = std::make_shared<PrepareOptions>();
+  auto* cmd = app.add_subcommand(
+      "prepare",
+      "Train a tokenizer and write train/val token stores from text or JSON-lines files (.gz and "
+      ".zst too) or the bundled KJV");
+  cmd->add_option("--input", o->inputs,
+                  "input files, read in order: text, or JSON lines when named *.jsonl, *.ndjson "
+                  "or *.json; each may be gzip (.gz) or zstd (.zst) compressed");
+  auto* corpus = cmd->add_option("--corpus", o->corpus,
+                                 "bundled corpus instead of --input: kjv (one document per "
+                                 "chapter, from Debian's bible-kjv)")
+                     ->check(CLI::IsMember({"kjv"}));
+  // Not required() here: `prepare merge` has its own --out, and CLI11 would demand this one too.
+  auto* out = cmd->add_option("--out", o->out_dir, "output directory");
+  auto* vocab = cmd->add_option("--vocab-size", o->vocab_size, "tokenizer vocabulary (excluding [MASK])")
+                    ->check(CLI::Range(260, 1 << 22));
+  auto* tokenizer = cmd->add_option("--tokenizer", o->tokenizer,
+                                    "reuse this SentencePiece .model (no training)")
+                        ->check(CLI::ExistingFile);
+  auto* model_type = cmd->add_option("--model-type", o->model_type, "tokenizer algorithm")
+                         ->check(CLI::IsMember({"bpe", "unigram"}));
+  auto* docs = cmd->add_option("--val-docs", o->val_docs, "validation documents (exact count)")
+                   ->check(CLI::NonNegativeNumber);
+  auto* fraction = cmd->add_option("--val-fraction", o->val_fraction,
+                                   "validation documents as a fraction of all documents (default 0.05)")
+                       ->check(CLI::Range(0.0, 0.999999))
+                       ->excludes(docs);
   cmd->add_option("--doc-split", o->doc_split,
-                  "how --input files split into documents: line, blank-line (paragraphs) or file")
+                  "how text files split into documents: line, blank-line (paragraphs) or file")
       ->check(CLI::IsMember({"line", "blank-line", "file"}));
-  cmd->add_option("--seed", o->seed, "seed of the validation split and tokenizer sampling");
+  cmd->add_option("--text-key", o->text_key,
+                  "JSON-lines files: the key holding each document's text (default text)");
+  cmd->add_flag("--skip-bad-lines", o->skip_bad_lines,
+                "count and skip malformed JSON lines (reported at the end) instead of stopping "
+                "at the first with FILE:LINE");
+  auto* seed = cmd->add_option("--seed", o->seed, "seed of the validation split and tokenizer sampling");
   cmd->add_option("--threads", o->threads, "encoding threads (default: all cores)");
   cmd->add_flag("--force", o->force, "overwrite an already prepared output directory");
-  cmd->callback([o] { prepare_corpus(*o); });
+  auto* only = cmd->add_flag("--tokenizer-only", o->tokenizer_only,
+                             "stop after writing tokenizer.model (to give every shard with "
+                             "--tokenizer)")
+                   ->excludes(tokenizer);
+  auto shard_text = std::make_shared<std::string>();
+  cmd->add_option("--shard", *shard_text,
+                  "i/N: encode only shard i of N (contiguous input files, balanced by size) "
+                  "into OUT/docs.bin with --tokenizer; `prepare merge` joins the shards and "
+                  "makes the validation split")
+      ->excludes(corpus)
+      ->excludes(vocab)
+      ->excludes(model_type)
+      ->excludes(docs)
+      ->excludes(fraction)
+      ->excludes(seed)
+      ->excludes(only)
+      ->needs(tokenizer);
+  add_merge_command(*cmd);
+  cmd->callback([o, cmd, out, shard_text] {
+    if (cmd->got_subcommand("merge")) return;
+    if (out->count() == 0) throw CLI::RequiredError("--out");
+    if (!shard_text->empty()) parse_shard(*shard_text, o.get());
+    prepare_corpus(*o);
+  });
 }
 
 }  // namespace crossover::cli

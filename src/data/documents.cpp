@@ -1,9 +1,12 @@
 #include "crossover/data/documents.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
+
+#include "crossover/data/line_reader.h"
 
 namespace crossover {
 
@@ -11,12 +14,48 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class TextFiles final : public DocumentSource {
+// The text under `key` of one JSON line; false, with *error saying why, when the line is
+// malformed.
+bool parse_json_line(const std::string& line, const std::string& key, std::string* text,
+                     std::string* error) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::parse_error& e) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ..."
+    std::string what = e.what();
+    const auto at = what.find("column ");
+    *error = "not valid JSON: " + (at == std::string::npos ? what : what.substr(at));
+    return false;
+  }
+  if (!j.is_object()) {
+    *error = std::string("expected a JSON object, got ") + j.type_name();
+    return false;
+  }
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    std::string keys;
+    for (const auto& [k, v] : j.items()) keys += (keys.empty() ? "" : ", ") + k;
+    *error = "no \"" + key + "\" key (the object has: " + (keys.empty() ? "nothing" : keys) +
+             "; --text-key names the text's key)";
+    return false;
+  }
+  if (!it->is_string()) {
+    *error = "\"" + key + "\" is " + std::string(it->type_name()) + ", expected a string";
+    return false;
+  }
+  *text = it->get_ref<const std::string&>();
+  return true;
+}
+
+class Files final : public DocumentSource {
  public:
-  TextFiles(std::vector<std::string> paths, std::string split)
-      : paths_(std::move(paths)), split_(std::move(split)) {
-    if (split_ != "line" && split_ != "blank-line" && split_ != "file")
-      throw std::invalid_argument("--doc-split: expected line, blank-line or file, got " + split_);
+  Files(std::vector<std::string> paths, FileFormat format)
+      : paths_(std::move(paths)), format_(std::move(format)) {
+    if (format_.split != "line" && format_.split != "blank-line" && format_.split != "file")
+      throw std::invalid_argument("--doc-split: expected line, blank-line or file, got " +
+                                  format_.split);
+    if (format_.text_key.empty()) throw std::invalid_argument("--text-key: must not be empty");
     if (paths_.empty()) throw std::invalid_argument("prepare: no input files");
     for (const auto& p : paths_) {
       std::error_code ec;
@@ -30,30 +69,16 @@ class TextFiles final : public DocumentSource {
   bool next(std::string* doc) override {
     doc->clear();
     while (file_index_ < paths_.size()) {
-      if (!in_.is_open()) {
-        in_.open(paths_[file_index_], std::ios::binary);
-        if (!in_) throw std::runtime_error(paths_[file_index_] + ": cannot open input file");
-      }
-      if (split_ == "file") {
-        std::string content((std::istreambuf_iterator<char>(in_)), {});
-        bytes_ += static_cast<int64_t>(content.size());
+      if (!reader_) reader_ = std::make_unique<LineReader>(paths_[file_index_]);
+      if (is_json_lines(paths_[file_index_])) {
+        if (next_json(doc)) return true;
+      } else if (format_.split == "file") {
+        *doc = reader_->rest();
         close_current();
-        if (!content.empty()) return *doc = std::move(content), true;
+        if (!doc->empty()) return true;
         continue;
-      }
-      std::string line;
-      while (std::getline(in_, line)) {
-        bytes_ += static_cast<int64_t>(line.size()) + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        const bool blank = line.find_first_not_of(" \t") == std::string::npos;
-        if (split_ == "line") {
-          if (!blank) return *doc = line, true;
-        } else if (blank) {
-          if (!doc->empty()) return true;
-        } else {
-          if (!doc->empty()) *doc += '\n';
-          *doc += line;
-        }
+      } else if (next_text(doc)) {
+        return true;
       }
       close_current();
       if (!doc->empty()) return true;  // a paragraph ending the file
@@ -62,26 +87,69 @@ class TextFiles final : public DocumentSource {
   }
 
   void rewind() override {
-    if (in_.is_open()) in_.close();
-    in_.clear();
+    reader_.reset();
     file_index_ = 0;
-    bytes_ = 0;
+    done_bytes_ = done_text_bytes_ = 0;
+    skipped_ = 0;
+    skipped_examples_.clear();
   }
-  int64_t bytes_read() const override { return bytes_; }
+  int64_t bytes_read() const override {
+    return done_bytes_ + (reader_ ? reader_->file_bytes() : 0);
+  }
+  int64_t text_bytes_read() const override {
+    return done_text_bytes_ + (reader_ ? reader_->text_bytes() : 0);
+  }
   int64_t total_bytes() const override { return total_; }
   std::vector<std::string> sources() const override { return paths_; }
+  int64_t skipped_lines() const override { return skipped_; }
+  std::vector<std::string> skipped_examples() const override { return skipped_examples_; }
 
  private:
+  bool next_json(std::string* doc) {
+    std::string error;
+    while (reader_->next(&line_)) {
+      if (line_.find_first_not_of(" \t") == std::string::npos) continue;
+      if (parse_json_line(line_, format_.text_key, doc, &error)) {
+        if (!doc->empty()) return true;
+        continue;
+      }
+      const std::string where = reader_->path() + ":" + std::to_string(reader_->line_number());
+      if (!format_.skip_bad_lines)
+        throw std::runtime_error(where + ": " + error + " (--skip-bad-lines skips such lines)");
+      ++skipped_;
+      if (skipped_examples_.size() < 5) skipped_examples_.push_back(where + ": " + error);
+    }
+    return false;
+  }
+  // Text: a line, or a paragraph accumulated into *doc until a blank line.
+  bool next_text(std::string* doc) {
+    while (reader_->next(&line_)) {
+      const bool blank = line_.find_first_not_of(" \t") == std::string::npos;
+      if (format_.split == "line") {
+        if (!blank) return *doc = line_, true;
+      } else if (blank) {
+        if (!doc->empty()) return true;
+      } else {
+        if (!doc->empty()) *doc += '\n';
+        *doc += line_;
+      }
+    }
+    return false;
+  }
   void close_current() {
-    in_.close();
-    in_.clear();
+    done_bytes_ += reader_->file_bytes();
+    done_text_bytes_ += reader_->text_bytes();
+    reader_.reset();
     ++file_index_;
   }
   std::vector<std::string> paths_;
-  std::string split_;
-  std::ifstream in_;
+  FileFormat format_;
+  std::unique_ptr<LineReader> reader_;
+  std::string line_;
   size_t file_index_ = 0;
-  int64_t bytes_ = 0, total_ = 0;
+  int64_t done_bytes_ = 0, done_text_bytes_ = 0, total_ = 0;
+  int64_t skipped_ = 0;
+  std::vector<std::string> skipped_examples_;
 };
 
 class Kjv final : public DocumentSource {
@@ -181,9 +249,17 @@ bool parse_kjv_line(const std::string& line, std::string* chapter, std::string* 
   return true;
 }
 
-std::unique_ptr<DocumentSource> open_text_files(const std::vector<std::string>& paths,
-                                                const std::string& split) {
-  return std::make_unique<TextFiles>(paths, split);
+bool is_json_lines(const std::string& path) {
+  const std::string name = without_compression_suffix(path);
+  for (const std::string ext : {".jsonl", ".ndjson", ".json"})
+    if (name.size() >= ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0)
+      return true;
+  return false;
+}
+
+std::unique_ptr<DocumentSource> open_files(const std::vector<std::string>& paths,
+                                           const FileFormat& format) {
+  return std::make_unique<Files>(paths, format);
 }
 
 std::unique_ptr<DocumentSource> open_kjv() { return std::make_unique<Kjv>(); }

@@ -81,6 +81,23 @@ void TokenStoreWriter::add_document(const int32_t* ids, size_t count) {
   write_all(offsets_, &num_tokens_, sizeof(num_tokens_), offsets_path_);
 }
 
+void TokenStoreWriter::add_documents(const TokenStore& source, uint64_t first, uint64_t last) {
+  if (finished_) throw std::logic_error("TokenStoreWriter: add_documents after finish");
+  if (source.vocab_size() != vocab_size_)
+    throw std::runtime_error(source.path() + ": vocabulary " + std::to_string(source.vocab_size()) +
+                             ", but " + path_ + " is written with " + std::to_string(vocab_size_));
+  if (first > last || last > source.num_docs())
+    throw std::out_of_range(source.path() + ": documents [" + std::to_string(first) + ", " +
+                            std::to_string(last) + ") of " + std::to_string(source.num_docs()));
+  const uint64_t begin = source.doc_begin(first), end = source.offsets_[last];
+  write_all(tokens_, source.tokens_ + begin * token_bytes_, (end - begin) * token_bytes_, tmp_path_);
+  for (uint64_t d = first; d < last; ++d) {
+    num_tokens_ += source.doc_length(d);
+    write_all(offsets_, &num_tokens_, sizeof(num_tokens_), offsets_path_);
+  }
+  num_docs_ += last - first;
+}
+
 void TokenStoreWriter::finish() {
   if (finished_) return;
   // Pad to the offsets' 8-byte alignment, then copy the offsets in.

@@ -27,6 +27,7 @@
 #include "crossover/util/metrics.h"
 #include "crossover/util/progress.h"
 #include "crossover/util/run_lock.h"
+#include "crossover/util/tensorboard.h"
 #include "crossover/util/threads.h"
 #include "crossover/version.h"
 
@@ -198,10 +199,13 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
     sharding->init(static_cast<uint64_t>(config.training.seed));
   }
   MetricsWriter metrics;
+  TensorBoardWriter tensorboard;  // the train and eval scalars again, for TensorBoard
   if (rank0) {
     const std::string path = (fs::path(run_dir) / "metrics.jsonl").string();
     if (!resumed_from) fs::remove(path);
     metrics = MetricsWriter(path, resumed_from.value_or(-1));
+    if (config.logging.tensorboard)
+      tensorboard = TensorBoardWriter((fs::path(run_dir) / "tensorboard").string(), resumed_from);
     atomic_write_file((fs::path(run_dir) / "config.yaml").string(), dump_config(config));
     // The tokenizer and data description travel with the run: eval and generate need them.
     fs::create_directories(fs::path(run_dir) / "data");
@@ -234,6 +238,7 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
     e.update(axes(s));
     e.update(fields);
     metrics.write(e);
+    if (kind == "train" || kind == "eval") tensorboard.add_json_scalars(kind, s, fields);
   };
   emit("run", step, {{"objective", objective->name()}, {"params", pc.total},
                      {"total_steps", total_steps}, {"world_size", comm.world_size()},

@@ -52,9 +52,10 @@ void Progress::update(int64_t bytes, int64_t tokens, bool force) {
     bar = fmt::format("[{:#<{}}{:.<{}}] {:3.0f}% ", "", filled, "", width - filled, frac * 100);
     if (frac > 0 && frac < 1) bar += "ETA " + human_duration(elapsed * (1 - frac) / frac) + " ";
   }
+  const double tps = elapsed > 0 ? tokens_ / elapsed : 0.0;
   const std::string line =
-      fmt::format("{}: {}{:.1f} MB/s, {}B read, {} tokens", label_, bar, mbps,
-                  human_count(static_cast<double>(bytes_)), human_count(static_cast<double>(tokens_)));
+      fmt::format("{}: {}{:.1f} MB/s, {} tokens/s, {:.1f} MB read, {} tokens", label_, bar, mbps,
+                  human_count(tps), bytes_ / 1e6, human_count(static_cast<double>(tokens_)));
   if (tty_) std::fprintf(stderr, "\r%s\033[K", line.c_str());
   else std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);

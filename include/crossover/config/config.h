@@ -259,6 +259,7 @@ struct DistributedConfig {
 struct LoggingConfig {
   std::string level = "info";
   int64_t log_every = 10;
+  bool tensorboard = true;
 
   template <class V>
   void visit(V& v) {
@@ -266,6 +267,10 @@ struct LoggingConfig {
             rule::OneOf{{"debug", "info", "warn", "error"}});
     v.field("log_every", log_every, "a progress line and a train metric every this many steps",
             rule::Positive{});
+    v.field("tensorboard", tensorboard,
+            "also write the train and eval scalars to a TensorBoard event file in "
+            "RUN_DIR/tensorboard/ (rank 0)",
+            rule::Any{});
   }
   bool operator==(const LoggingConfig&) const = default;
 };
@@ -314,7 +319,7 @@ struct RunConfig {
     v.section("eval", eval, "validation loss and multiple-choice tasks");
     v.section("checkpoint", checkpoint, "checkpoint cadence and retention");
     v.section("distributed", distributed, "data parallelism and sharding");
-    v.section("logging", logging, "console, train.log and metrics.jsonl");
+    v.section("logging", logging, "console, train.log, metrics.jsonl and TensorBoard");
     v.section("hardware", hardware, "device, threads, precision");
   }
   bool operator==(const RunConfig&) const = default;

@@ -25,6 +25,8 @@ inline constexpr char kTokenStoreMagic[8] = {'X', 'O', 'V', 'R', 'T', 'O', 'K', 
 inline constexpr uint32_t kTokenStoreVersion = 1;
 inline constexpr uint64_t kTokenStoreHeaderBytes = 64;
 
+class TokenStore;
+
 // Writes a store: tokens stream to `path`.tmp, offsets to a side file (so memory stays
 // constant however many documents there are); finish() assembles, syncs and renames.
 class TokenStoreWriter {
@@ -36,6 +38,9 @@ class TokenStoreWriter {
 
   void add_document(const int32_t* ids, size_t count);
   void add_document(const std::vector<int32_t>& ids) { add_document(ids.data(), ids.size()); }
+  // Documents [first, last) of `source`, copied as stored (one write for their tokens);
+  // `source` must have this store's vocabulary and its ids must be verified (verify_ids()).
+  void add_documents(const TokenStore& source, uint64_t first, uint64_t last);
   void finish();
   uint64_t num_tokens() const { return num_tokens_; }
   uint64_t num_docs() const { return num_docs_; }
@@ -78,6 +83,7 @@ class TokenStore {
 
  private:
   TokenStore() = default;
+  friend class TokenStoreWriter;  // add_documents copies the stored bytes
   [[noreturn]] void bad_id(uint64_t index, uint64_t id) const;
   std::string path_;
   const uint8_t* map_ = nullptr;
