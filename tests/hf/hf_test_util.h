@@ -17,8 +17,6 @@
 
 namespace crossover::testing {
 
-inline std::string venv_python() { return source_path(".venv/bin/python"); }
-
 // Fails the test (never skips it) when the environment is missing: these checks are the point.
 #define ASSERT_VENV()                                                          \
   ASSERT_TRUE(std::filesystem::exists(::crossover::testing::venv_python()))    \
