@@ -1,11 +1,11 @@
-# CUDA kernels (kernels/*.cu), included from CMakeLists.txt after crossover_core is defined.
+# CUDA kernels (kernels/*.cu), included from CMakeLists.txt after the layer libraries are defined.
 #
 # crossover_kernels_cuda is a static library of the kernels alone: nvcc, sm_90 machine code (H100,
 # H200) plus compute_90 PTX that the driver can compile for later GPUs, no LibTorch. It is built
 # whenever nvcc exists, also in the CPU-only build where nothing links it, so CI always compiles
 # the kernels. Without nvcc it is skipped with one STATUS line.
 #
-# -DCROSSOVER_CUDA=ON links it into crossover_core and defines CROSSOVER_WITH_CUDA=1 publicly,
+# -DCROSSOVER_CUDA=ON links it into crossover_kernels and defines CROSSOVER_WITH_CUDA=1 for every layer,
 # which switches on the CUDA code paths, GPU tests and benchmarks. That needs a CUDA build of
 # LibTorch, found through CMAKE_PREFIX_PATH or Torch_DIR (from Python:
 # torch.utils.cmake_prefix_path).
@@ -68,10 +68,11 @@ if(CROSSOVER_CUDA)
   endif()
   find_package(CUDAToolkit REQUIRED)
   target_link_libraries(crossover_kernels_cuda PUBLIC CUDA::cudart)
-  target_link_libraries(crossover_core PUBLIC crossover_kernels_cuda)
+  target_link_libraries(crossover_kernels PUBLIC crossover_kernels_cuda)
   # USE_C10D_NCCL enables ProcessGroupNCCL in the c10d headers (the CUDA LibTorch has it).
-  target_compile_definitions(crossover_core PUBLIC CROSSOVER_WITH_CUDA=1 USE_C10D_NCCL)
-  message(STATUS "CUDA kernels: linked into crossover_core (CROSSOVER_WITH_CUDA=1)")
+  # On the bottom layer, so that every layer (and the precompiled header) sees the same macros.
+  target_compile_definitions(crossover_util PUBLIC CROSSOVER_WITH_CUDA=1 USE_C10D_NCCL)
+  message(STATUS "CUDA kernels: linked into crossover_kernels (CROSSOVER_WITH_CUDA=1)")
 else()
   message(STATUS "CUDA kernels: crossover_kernels_cuda built with ${CMAKE_CUDA_COMPILER} "
     "(compile check only; -DCROSSOVER_CUDA=ON links them)")

@@ -35,7 +35,7 @@ inline RunConfig tiny_config(const std::string& data_dir, const std::string& obj
   c.model.layers = 2;
   c.model.d_model = 32;
   c.model.heads = 2;
-  c.objective.type = objective;
+  c.objective.type = *parse_choice<ObjectiveType>(objective);
   c.data.path = data_dir;
   c.data.seq_len = 32;
   c.data.total_tokens = TokenCount(40 * 8 * 32);  // 40 steps

@@ -4,14 +4,14 @@
 
 #include <cstdio>
 
+#include "crossover/bench/data_bench.h"
+#include "crossover/bench/train_bench.h"
 #include "crossover/cli/app.h"
+#include "crossover/comm/launch.h"
 #include "crossover/config/config.h"
-#include "crossover/dist/launch.h"
-#include "crossover/util/log.h"
-#include "crossover/data/bench.h"
-#include "crossover/train/bench.h"
-#include "crossover/train/peak.h"
 #include "crossover/config/device.h"
+#include "crossover/train/peak.h"
+#include "crossover/util/log.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
@@ -65,16 +65,16 @@ void add_bench_command(CLI::App& app) {
     if (rank0) {
       std::printf("MFU reference: %.1f GFLOP/s (%s); sharding %s over %d rank(s), %s\n",
                   peak.flops_per_s / 1e9, peak.source.c_str(),
-                  config.distributed.sharding.c_str(), comm->world_size(), comm->backend().c_str());
+                  to_string(config.distributed.sharding).c_str(), comm->world_size(), comm->backend().c_str());
       std::printf("%-4s %12s %10s %10s %12s %7s %10s %10s %10s\n", "obj", "tokens/s", "step s",
                   "GFLOP/s", "peak GFLOP/s", "MFU", "loss 1st", "loss last", "peak MiB");
     }
-    for (const std::string obj : {"ar", "mdm"}) {
-      if (t->objective != "both" && t->objective != obj) continue;
+    for (const ObjectiveType obj : {ObjectiveType::kAr, ObjectiveType::kMdm}) {
+      if (t->objective != "both" && parse_choice<ObjectiveType>(t->objective) != obj) continue;
       const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
                                       peak.flops_per_s);
       if (!rank0) continue;
-      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", obj.c_str(),
+      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
                   r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
                   r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
                   100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),

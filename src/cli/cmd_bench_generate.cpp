@@ -7,8 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "crossover/bench/generate_bench.h"
 #include "crossover/cli/app.h"
-#include "crossover/generate/bench.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {

@@ -1,5 +1,5 @@
-// crossover generate RUN_DIR --prompt TEXT [...]: completions from a trained run, AR (KV cache)
-// or MDM (LLaDA sampler) according to the run's objective.type; all prompts in one batch.
+// crossover generate RUN_DIR --prompt TEXT [...]: completions from a trained run, decoded as its
+// objective says (generate/complete.h); all prompts in one batch.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
@@ -11,10 +11,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "crossover/checkpoint/loaded_model.h"
 #include "crossover/cli/app.h"
-#include "crossover/generate/ar.h"
-#include "crossover/generate/mdm.h"
-#include "crossover/model/loaded_model.h"
+#include "crossover/generate/complete.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
@@ -49,7 +48,7 @@ void run_generate(const GenerateOptions& o, const std::vector<const CLI::Option*
 
   LoadOptions lo;
   lo.step = o.step;
-  lo.device = o.device;
+  lo.device = parse_optional_choice<DeviceChoice>(o.device, "--device");
   const LoadedModel m = load_model(o.run_dir, lo);
   configure_threads(o.threads >= 0 ? o.threads : static_cast<int>(m.config.hardware.threads));
   std::vector<Prompt> prompts;
@@ -59,49 +58,29 @@ void run_generate(const GenerateOptions& o, const std::vector<const CLI::Option*
   }
   const SamplingOptions sampling{o.temperature, o.top_k, o.top_p};
   spdlog::info("{} run, step {}, {} prompt(s), max-new {}, temperature {}, on {}",
-               m.config.objective.type, m.step, prompts.size(), o.max_new, o.temperature,
+               m.objective->name(), m.step, prompts.size(), o.max_new, o.temperature,
                m.device.str());
 
-  std::vector<std::vector<int64_t>> completions;
-  std::vector<std::string> notes(prompts.size());
-  int64_t forward_calls = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  if (m.causal()) {
+  if (m.objective->decoding() != Decoding::kUnmasking)
     for (const CLI::Option* opt : mdm_only)
       if (opt->count() > 0)
-        spdlog::warn("{} applies to mdm runs only; ignored for this ar run", opt->get_name());
-    ArOptions a;
-    a.max_new = o.max_new;
-    a.sampling = sampling;
-    a.seed = o.seed;
-    a.eos_id = m.eos_id();
-    const ArResult r = generate_ar(*m.model, m.flats, prompts, a);
-    completions = r.tokens;
-    forward_calls = r.forward_calls;
-    for (size_t i = 0; i < prompts.size(); ++i)
-      notes[i] = r.stopped_at_eos[i] ? "stopped at eos" : "max-new reached";
-  } else {
-    MdmOptions d;
-    d.max_new = o.max_new;
-    d.steps = o.steps;
-    d.block_length = o.block_length;
-    d.remasking = parse_remasking(o.remasking);
-    d.threshold = o.threshold;
-    d.cache = parse_mdm_cache(o.cache);
-    d.sampling = sampling;
-    d.seed = o.seed;
-    const MdmResult r = generate_mdm(*m.model, m.flats, false, prompts, d);
-    forward_calls = r.forward_calls;
-    // A diffusion model fills all N positions; text after the first eos belongs to another
-    // document (training concatenates documents with eos between them).
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      std::vector<int64_t> c = r.tokens[i];
-      const auto eos = std::find(c.begin(), c.end(), static_cast<int64_t>(m.eos_id()));
-      notes[i] = eos == c.end() ? "no eos" : "cut at eos, token " + std::to_string(eos - c.begin());
-      c.erase(eos, c.end());
-      completions.push_back(std::move(c));
-    }
-  }
+        spdlog::warn("{} applies to mdm runs only; ignored for this {} run", opt->get_name(),
+                     m.objective->name());
+  CompletionRequest request;
+  request.max_new = o.max_new;
+  request.sampling = sampling;
+  request.seed = o.seed;
+  request.eos_id = m.eos_id();
+  request.steps = o.steps;
+  request.block_length = o.block_length;
+  request.remasking = parse_remasking(o.remasking);
+  request.threshold = o.threshold;
+  request.cache = parse_mdm_cache(o.cache);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Completions r = complete(*m.model, m.flats, *m.objective, prompts, request);
+  const auto& completions = r.tokens;
+  const auto& notes = r.notes;
+  const int64_t forward_calls = r.forward_calls;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

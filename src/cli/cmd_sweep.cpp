@@ -38,7 +38,7 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
     const bool kept = std::find(written.kept.begin(), written.kept.end(), p.name) !=
                       written.kept.end();
     std::printf("%-28s %-4s %8s %8s %10lld %8lld %10s  %s\n", p.name.c_str(),
-                p.config.objective.type.c_str(),
+                to_string(p.config.objective.type).c_str(),
                 p.unique_tokens >= 0 ? compact_tokens(p.unique_tokens).c_str() : "all",
                 or_unknown(p.epochs, fmt::format("{:.1f}", p.epochs)).c_str(),
                 static_cast<long long>(p.steps), static_cast<long long>(p.config.eval.every),

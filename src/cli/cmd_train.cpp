@@ -4,12 +4,12 @@
 #include <filesystem>
 
 #include "crossover/cli/app.h"
+#include "crossover/comm/comm.h"
+#include "crossover/comm/launch.h"
 #include "crossover/config/config.h"
 #include "crossover/config/device.h"
-#include "crossover/dist/comm.h"
-#include "crossover/dist/launch.h"
-#include "crossover/util/log.h"
 #include "crossover/train/trainer.h"
+#include "crossover/util/log.h"
 
 namespace crossover::cli {
 

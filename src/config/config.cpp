@@ -64,6 +64,10 @@ bool parse_value(const YAML::Node& n, T& out, const R& rule) {
     if (!n.IsScalar()) return false;
     if constexpr (std::is_same_v<T, std::string>) {
       v = n.Scalar();
+    } else if constexpr (Choice<T>) {
+      auto parsed = parse_choice<T>(n.Scalar());
+      if (!parsed) return false;
+      v = *parsed;
     } else if constexpr (std::is_same_v<T, TokenCount>) {
       auto parsed = TokenCount::parse(n.Scalar());
       if (!parsed) return false;
@@ -197,6 +201,7 @@ struct Flattener {
     else if constexpr (std::is_integral_v<T>) text = std::to_string(ref);
     else if constexpr (std::is_floating_point_v<T>) text = rule::format_number(ref);
     else if constexpr (std::is_same_v<T, TokenCount>) text = ref.str();
+    else if constexpr (Choice<T>) text = yaml_scalar(to_string(ref));
     else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
       YAML::Emitter e;
       e << YAML::Flow << ref;
@@ -249,9 +254,9 @@ void validate_with(const RunConfig& c, const Locations& locs, const std::string&
   check(t.micro_batch == 0 || t.global_batch % t.micro_batch == 0, "training.micro_batch",
         "must divide training.global_batch (" + std::to_string(t.global_batch) + "), got " +
             std::to_string(t.micro_batch));
-  check(!(c.objective.type == "ar" && c.objective.loss_weight != "inverse_t"),
+  check(!(c.objective.type == ObjectiveType::kAr && c.objective.loss_weight != LossWeight::kInverseT),
         "objective.loss_weight", "applies to mdm only; leave it at inverse_t for ar");
-  check(!(c.objective.type == "mdm" && c.objective.ar_input_mask_prob > 0),
+  check(!(c.objective.type == ObjectiveType::kMdm && c.objective.ar_input_mask_prob > 0),
         "objective.ar_input_mask_prob", "applies to ar only; mdm masks by its schedule");
 }
 

@@ -22,8 +22,8 @@ int visible_cuda_devices() {
 }
 
 at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
-  const int gpus = hw.device == "cpu" ? 0 : visible_cuda_devices();
-  if (hw.device == "cuda" && gpus == 0) {
+  const int gpus = hw.device == DeviceChoice::kCpu ? 0 : visible_cuda_devices();
+  if (hw.device == DeviceChoice::kCuda && gpus == 0) {
 #ifdef CROSSOVER_WITH_CUDA
     throw ConfigError("hardware.device: cuda requested but this process sees no CUDA device "
                       "(check CUDA_VISIBLE_DEVICES and the driver)");
@@ -37,8 +37,8 @@ at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
 }
 
 at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device) {
-  if (hw.precision == "fp32") return at::kFloat;
-  if (hw.precision == "bf16") {
+  if (hw.precision == PrecisionChoice::kFp32) return at::kFloat;
+  if (hw.precision == PrecisionChoice::kBf16) {
     if (!device.is_cuda())
       throw ConfigError("hardware.precision: bf16 runs on CUDA only (the CPU path and its fused "
                         "kernels are fp32); use auto or fp32 on the CPU");

@@ -170,4 +170,17 @@ at::Tensor validation_sequences(const TokenStore& store, int32_t eos_id, int64_t
   return out;
 }
 
+RepeatSampler::Options sampler_options(const RunConfig& config, int rank, int world_size) {
+  RepeatSampler::Options so;
+  so.unique_tokens = config.data.unique_tokens.is_all() ? -1 : config.data.unique_tokens.value();
+  so.total_tokens = config.data.total_tokens.is_all() ? -1 : config.data.total_tokens.value();
+  so.seq_len = config.data.seq_len;
+  so.global_batch = config.training.global_batch;
+  so.order_seed = static_cast<uint64_t>(config.data.order_seed);
+  so.seed = static_cast<uint64_t>(config.training.seed);
+  so.rank = rank;
+  so.world_size = world_size;
+  return so;
+}
+
 }  // namespace crossover

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "crossover/data/data_dir.h"
 #include "crossover/data/token_store.h"
 #include "crossover/data/tokenizer.h"
 #include "crossover/util/random.h"
@@ -42,8 +43,9 @@ std::string decode_span(const Tokenizer& tokenizer, const std::vector<int32_t>& 
 std::vector<ClozeExample> make_cloze(const ClozeOptions& o) {
   if (o.n < 1 || o.ctx_tokens < 1 || o.ending_tokens < 1 || o.options < 2)
     throw std::invalid_argument("make-cloze: need n >= 1, ctx_tokens >= 1, ending_tokens >= 1, options >= 2");
-  const TokenStore val = TokenStore::open((fs::path(o.data_dir) / "val.bin").string());
-  const Tokenizer tokenizer = Tokenizer::load((fs::path(o.data_dir) / "tokenizer.model").string());
+  const DataDir data{o.data_dir};
+  const TokenStore val = TokenStore::open(data.val());
+  const Tokenizer tokenizer = Tokenizer::load(data.tokenizer());
   const auto ws = word_starts(tokenizer);
   const uint64_t C = o.ctx_tokens, E = o.ending_tokens, D = val.num_docs();
   if (D < 2) throw std::runtime_error(val.path() + ": make-cloze needs at least 2 validation documents");

@@ -7,13 +7,15 @@
 #include <chrono>
 #include <filesystem>
 
+#include "crossover/checkpoint/checkpointer.h"
+#include "crossover/checkpoint/loaded_model.h"
+#include "crossover/checkpoint/run_dir.h"
+#include "crossover/comm/comm.h"
+#include "crossover/data/data_dir.h"
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
-#include "crossover/dist/comm.h"
 #include "crossover/eval/multiple_choice.h"
 #include "crossover/eval/val_loss.h"
-#include "crossover/model/loaded_model.h"
-#include "crossover/train/checkpoint.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/progress.h"
 #include "crossover/util/threads.h"
@@ -26,25 +28,25 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   LoadOptions lo;
   lo.step = o.step;
-  lo.device = o.device;
+  lo.device = parse_optional_choice<DeviceChoice>(o.device, "--device");
   const LoadedModel m = load_model(o.run_dir, lo);
   const RunConfig& c = m.config;
   const int threads = configure_threads(o.threads >= 0 ? o.threads : static_cast<int>(c.hardware.threads));
-  const bool causal = m.causal();
+  const bool exact = m.objective->exact_likelihood();
   const int64_t mc_samples = o.mc_samples > 0 ? o.mc_samples : c.eval.mc_samples;
   const int64_t batch_rows = c.training.micro_batch > 0 ? c.training.micro_batch : c.training.global_batch;
-  spdlog::info("evaluating {} ({}, {} on {}, {} threads)", m.checkpoint_dir, c.objective.type,
+  spdlog::info("evaluating {} ({}, {} on {}, {} threads)", m.checkpoint_dir, to_string(c.objective.type),
                at::toString(m.dtype), m.device.str(), threads);
   auto comm = make_local_comm();
 
   // Validation loss on the run's fixed validation windows.
-  const std::string val_path = (fs::path(c.data.path) / "val.bin").string();
+  const std::string val_path = DataDir{c.data.path}.val();
   if (!fs::exists(val_path))
     throw std::runtime_error(val_path + " not found: the validation loss reads the run's data.path (" +
                              c.data.path + "), relative to the directory the run was trained from");
   const TokenStore val = TokenStore::open(val_path);
   const at::Tensor windows = validation_sequences(val, m.eos_id(), c.data.seq_len, c.eval.val_sequences);
-  const ValLoss v = validation_loss(*m.model, m.flats, c.objective, windows, mc_samples, batch_rows, *comm);
+  const ValLoss v = validation_loss(*m.model, m.flats, *m.objective, windows, mc_samples, batch_rows, *comm);
   spdlog::info("val loss {:.4f} (se {:.4f}) on {} sequences", v.loss, v.se, v.sequences);
 
   // Tasks.
@@ -59,30 +61,31 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
   nlohmann::json task_json = nlohmann::json::object();
   for (const auto& task : suite.tasks()) {
     const auto t0 = std::chrono::steady_clock::now();
-    const McMetrics r = evaluate_multiple_choice(*m.model, m.flats, causal, task.examples, so, *comm);
+    const McMetrics r = evaluate_multiple_choice(*m.model, m.flats, *m.objective, task.examples, so, *comm);
     task_json[task.name] = r.to_json();
     spdlog::info("{}: {} ({:.1f} s)", task.name, r.summary(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
 
   // The axes of the checkpoint, as in metrics.jsonl.
-  const auto state = Checkpointer::read_state(m.checkpoint_dir);
-  nlohmann::json report = {{"run_dir", o.run_dir}, {"checkpoint", m.checkpoint_dir}};
-  for (const char* key : {"step", "tokens", "unique_tokens", "epoch", "flops"})
-    if (state.contains(key)) report[key] = state[key];
-  report["step"] = m.step;
-  report.update({{"objective", c.objective.type},
+  const TrainState state = Checkpointer::read_train_state(m.checkpoint_dir);
+  nlohmann::json report = {{"run_dir", o.run_dir},     {"checkpoint", m.checkpoint_dir},
+                           {"step", state.step},       {"tokens", state.tokens},
+                           {"unique_tokens", state.unique_tokens}, {"epoch", state.epoch},
+                           {"flops", state.flops}};
+  report.update({{"objective", to_string(c.objective.type)},
                  {"val_loss", v.loss},
                  {"val_loss_se", v.se},
                  {"val_ppl", v.ppl},
                  {"val_sequences", v.sequences},
-                 {"mc_samples", causal ? 1 : mc_samples},
-                 {"task_samples", causal ? 0 : so.samples},
+                 {"likelihood", exact ? "exact" : "elbo"},
+                 {"mc_samples", exact ? 1 : mc_samples},
+                 {"task_samples", exact ? 0 : so.samples},
                  {"tasks", task_json},
                  {"device", m.device.str()},
                  {"dtype", std::string(at::toString(m.dtype))},
                  {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}});
-  const fs::path dir = fs::path(o.run_dir) / "eval";
+  const fs::path dir = RunDir{o.run_dir}.eval();
   fs::create_directories(dir);
   const std::string path = (dir / fmt::format("step_{:08d}.json", m.step)).string();
   atomic_write_file(path, report.dump(2) + "\n");
@@ -91,7 +94,8 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
 }
 
 std::string format_eval_report(const nlohmann::json& r) {
-  const bool mdm = r.at("objective") == "mdm";
+  // An ELBO is a Monte-Carlo estimate of a bound: shown with its standard error.
+  const bool mdm = r.value("likelihood", "exact") == "elbo";
   std::string s = fmt::format("{} at step {} ({}", r.at("run_dir").get<std::string>(),
                               r.at("step").get<int64_t>(), r.at("objective").get<std::string>());
   if (r.contains("tokens"))

@@ -177,7 +177,7 @@ void generate_group(const Transformer& model, const std::vector<at::Tensor>& fla
 
 }  // namespace
 
-MdmResult generate_mdm(const Transformer& model, const std::vector<at::Tensor>& flats, bool causal,
+MdmResult generate_mdm(const Transformer& model, const std::vector<at::Tensor>& flats,
                        const std::vector<Prompt>& prompts, const MdmOptions& options) {
   c10::InferenceMode inference;
   check_mdm_options(options);
@@ -196,7 +196,7 @@ MdmResult generate_mdm(const Transformer& model, const std::vector<at::Tensor>& 
     by_length[static_cast<int64_t>(prompts[r].size())].push_back(static_cast<int64_t>(r));
   }
   for (const auto& [length, rows] : by_length)
-    generate_group(model, flats, causal, prompts, rows, options, result);
+    generate_group(model, flats, options.causal_attention, prompts, rows, options, result);
   return result;
 }
 

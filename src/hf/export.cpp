@@ -9,14 +9,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crossover/checkpoint/checkpointer.h"
+#include "crossover/checkpoint/run_dir.h"
 #include "crossover/config/config.h"
 #include "crossover/data/prepare.h"
 #include "crossover/data/tokenizer.h"
-#include "crossover/dist/sharding.h"
+#include "crossover/distributed/sharding.h"
 #include "crossover/hf/model_map.h"
 #include "crossover/hf/weight_files.h"
 #include "crossover/model/layout.h"
-#include "crossover/train/checkpoint.h"
+#include "crossover/objective/objective.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/safetensors.h"
 #include "crossover/version.h"
@@ -96,20 +98,19 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   ExportResult result;
   result.checkpoint_dir = Checkpointer::find(run_dir, o.step);
   const auto state = Checkpointer::read_state(result.checkpoint_dir);
-  result.step = state.at("step").get<int64_t>();
-  const RunConfig config =
-      parse_config(state.at("config").get<std::string>(), result.checkpoint_dir + "/state.json");
+  const TrainState train_state =
+      TrainState::from_json(state, result.checkpoint_dir + "/state.json");
+  result.step = train_state.step;
+  const RunConfig config = train_state.run_config(result.checkpoint_dir + "/state.json");
   // The run's copy of the data description and tokenizer; the data directory as a fallback
-  // (as model/loaded_model.cpp).
-  fs::path data = fs::path(run_dir) / "data";
-  if (!fs::exists(data / "meta.json")) data = config.data.path;
-  const auto meta = read_data_meta(data.string());
-  const int64_t vocab = meta.at("vocab_size").get<int64_t>();
-  const Tokenizer tok = Tokenizer::load((data / "tokenizer.model").string());
+  // (as checkpoint/loaded_model.cpp).
+  const DataDir data = RunDir{run_dir}.data_or(config.data.path);
+  const int64_t vocab = DataMeta::read(data.root).vocab_size;
+  const Tokenizer tok = Tokenizer::load(data.tokenizer());
   if (tok.vocab_size() != vocab)
-    throw std::runtime_error((data / "tokenizer.model").string() + " has " +
+    throw std::runtime_error(data.tokenizer() + " has " +
                              std::to_string(tok.vocab_size()) + " pieces but " +
-                             (data / "meta.json").string() + " says vocab_size " +
+                             data.meta() + " says vocab_size " +
                              std::to_string(vocab));
   const ModelLayout layout = make_layout(config.model, vocab, config.optimizer);
   const at::ScalarType dtype = o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
@@ -160,13 +161,13 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   }
   if (shards.size() > 1) write_index(tmp.string(), result.weight_bytes, weight_map);
 
-  const bool ar = config.objective.type == "ar";
+  const bool ar = make_objective(config.objective, vocab)->causal();
   nlohmann::ordered_json extra;
-  extra["objective"] = config.objective.type;
+  extra["objective"] = to_string(config.objective.type);
   extra["attention"] = ar ? "causal" : "bidirectional: pass a 4-D attention mask of zeros";
   extra["vocab_size"] = vocab;  // predictable tokens: logits[..., :vocab_size]
   extra["step"] = result.step;
-  extra["tokens"] = state.value("tokens", int64_t{0});
+  extra["tokens"] = train_state.tokens;
   extra["checkpoint"] = fs::absolute(result.checkpoint_dir).lexically_normal().string();
   extra["crossover_version"] = kVersion;
   const auto model_json = model_config(config, vocab, tok.special(), o.dtype, extra);

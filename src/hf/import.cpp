@@ -12,15 +12,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crossover/checkpoint/checkpointer.h"
+#include "crossover/checkpoint/run_dir.h"
+#include "crossover/comm/comm.h"
 #include "crossover/data/prepare.h"
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
-#include "crossover/dist/comm.h"
-#include "crossover/dist/sharding.h"
+#include "crossover/distributed/sharding.h"
 #include "crossover/hf/model_map.h"
 #include "crossover/hf/weight_files.h"
 #include "crossover/model/layout.h"
-#include "crossover/train/checkpoint.h"
 #include "crossover/util/fs.h"
 #include "crossover/version.h"
 
@@ -153,8 +154,8 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
   const bool hf_tied = j.value("tie_word_embeddings", false);
 
   // The data the run will train on fixes the vocabulary.
-  const auto meta = read_data_meta(config.data.path);
-  const int64_t vocab = meta.at("vocab_size").get<int64_t>();
+  const DataMeta meta = DataMeta::read(config.data.path);
+  const int64_t vocab = meta.vocab_size;
   const int64_t hf_mask = j.contains("mask_token_id") && j["mask_token_id"].is_number_integer()
                               ? j["mask_token_id"].get<int64_t>()
                               : -1;
@@ -263,38 +264,20 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
 
   // A step-0 checkpoint as the trainer writes one: full format, Adam moments at zero and no
   // optimizer steps taken (the first step is a fresh AdamW step), the sampler at step 0.
-  const auto train_store = TokenStore::open((fs::path(config.data.path) / "train.bin").string());
-  RepeatSampler::Options so;
-  so.unique_tokens = config.data.unique_tokens.is_all() ? -1 : config.data.unique_tokens.value();
-  so.total_tokens = config.data.total_tokens.is_all() ? -1 : config.data.total_tokens.value();
-  so.seq_len = config.data.seq_len;
-  so.global_batch = config.training.global_batch;
-  so.order_seed = static_cast<uint64_t>(config.data.order_seed);
-  so.seed = static_cast<uint64_t>(config.training.seed);
-  const RepeatSampler sampler(train_store, meta.at("special_ids").at("eos").get<int32_t>(), so);
+  const auto train_store = TokenStore::open(DataDir{config.data.path}.train());
+  const RepeatSampler sampler(train_store, meta.eos_id, sampler_options(config));
   std::vector<at::Tensor> moments;
   for (const auto& p : params) moments.push_back(at::zeros_like(p));
-  nlohmann::json state = {
-      {"step", 0},
-      {"tokens", 0},
-      {"unique_tokens", sampler.unique_tokens()},
-      {"epoch", 0.0},
-      {"flops", 0.0},
-      {"sampler", sampler.state()},
-      {"optimizer_steps", 0},
-      {"bad_steps", 0},
-      {"config", dump_config(config)},
-      {"crossover_version", kVersion},
-      {"objective", config.objective.type},
-      {"world_size", 1},
-      {"sharding", "none"},
-      {"checkpoint_format", {{"kind", "full"}}},
-      {"rng", {{"kind", "philox4x32-10, counter-based: (training.seed, step, row)"},
-               {"seed", config.training.seed}}},
-      {"imported_from",
-       {{"path", fs::absolute(o.hf_dir).lexically_normal().string()},
-        {"model_type", model_type},
-        {"mask_row", result.mask_row}}}};
+  TrainState state;
+  state.unique_tokens = sampler.unique_tokens();
+  state.sampler = sampler.state();
+  state.config = dump_config(config);
+  state.crossover_version = kVersion;
+  state.objective = config.objective.type;
+  state.seed = config.training.seed;
+  state.imported_from = {{"path", fs::absolute(o.hf_dir).lexically_normal().string()},
+                         {"model_type", model_type},
+                         {"mask_row", result.mask_row}};
   fs::create_directories(o.run_dir);
   auto comm = make_local_comm();
   Checkpointer ckpt(o.run_dir, config.checkpoint.keep_last, *comm);
@@ -302,11 +285,9 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
     return write_full_checkpoint(dir, layout, params, moments, moments);
   });
   // The rest of a run directory, as the trainer writes it.
-  atomic_write_file((fs::path(o.run_dir) / "config.yaml").string(), dump_config(config));
-  fs::create_directories(fs::path(o.run_dir) / "data");
-  for (const char* name : {"tokenizer.model", "meta.json"})
-    fs::copy_file(fs::path(config.data.path) / name, fs::path(o.run_dir) / "data" / name,
-                  fs::copy_options::overwrite_existing);
+  const RunDir run{o.run_dir};
+  atomic_write_file(run.config(), dump_config(config));
+  run.copy_data_description(DataDir{config.data.path});
   spdlog::info("imported {} ({}, {} tensor file{}) into {}; [MASK] row: {}{}", o.hf_dir,
                model_type, w.sharded() ? "sharded" : "one", w.sharded() ? "s" : "",
                result.checkpoint_dir, result.mask_row,

@@ -16,11 +16,21 @@ int64_t auto_chunk(const at::Tensor& hidden, int64_t vocab, int64_t chunk_rows) 
   return std::max<int64_t>(16, elements / vocab);
 }
 
-// Runs the chunks; when `want_grads`, also accumulates dhidden and dhead (fp32).
+// What run_chunks writes besides the loss; each output is optional.
+struct ChunkOutputs {
+  at::Tensor* dh = nullptr;       // with dhead: the gradients of the summed loss (fp32 dhead)
+  at::Tensor* dhead = nullptr;
+  at::Tensor* per_row = nullptr;  // each row's weighted cross-entropy
+};
+
+// Runs the chunks of rows through the head and the fused cross-entropy.
 at::Tensor run_chunks(const at::Tensor& h, const at::Tensor& head, const at::Tensor& targets,
-                      const at::Tensor& weights, int64_t chunk, bool want_grads, at::Tensor* dh,
-                      at::Tensor* dhead, at::Tensor* per_row) {
+                      const at::Tensor& weights, int64_t chunk, const ChunkOutputs& out) {
   const int64_t N = h.size(0), V = head.size(0);
+  const bool want_grads = out.dh != nullptr;
+  at::Tensor* dh = out.dh;
+  at::Tensor* dhead = out.dhead;
+  at::Tensor* per_row = out.per_row;
   at::Tensor loss = at::zeros({}, h.options().dtype(at::kFloat));
   if (want_grads) {
     *dh = at::empty_like(h);
@@ -50,8 +60,8 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
                             const at::Tensor& weights, int64_t chunk) {
     at::NoGradGuard no_grad;
     at::Tensor dh, dhead;
-    const at::Tensor loss = run_chunks(hidden, head, targets, weights, chunk, true, &dh, &dhead,
-                                       nullptr);
+    const at::Tensor loss =
+        run_chunks(hidden, head, targets, weights, chunk, {.dh = &dh, .dhead = &dhead});
     ctx->save_for_backward({dh, dhead});
     ctx->saved_data["head_dtype"] = static_cast<int64_t>(head.scalar_type());
     return loss;
@@ -95,8 +105,7 @@ at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& head, const at:
   const at::Tensor y = targets.reshape({-1}).contiguous();
   at::Tensor per_row = at::empty({h.size(0)}, h.options().dtype(at::kFloat));
   const at::Tensor ones = at::ones({h.size(0)}, per_row.options());
-  run_chunks(h, head, y, ones, auto_chunk(h, head.size(0), chunk_rows), false, nullptr, nullptr,
-             &per_row);
+  run_chunks(h, head, y, ones, auto_chunk(h, head.size(0), chunk_rows), {.per_row = &per_row});
   return per_row;
 }
 

@@ -27,10 +27,10 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
       max_seq_len_(max_seq_len),
       layout_(make_layout(config, vocab, optimizer)) {
   validate(RunConfig{config});
-  if (config.attention == "sdpa" && !kHaveSdpa)
+  if (config.attention == AttentionImpl::kSdpa && !kHaveSdpa)
     throw std::invalid_argument("model.attention: sdpa needs LibTorch 2.0 or newer (this is " +
                                 std::string(TORCH_VERSION) + "); use auto or plain");
-  use_sdpa_ = kHaveSdpa && config.attention != "plain";
+  use_sdpa_ = kHaveSdpa && config.attention != AttentionImpl::kPlain;
   const int64_t half = config.head_dim() / 2;
   const at::Tensor inv_freq =
       at::pow(config.rope_theta, -at::arange(0, half, at::kDouble) * 2.0 / config.head_dim());

@@ -13,9 +13,11 @@ class Linear final : public NoiseSchedule {
 };
 }  // namespace
 
-std::unique_ptr<NoiseSchedule> make_noise_schedule(const std::string& name) {
-  if (name == "linear") return std::make_unique<Linear>();
-  throw std::invalid_argument("objective.schedule: unknown noise schedule " + name);
+std::unique_ptr<NoiseSchedule> make_noise_schedule(NoiseScheduleType type) {
+  switch (type) {
+    case NoiseScheduleType::kLinear: return std::make_unique<Linear>();
+  }
+  throw std::logic_error("make_noise_schedule: an unhandled NoiseScheduleType");
 }
 
 }  // namespace crossover

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "crossover/kernels/ops.h"
+#include "crossover/model/loss_head.h"
 #include "philox.h"
 
 namespace crossover {
@@ -41,8 +42,20 @@ kernels::MaskParams mask_params(const StepContext& ctx, int64_t mask_id, int wei
 class Autoregressive final : public Objective {
  public:
   Autoregressive(const ObjectiveConfig& c, int64_t mask_id) : config_(c), mask_id_(mask_id) {}
-  std::string name() const override { return "ar"; }
+  ObjectiveType type() const override { return ObjectiveType::kAr; }
   bool causal() const override { return true; }
+  bool exact_likelihood() const override { return true; }
+  Decoding decoding() const override { return Decoding::kLeftToRight; }
+
+  at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
+                                const at::Tensor& windows, int64_t, int64_t) const override {
+    return ar_validation_samples(model, flats, windows);
+  }
+  std::vector<OptionNll> option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
+                                    const TokenizedExample& example, uint64_t,
+                                    const ScoreOptions& options) const override {
+    return ar_option_nll(model, flats, example, options);
+  }
 
   Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const override {
     const int64_t len = step_length(ctx.seed, ctx.step, windows.size(1) - 1,
@@ -76,8 +89,21 @@ class MaskedDiffusion final : public Objective {
  public:
   MaskedDiffusion(const ObjectiveConfig& c, int64_t mask_id)
       : config_(c), mask_id_(mask_id), schedule_(make_noise_schedule(c.schedule)) {}
-  std::string name() const override { return "mdm"; }
+  ObjectiveType type() const override { return ObjectiveType::kMdm; }
   bool causal() const override { return false; }
+  bool exact_likelihood() const override { return false; }
+  Decoding decoding() const override { return Decoding::kUnmasking; }
+
+  at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
+                                const at::Tensor& windows, int64_t first_row,
+                                int64_t samples) const override {
+    return mdm_validation_samples(model, flats, windows, first_row, samples, config_.eps, *schedule_);
+  }
+  std::vector<OptionNll> option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
+                                    const TokenizedExample& example, uint64_t example_key,
+                                    const ScoreOptions& options) const override {
+    return mdm_option_nll(model, flats, example, example_key, options);
+  }
 
   Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const override {
     const int64_t len = step_length(ctx.seed, ctx.step, windows.size(1) - 1,
@@ -90,7 +116,7 @@ class MaskedDiffusion final : public Objective {
           ctx.seed, ctx.step, ctx.global_row0 + i, ctx.global_batch, config_.eps,
           config_.stratified_t)));
     const auto p = mask_params(ctx, mask_id_,
-                               config_.loss_weight == "mask_fraction" ? kernels::kWeightMaskFraction
+                               config_.loss_weight == LossWeight::kMaskFraction ? kernels::kWeightMaskFraction
                                                                       : kernels::kWeightInverseT,
                                len);
     auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
@@ -134,10 +160,20 @@ int64_t step_length(uint64_t seed, int64_t step, int64_t seq_len, double p) {
   return 1 + static_cast<int64_t>(bits.v[2] % static_cast<uint64_t>(seq_len));
 }
 
+at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
+                      const Batch& batch) {
+  const at::Device device = flats[0].device();
+  const at::Tensor h = model.hidden(flats, batch.inputs.to(device), batch.causal);
+  return weighted_cross_entropy(h, model.head_weight(flats[0]), batch.targets.to(device),
+                                batch.weights.to(device));
+}
+
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t mask_id) {
-  if (config.type == "ar") return std::make_unique<Autoregressive>(config, mask_id);
-  if (config.type == "mdm") return std::make_unique<MaskedDiffusion>(config, mask_id);
-  throw std::invalid_argument("objective.type: unknown objective " + config.type);
+  switch (config.type) {
+    case ObjectiveType::kAr: return std::make_unique<Autoregressive>(config, mask_id);
+    case ObjectiveType::kMdm: return std::make_unique<MaskedDiffusion>(config, mask_id);
+  }
+  throw std::logic_error("make_objective: an unhandled ObjectiveType");
 }
 
 }  // namespace crossover

@@ -59,7 +59,7 @@ nlohmann::ordered_json manifest_json(const SweepPlan& plan) {
         {"run_dir", "runs/" + p.name},
         {"config", "runs/" + p.name + "/config.yaml"},
         {"overrides", overrides},
-        {"objective", p.config.objective.type},
+        {"objective", to_string(p.config.objective.type)},
         {"unique_tokens", p.unique_tokens >= 0 ? json(p.unique_tokens) : json(nullptr)},
         {"total_tokens", p.total_tokens},
         {"epochs", std::isfinite(p.epochs) ? json(p.epochs) : json(nullptr)},

@@ -6,7 +6,7 @@
 #include <csignal>
 #include <stdexcept>
 
-#include "crossover/train/optimizer.h"
+#include "crossover/optim/optimizer.h"
 
 namespace crossover {
 
@@ -21,6 +21,7 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
     throw std::invalid_argument("train_step: micro batch " + std::to_string(micro) +
                                 " must divide the rank's " + std::to_string(rows) + " rows");
   StepResult r;
+  r.lr = request.lr;
   sharding.optimizer().zero_grads();
   // The loss stays on the device until the step's one all-reduce: no sync per micro-batch.
   at::Tensor loss;

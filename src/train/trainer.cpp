@@ -9,25 +9,17 @@
 #include <csignal>
 #include <filesystem>
 
+#include "crossover/checkpoint/run_dir.h"
 #include "crossover/config/device.h"
-#include "crossover/data/prepare.h"
-#include "crossover/data/sampler.h"
-#include "crossover/dist/sharding.h"
-#include "crossover/eval/multiple_choice.h"
+#include "crossover/data/data_dir.h"
 #include "crossover/eval/val_loss.h"
-#include "crossover/model/flops.h"
-#include "crossover/objective/objective.h"
-#include "crossover/train/checkpoint.h"
-#include "crossover/train/lr_schedule.h"
+#include "crossover/optim/lr_schedule.h"
 #include "crossover/train/peak.h"
-#include "crossover/train/train_step.h"
 #include "crossover/util/fault.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/log.h"
-#include "crossover/util/metrics.h"
 #include "crossover/util/progress.h"
 #include "crossover/util/run_lock.h"
-#include "crossover/util/tensorboard.h"
 #include "crossover/util/threads.h"
 #include "crossover/version.h"
 
@@ -84,295 +76,322 @@ void check_resume_compatible(const RunConfig& saved, const RunConfig& now,
   }
 }
 
+Trainer::Trainer(const RunConfig& config, std::string run_dir, Comm& comm, at::Device device)
+    : config_(config), run_dir_(std::move(run_dir)), comm_(comm), device_(device),
+      rank0_(comm.rank() == 0), start_(std::chrono::steady_clock::now()) {}
+
+Trainer::~Trainer() = default;
+
 TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& comm,
                   at::Device device) {
-  const auto start = std::chrono::steady_clock::now();
-  const bool rank0 = comm.rank() == 0;
+  return Trainer(config, run_dir, comm, device).run();
+}
+
+TrainResult Trainer::run() {
   SignalScope signals;
-  fs::create_directories(run_dir);
+  fs::create_directories(run_dir_);
   // One trainer per run directory (util/run_lock.h); the other ranks share rank 0's. Taken
   // before anything, train.log included, is written.
   std::optional<RunLock> run_lock;
-  if (rank0) run_lock.emplace(run_dir);
-  if (rank0) log::add_file((fs::path(run_dir) / "train.log").string());
-  log::set_level(config.logging.level);
+  if (rank0_) run_lock.emplace(run_dir_);
+  if (rank0_) log::add_file(RunDir{run_dir_}.train_log());
+  log::set_level(to_string(config_.logging.level));
 
-  // Hardware.
-  const at::ScalarType dtype = resolve_precision(config.hardware, device);
-  if (comm.world_size() > 1 && config.distributed.sharding == "none")
-    throw ConfigError("distributed.sharding: none cannot run on " + std::to_string(comm.world_size()) +
-                      " ranks; use ddp or fsdp");
-  const int threads = configure_threads(static_cast<int>(config.hardware.threads));
+  set_up_hardware();
+  open_data();
+  build_model();
+  log_setup();
+  if (resume_or_init()) return result_;  // a finished run: nothing to do
+  open_outputs();
+  return loop();
+}
+
+void Trainer::set_up_hardware() {
+  dtype_ = resolve_precision(config_.hardware, device_);
+  if (comm_.world_size() > 1 && config_.distributed.sharding == ShardingKind::kNone)
+    throw ConfigError("distributed.sharding: none cannot run on " +
+                      std::to_string(comm_.world_size()) + " ranks; use ddp or fsdp");
+  threads_ = configure_threads(static_cast<int>(config_.hardware.threads));
   warn_if_reference_blas();
+}
 
-  // Data.
-  const auto meta = read_data_meta(config.data.path);
-  const int64_t vocab = meta.at("vocab_size").get<int64_t>();
-  const int32_t eos = meta.at("special_ids").at("eos").get<int32_t>();
-  const auto train_store = TokenStore::open((fs::path(config.data.path) / "train.bin").string());
-  const auto val_store = TokenStore::open((fs::path(config.data.path) / "val.bin").string());
-  RepeatSampler::Options so;
-  so.unique_tokens = config.data.unique_tokens.is_all() ? -1 : config.data.unique_tokens.value();
-  so.total_tokens = config.data.total_tokens.is_all() ? -1 : config.data.total_tokens.value();
-  so.seq_len = config.data.seq_len;
-  so.global_batch = config.training.global_batch;
-  so.order_seed = static_cast<uint64_t>(config.data.order_seed);
-  so.seed = static_cast<uint64_t>(config.training.seed);
-  so.rank = comm.rank();
-  so.world_size = comm.world_size();
-  RepeatSampler sampler(train_store, eos, so);
-  const at::Tensor val_windows =
-      validation_sequences(val_store, eos, config.data.seq_len, config.eval.val_sequences);
-  const int64_t rows = sampler.rows_per_rank();
-  const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
-  if (rows % micro != 0)
-    throw ConfigError("training.micro_batch (" + std::to_string(micro) +
+void Trainer::open_data() {
+  const DataDir data{config_.data.path};
+  const DataMeta meta = DataMeta::read(data.root);
+  vocab_ = meta.vocab_size;
+  const int32_t eos = meta.eos_id;
+  train_store_ = std::make_unique<TokenStore>(TokenStore::open(data.train()));
+  const auto val_store = TokenStore::open(data.val());
+  sampler_ = std::make_unique<RepeatSampler>(
+      *train_store_, eos, sampler_options(config_, comm_.rank(), comm_.world_size()));
+  val_windows_ = validation_sequences(val_store, eos, config_.data.seq_len, config_.eval.val_sequences);
+  const int64_t rows = sampler_->rows_per_rank();
+  micro_ = config_.training.micro_batch > 0 ? config_.training.micro_batch : rows;
+  if (rows % micro_ != 0)
+    throw ConfigError("training.micro_batch (" + std::to_string(micro_) +
                       ") must divide the per-rank batch (training.global_batch / world size = " +
                       std::to_string(rows) + ")");
+  total_steps_ = sampler_->total_steps();
 
   // Multiple-choice tasks (eval.tasks), read and tokenised once (a bad file fails before any
   // event is written); scored at every evaluation.
-  const TaskSuite tasks = TaskSuite::load(config.eval.tasks, config.eval.max_task_examples,
-                                          (fs::path(config.data.path) / "tokenizer.model").string(),
-                                          config.data.seq_len);
-  ScoreOptions task_scoring;
-  task_scoring.samples = config.eval.task_samples;
-  task_scoring.max_batch_tokens = micro * config.data.seq_len;
+  tasks_ = TaskSuite::load(config_.eval.tasks, config_.eval.max_task_examples,
+                           data.tokenizer(),
+                           config_.data.seq_len);
+  task_scoring_.samples = config_.eval.task_samples;
+  task_scoring_.max_batch_tokens = micro_ * config_.data.seq_len;
+}
 
-  // Model, parameters, objective.
-  const Transformer model(config.model, vocab, config.data.seq_len, config.optimizer);
-  const ParamCount pc = count_parameters(config.model, vocab);
-  if (pc.total != model.layout().total_numel())
+void Trainer::build_model() {
+  model_ = std::make_unique<Transformer>(config_.model, vocab_, config_.data.seq_len,
+                                         config_.optimizer);
+  params_ = count_parameters(config_.model, vocab_);
+  if (params_.total != model_->layout().total_numel())
     throw std::logic_error("parameter count disagrees with the analytic formula");
   ShardingOptions sh;
-  sh.kind = config.distributed.sharding;
-  sh.device = device;
-  sh.compute_dtype = dtype;
-  sh.bucket_bytes = config.distributed.bucket_mb << 20;
-  auto sharding = make_sharding(sh, model, config.optimizer, comm);
-  const auto objective = make_objective(config.objective, model.mask_id());
-  const double flops_per_token = training_flops_per_token(config.model, vocab, config.data.seq_len);
-  const int64_t total_steps = sampler.total_steps();
+  sh.kind = config_.distributed.sharding;
+  sh.device = device_;
+  sh.compute_dtype = dtype_;
+  sh.bucket_bytes = config_.distributed.bucket_mb << 20;
+  sharding_ = make_sharding(sh, *model_, config_.optimizer, comm_);
+  objective_ = make_objective(config_.objective, model_->mask_id());
+  flops_per_token_ = training_flops_per_token(config_.model, vocab_, config_.data.seq_len);
+}
 
+void Trainer::log_setup() const {
+  const auto& m = config_.model;
   spdlog::info("crossover {}: {} on {} ({}, {} threads), world size {}, sharding {}", kVersion,
-               objective->name(), device.str(), at::toString(dtype), threads, comm.world_size(),
-               sharding->name());
+               objective_->name(), device_.str(), at::toString(dtype_), threads_,
+               comm_.world_size(), sharding_->name());
   spdlog::info("model: {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {} (+[MASK]): {} "
                "parameters ({} in blocks, {} embedding{})",
-               config.model.layers, config.model.d_model, config.model.heads,
-               config.model.kv_heads_resolved(), config.model.ffn_hidden_resolved(), vocab,
-               pc.total, pc.blocks, pc.embedding, pc.head ? ", " + std::to_string(pc.head) + " head" : "");
+               m.layers, m.d_model, m.heads, m.kv_heads_resolved(), m.ffn_hidden_resolved(), vocab_,
+               params_.total, params_.blocks, params_.embedding,
+               params_.head ? ", " + std::to_string(params_.head) + " head" : "");
   spdlog::info("data: {} unique tokens ({} sequences of {}), {} steps of {} tokens = {} tokens, "
                "{:.2f} epochs; {} validation sequences",
-               sampler.unique_tokens(), sampler.num_sequences(), config.data.seq_len, total_steps,
-               sampler.tokens_per_step(), total_steps * sampler.tokens_per_step(),
-               static_cast<double>(total_steps * config.training.global_batch) / sampler.num_sequences(),
-               val_windows.size(0));
+               sampler_->unique_tokens(), sampler_->num_sequences(), config_.data.seq_len,
+               total_steps_, sampler_->tokens_per_step(), total_steps_ * sampler_->tokens_per_step(),
+               static_cast<double>(total_steps_ * config_.training.global_batch) /
+                   sampler_->num_sequences(),
+               val_windows_.size(0));
+}
 
-  // Fresh start or resume.
-  Checkpointer ckpt(run_dir, config.checkpoint.keep_last, comm);
-  if (rank0) ckpt.remove_partial_writes();  // a crashed writer's debris holds disk space
-  const auto resume_dir = ckpt.latest();
-  int64_t step = 0, bad_steps = 0;
-  std::optional<int64_t> resumed_from;
-  if (resume_dir) {
-    const auto state = Checkpointer::read_state(*resume_dir);
-    const RunConfig saved = parse_config(state.at("config").get<std::string>(),
-                                         *resume_dir + "/state.json");
-    check_resume_compatible(saved, config, *resume_dir);
-    sharding->load(*resume_dir, state);
-    sampler.restore(state.at("sampler"));
-    step = state.at("step").get<int64_t>();
-    bad_steps = state.value("bad_steps", int64_t{0});
-    sharding->optimizer().set_steps_taken(state.at("optimizer_steps").get<int64_t>());
-    ckpt.protect(*resume_dir);
-    resumed_from = step;
-    spdlog::info("resumed from {} (step {})", *resume_dir, step);
-    if (step >= total_steps) {
-      spdlog::info("{} already finished at step {}: nothing to do", run_dir, step);
-      TrainResult done;
-      done.status = "finished";
-      done.step = step;
-      return done;
-    }
-  } else {
-    sharding->init(static_cast<uint64_t>(config.training.seed));
+bool Trainer::resume_or_init() {
+  checkpointer_ = std::make_unique<Checkpointer>(run_dir_, config_.checkpoint.keep_last, comm_);
+  if (rank0_) checkpointer_->remove_partial_writes();  // a crashed writer's debris holds disk space
+  const auto resume_dir = checkpointer_->latest();
+  if (!resume_dir) {
+    sharding_->init(static_cast<uint64_t>(config_.training.seed));
+    return false;
   }
-  MetricsWriter metrics;
-  TensorBoardWriter tensorboard;  // the train and eval scalars again, for TensorBoard
-  if (rank0) {
-    const std::string path = (fs::path(run_dir) / "metrics.jsonl").string();
-    if (!resumed_from) fs::remove(path);
-    metrics = MetricsWriter(path, resumed_from.value_or(-1));
-    if (config.logging.tensorboard)
-      tensorboard = TensorBoardWriter((fs::path(run_dir) / "tensorboard").string(), resumed_from);
-    atomic_write_file((fs::path(run_dir) / "config.yaml").string(), dump_config(config));
+  const nlohmann::json raw = Checkpointer::read_state(*resume_dir);
+  const std::string where = *resume_dir + "/state.json";
+  const TrainState state = TrainState::from_json(raw, where);
+  check_resume_compatible(state.run_config(where), config_, *resume_dir);
+  sharding_->load(*resume_dir, raw);
+  sampler_->restore(state.sampler);
+  step_ = state.step;
+  bad_steps_ = state.bad_steps;
+  sharding_->optimizer().set_steps_taken(state.optimizer_steps);
+  checkpointer_->protect(*resume_dir);
+  resumed_from_ = step_;
+  spdlog::info("resumed from {} (step {})", *resume_dir, step_);
+  if (step_ < total_steps_) return false;
+  spdlog::info("{} already finished at step {}: nothing to do", run_dir_, step_);
+  result_.status = "finished";
+  result_.step = step_;
+  return true;
+}
+
+void Trainer::open_outputs() {
+  if (rank0_) {
+    const RunDir run{run_dir_};
+    if (!resumed_from_) fs::remove(run.metrics());
+    metrics_ = MetricsWriter(run.metrics(), resumed_from_.value_or(-1));
+    if (config_.logging.tensorboard) tensorboard_ = TensorBoardWriter(run.tensorboard(), resumed_from_);
+    atomic_write_file(run.config(), dump_config(config_));
     // The tokenizer and data description travel with the run: eval and generate need them.
-    fs::create_directories(fs::path(run_dir) / "data");
-    for (const char* name : {"tokenizer.model", "meta.json"})
-      fs::copy_file(fs::path(config.data.path) / name, fs::path(run_dir) / "data" / name,
-                    fs::copy_options::overwrite_existing);
+    run.copy_data_description(DataDir{config_.data.path});
   }
-  const auto mem = sharding->memory();
+  const auto mem = sharding_->memory();
   spdlog::info("memory on this rank: parameters {} MiB, gradients {} MiB, optimizer {} MiB, "
                "gathered blocks {} MiB",
                mem.param_bytes >> 20, mem.grad_bytes >> 20, mem.optimizer_bytes >> 20,
                mem.gathered_bytes >> 20);
+  const PeakReference reference = mfu_reference(config_.hardware, device_, dtype_);
+  peak_flops_ = reference.flops_per_s;
+  spdlog::info("MFU reference: {:.1f} GFLOP/s ({})", peak_flops_ / 1e9, reference.source);
+  emit("run", step_,
+       {{"objective", objective_->name()}, {"params", params_.total}, {"total_steps", total_steps_},
+        {"world_size", comm_.world_size()},
+        {"resumed_from", resumed_from_ ? nlohmann::json(*resumed_from_) : nlohmann::json()}});
+}
 
-  const PeakReference reference = mfu_reference(config.hardware, device, dtype);
-  const double peak = reference.flops_per_s;
-  spdlog::info("MFU reference: {:.1f} GFLOP/s ({})", peak / 1e9, reference.source);
+nlohmann::json Trainer::axes(int64_t s) const {
+  const int64_t tokens = s * sampler_->tokens_per_step();
+  return nlohmann::json{
+      {"step", s},
+      {"tokens", tokens},
+      {"unique_tokens", sampler_->unique_tokens()},
+      {"epoch", epoch(s)},
+      {"flops", flops_per_token_ * static_cast<double>(tokens)}};
+}
 
-  auto axes = [&](int64_t s) {
-    const int64_t tokens = s * sampler.tokens_per_step();
-    return nlohmann::json{
-        {"step", s},
-        {"tokens", tokens},
-        {"unique_tokens", sampler.unique_tokens()},
-        {"epoch", static_cast<double>(s * config.training.global_batch) / sampler.num_sequences()},
-        {"flops", flops_per_token * static_cast<double>(tokens)}};
-  };
-  auto emit = [&](const std::string& kind, int64_t s, const nlohmann::json& fields) {
-    if (!rank0) return;
-    nlohmann::json e = {{"kind", kind}};
-    e.update(axes(s));
-    e.update(fields);
-    metrics.write(e);
-    if (kind == "train" || kind == "eval") tensorboard.add_json_scalars(kind, s, fields);
-  };
-  emit("run", step, {{"objective", objective->name()}, {"params", pc.total},
-                     {"total_steps", total_steps}, {"world_size", comm.world_size()},
-                     {"resumed_from", resumed_from ? nlohmann::json(*resumed_from) : nlohmann::json()}});
+double Trainer::epoch(int64_t s) const {
+  return static_cast<double>(s * config_.training.global_batch) / sampler_->num_sequences();
+}
 
-  TrainResult result;
-  auto save = [&](int64_t s) {
-    const auto t0 = std::chrono::steady_clock::now();
-    nlohmann::json state = axes(s);
-    state.update({{"sampler", sampler.state()},
-                  {"optimizer_steps", sharding->optimizer().steps_taken()},
-                  {"bad_steps", bad_steps},
-                  {"config", dump_config(config)},
-                  {"crossover_version", kVersion},
-                  {"objective", objective->name()},
-                  {"world_size", comm.world_size()},
-                  {"sharding", sharding->name()},
-                  {"checkpoint_format", sharding->checkpoint_format()},
-                  {"rng", {{"kind", "philox4x32-10, counter-based: (training.seed, step, row)"},
-                           {"seed", config.training.seed}}}});
-    std::string dir;
-    try {
-      dir = ckpt.save(s, state, [&](const std::string& d) { return sharding->save(d); });
-    } catch (const std::exception& e) {  // a full disk: the run stops, with the reason recorded
-      emit("end", s, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
-      throw;
-    }
-    emit("checkpoint", s, {{"path", dir}, {"seconds", seconds_since(t0)}});
-    spdlog::info("checkpoint {} ({:.1f} s)", dir, seconds_since(t0));
-  };
-  auto evaluate = [&](int64_t s) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto flats = sharding->full_flats(dtype);
-    const ValLoss v = validation_loss(model, flats, config.objective, val_windows,
-                                      config.eval.mc_samples, micro, comm);
-    const auto task_results = tasks.evaluate(model, flats, objective->causal(), task_scoring, comm);
-    result.val_loss = v.loss;
-    emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
-                     {"tasks", tasks_json(task_results)}});
-    if (v.se > 0)
-      spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se, seconds_since(t0));
-    else
-      spdlog::info("eval step {}: val loss {:.4f}, ppl {:.2f} ({:.1f} s)", s, v.loss, v.ppl, seconds_since(t0));
-    for (const auto& [name, m] : task_results) spdlog::info("eval step {}: {}: {}", s, name, m.summary());
-  };
+void Trainer::emit(const std::string& kind, int64_t s, const nlohmann::json& fields) {
+  if (!rank0_) return;
+  nlohmann::json e = {{"kind", kind}};
+  e.update(axes(s));
+  e.update(fields);
+  metrics_.write(e);
+  if (kind == "train" || kind == "eval") tensorboard_.add_json_scalars(kind, s, fields);
+}
 
-  // The loop.
-  const int64_t start_step = step;
-  double window_time = 0, window_flops = 0, step_time_total = 0;
-  int64_t window_tokens = 0;
+void Trainer::save(int64_t s) {
+  const auto t0 = std::chrono::steady_clock::now();
+  TrainState state;
+  state.step = s;
+  state.tokens = s * sampler_->tokens_per_step();
+  state.unique_tokens = sampler_->unique_tokens();
+  state.epoch = epoch(s);
+  state.flops = flops_per_token_ * static_cast<double>(state.tokens);
+  state.sampler = sampler_->state();
+  state.optimizer_steps = sharding_->optimizer().steps_taken();
+  state.bad_steps = bad_steps_;
+  state.config = dump_config(config_);
+  state.crossover_version = kVersion;
+  state.objective = objective_->type();
+  state.world_size = comm_.world_size();
+  state.sharding = config_.distributed.sharding;
+  state.checkpoint_format = sharding_->checkpoint_format();
+  state.seed = config_.training.seed;
+  std::string dir;
+  try {
+    dir = checkpointer_->save(s, state, [&](const std::string& d) { return sharding_->save(d); });
+  } catch (const std::exception& e) {  // a full disk: the run stops, with the reason recorded
+    emit("end", s, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
+    throw;
+  }
+  emit("checkpoint", s, {{"path", dir}, {"seconds", seconds_since(t0)}});
+  spdlog::info("checkpoint {} ({:.1f} s)", dir, seconds_since(t0));
+}
+
+void Trainer::evaluate(int64_t s) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto flats = sharding_->full_flats(dtype_);
+  const ValLoss v = validation_loss(*model_, flats, *objective_, val_windows_,
+                                    config_.eval.mc_samples, micro_, comm_);
+  const auto task_results = tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_);
+  result_.val_loss = v.loss;
+  emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
+                   {"tasks", tasks_json(task_results)}});
+  if (v.se > 0)
+    spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se, seconds_since(t0));
+  else
+    spdlog::info("eval step {}: val loss {:.4f}, ppl {:.2f} ({:.1f} s)", s, v.loss, v.ppl, seconds_since(t0));
+  for (const auto& [name, m] : task_results) spdlog::info("eval step {}: {}: {}", s, name, m.summary());
+}
+
+StepResult Trainer::train_step() {
+  StepRequest request;
+  request.windows = sampler_->next();
+  request.context = {static_cast<uint64_t>(config_.training.seed), step_,
+                     sampler_->first_global_row(step_), config_.training.global_batch};
+  request.micro_batch = micro_;
+  request.lr = learning_rate(config_.schedule, config_.optimizer, step_, total_steps_);
+  request.grad_clip = config_.optimizer.grad_clip;
+  request.stop_signal = g_signal;
+  const StepResult r = crossover::train_step(*sharding_, *objective_, comm_, request);
+  ++step_;
+  return r;
+}
+
+void Trainer::stop_if_diverged(const StepResult& r) {
+  ++bad_steps_;
+  spdlog::warn("step {}: non-finite loss {} / grad norm {}: step skipped ({} in a row, at most {})",
+               step_, r.loss, r.grad_norm, bad_steps_, config_.training.max_bad_steps);
+  if (bad_steps_ <= config_.training.max_bad_steps) return;
+  save(step_);
+  emit("end", step_, {{"status", "failed"}, {"reason", "non-finite loss"}});
+  throw std::runtime_error("training diverged: " + std::to_string(bad_steps_) +
+                           " non-finite losses in a row (training.max_bad_steps = " +
+                           std::to_string(config_.training.max_bad_steps) +
+                           "); a checkpoint was written at step " + std::to_string(step_) +
+                           ". Lower optimizer.lr or raise optimizer.grad_clip.");
+}
+
+void Trainer::log_progress(const StepResult& r, double seconds) {
+  window_.seconds += seconds;
+  window_.total_seconds += seconds;
+  window_.tokens += r.positions;
+  window_.flops += step_flops(config_.model, vocab_, config_.data.seq_len, r.positions, r.head_rows);
+  if (step_ % config_.logging.log_every != 0 && step_ != total_steps_) return;
+  const double tok_s = window_.tokens / window_.seconds * comm_.world_size();
+  const double flops_s = window_.flops / window_.seconds;  // this rank
+  const double eta = window_.total_seconds / (step_ - start_step_) * (total_steps_ - step_);
+  spdlog::info("step {}/{} | epoch {:.2f} | tokens {} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | "
+               "{} tok/s | {:.1f} GFLOP/s | MFU {:.1f}% | ETA {}",
+               step_, total_steps_, epoch(step_),
+               human_count(static_cast<double>(step_ * sampler_->tokens_per_step())), r.loss, r.lr,
+               r.grad_norm, human_count(tok_s), flops_s / 1e9, 100.0 * flops_s / peak_flops_,
+               human_duration(eta));
+  emit("train", step_, {{"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
+                        {"tok_per_s", tok_s}, {"tflops", flops_s / 1e12},
+                        {"mfu", flops_s / peak_flops_}, {"elapsed_s", seconds_since(start_)}});
+  result_.tokens_per_s = tok_s;
+  window_.seconds = window_.flops = 0;
+  window_.tokens = 0;
+}
+
+TrainResult Trainer::loop() {
+  start_step_ = step_;
   double last_loss = 0;
   int stop_signal = 0;  // agreed by every rank in the step's all-reduce
-  while (step < total_steps && stop_signal == 0) {
+  while (step_ < total_steps_ && stop_signal == 0) {
     const auto t0 = std::chrono::steady_clock::now();
-    StepRequest request;
-    request.windows = sampler.next();
-    request.context = {static_cast<uint64_t>(config.training.seed), step,
-                       sampler.first_global_row(step), config.training.global_batch};
-    request.micro_batch = micro;
-    request.lr = learning_rate(config.schedule, config.optimizer, step, total_steps);
-    request.grad_clip = config.optimizer.grad_clip;
-    request.stop_signal = g_signal;
-    const StepResult r = train_step(*sharding, *objective, comm, request);
-    ++step;
+    const StepResult r = train_step();
     stop_signal = r.stop_signal;
-    const double loss = r.loss, gnorm = r.grad_norm, lr = request.lr;
     if (!r.finite) {
-      ++bad_steps;
-      spdlog::warn("step {}: non-finite loss {} / grad norm {}: step skipped ({} in a row, at most {})",
-                   step, loss, gnorm, bad_steps, config.training.max_bad_steps);
-      if (bad_steps > config.training.max_bad_steps) {
-        save(step);
-        emit("end", step, {{"status", "failed"}, {"reason", "non-finite loss"}});
-        throw std::runtime_error("training diverged: " + std::to_string(bad_steps) +
-                                 " non-finite losses in a row (training.max_bad_steps = " +
-                                 std::to_string(config.training.max_bad_steps) +
-                                 "); a checkpoint was written at step " + std::to_string(step) +
-                                 ". Lower optimizer.lr or raise optimizer.grad_clip.");
-      }
+      stop_if_diverged(r);
       continue;
     }
-    bad_steps = 0;
-    fault_point("step", step);
-    const int64_t positions = r.positions, head_rows = r.head_rows;
-    synchronize(device);  // the step's time is the device's time
-
-    const double dt = seconds_since(t0);
-    last_loss = loss;
-    window_time += dt;
-    step_time_total += dt;
-    window_tokens += positions;
-    window_flops += step_flops(config.model, vocab, config.data.seq_len, positions, head_rows);
-    if (step % config.logging.log_every == 0 || step == total_steps) {
-      const double tok_s = window_tokens / window_time * comm.world_size();
-      const double flops_s = window_flops / window_time;  // this rank
-      const double eta = step_time_total / (step - start_step) * (total_steps - step);
-      spdlog::info("step {}/{} | epoch {:.2f} | tokens {} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | "
-                   "{} tok/s | {:.1f} GFLOP/s | MFU {:.1f}% | ETA {}",
-                   step, total_steps, axes(step)["epoch"].get<double>(),
-                   human_count(static_cast<double>(step * sampler.tokens_per_step())), loss, lr,
-                   gnorm, human_count(tok_s), flops_s / 1e9, 100.0 * flops_s / peak,
-                   human_duration(eta));
-      emit("train", step, {{"loss", loss}, {"lr", lr}, {"grad_norm", gnorm}, {"tok_per_s", tok_s},
-                           {"tflops", flops_s / 1e12}, {"mfu", flops_s / peak},
-                           {"elapsed_s", seconds_since(start)}});
-      result.tokens_per_s = tok_s;
-      window_time = window_flops = 0;
-      window_tokens = 0;
-    }
+    bad_steps_ = 0;
+    fault_point("step", step_);
+    synchronize(device_);  // the step's time is the device's time
+    last_loss = r.loss;
+    log_progress(r, seconds_since(t0));
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
-    if (config.eval.every > 0 && step % config.eval.every == 0 && step < total_steps) evaluate(step);
-    if (config.checkpoint.every > 0 && step % config.checkpoint.every == 0 && step < total_steps)
-      save(step);
+    if (config_.eval.every > 0 && step_ % config_.eval.every == 0 && step_ < total_steps_)
+      evaluate(step_);
+    if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 && step_ < total_steps_)
+      save(step_);
   }
+  return finish(stop_signal, last_loss);
+}
 
-  result.step = step;
-  result.train_loss = last_loss;
-  if (stop_signal != 0 && step < total_steps) {
-    const int sig = stop_signal;
-    spdlog::warn("signal {} received: checkpointing at step {} and stopping", sig, step);
-    save(step);
-    emit("end", step, {{"status", "interrupted"}, {"reason", "signal " + std::to_string(sig)}});
-    result.status = "interrupted";
-    result.exit_code = 128 + sig;
+TrainResult Trainer::finish(int stop_signal, double last_loss) {
+  result_.step = step_;
+  result_.train_loss = last_loss;
+  if (stop_signal != 0 && step_ < total_steps_) {
+    spdlog::warn("signal {} received: checkpointing at step {} and stopping", stop_signal, step_);
+    save(step_);
+    emit("end", step_, {{"status", "interrupted"}, {"reason", "signal " + std::to_string(stop_signal)}});
+    result_.status = "interrupted";
+    result_.exit_code = 128 + stop_signal;
   } else {
-    evaluate(step);
-    save(step);
-    emit("end", step, {{"status", "finished"}, {"reason", "token budget reached"}});
-    result.status = "finished";
+    evaluate(step_);
+    save(step_);
+    emit("end", step_, {{"status", "finished"}, {"reason", "token budget reached"}});
+    result_.status = "finished";
   }
-  result.seconds = seconds_since(start);
-  spdlog::info("{} at step {} after {}: train loss {:.4f}, val loss {:.4f}", result.status, step,
-               human_duration(result.seconds), result.train_loss, result.val_loss);
-  return result;
+  result_.seconds = seconds_since(start_);
+  spdlog::info("{} at step {} after {}: train loss {:.4f}, val loss {:.4f}", result_.status, step_,
+               human_duration(result_.seconds), result_.train_loss, result_.val_loss);
+  return result_;
 }
 
 }  // namespace crossover

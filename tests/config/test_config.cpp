@@ -32,20 +32,20 @@ TEST(ConfigDefaults, EverySectionHasDocumentedDefaults) {
   EXPECT_TRUE(c.model.qk_norm);
   EXPECT_TRUE(c.model.tie_embeddings);
   EXPECT_DOUBLE_EQ(c.model.init_std, 0.02);
-  EXPECT_EQ(c.objective.type, "ar");
+  EXPECT_EQ(c.objective.type, ObjectiveType::kAr);
   EXPECT_DOUBLE_EQ(c.objective.eps, 1e-3);
-  EXPECT_EQ(c.objective.loss_weight, "inverse_t");
+  EXPECT_EQ(c.objective.loss_weight, LossWeight::kInverseT);
   EXPECT_TRUE(c.data.unique_tokens.is_all());
   EXPECT_EQ(c.data.total_tokens.value(), 10'000'000);
   EXPECT_EQ(c.data.seq_len, 256);
   EXPECT_DOUBLE_EQ(c.optimizer.beta2, 0.95);
   EXPECT_DOUBLE_EQ(c.optimizer.weight_decay, 0.1);
-  EXPECT_EQ(c.schedule.type, "cosine");
+  EXPECT_EQ(c.schedule.type, LrShape::kCosine);
   EXPECT_EQ(c.training.global_batch, 16);
   EXPECT_EQ(c.eval.mc_samples, 32);
   EXPECT_EQ(c.checkpoint.keep_last, 2);
-  EXPECT_EQ(c.distributed.sharding, "none");
-  EXPECT_EQ(c.logging.level, "info");
+  EXPECT_EQ(c.distributed.sharding, ShardingKind::kNone);
+  EXPECT_EQ(c.logging.level, LogLevel::kInfo);
   EXPECT_EQ(c.hardware.threads, 0);
   // Every default passes validation, and an empty file gives the defaults.
   EXPECT_NO_THROW(validate(c));
@@ -79,15 +79,15 @@ hardware: {threads: 2, precision: bf16}
                                    "x.yaml");
   EXPECT_EQ(c.model.layers, 26);
   EXPECT_EQ(c.model.head_dim(), 128);
-  EXPECT_EQ(c.objective.type, "mdm");
+  EXPECT_EQ(c.objective.type, ObjectiveType::kMdm);
   EXPECT_EQ(c.data.unique_tokens.value(), 500'000'000);
   EXPECT_EQ(c.data.total_tokens.value(), 96'000'000'000);
   EXPECT_DOUBLE_EQ(c.optimizer.lr, 2e-4);
-  EXPECT_EQ(c.schedule.type, "wsd");
+  EXPECT_EQ(c.schedule.type, LrShape::kWsd);
   EXPECT_EQ(c.training.micro_batch, 8);
   EXPECT_EQ(c.eval.tasks, (std::vector<std::string>{"a.jsonl", "b.jsonl"}));
-  EXPECT_EQ(c.distributed.sharding, "fsdp");
-  EXPECT_EQ(c.hardware.precision, "bf16");
+  EXPECT_EQ(c.distributed.sharding, ShardingKind::kFsdp);
+  EXPECT_EQ(c.hardware.precision, PrecisionChoice::kBf16);
 }
 
 TEST(ConfigErrors, WrongTypeNamesFileLineAndKey) {
@@ -183,7 +183,7 @@ TEST(ConfigRoundTrip, LoadOfDumpIsIdentity) {
   c.model.layers = 26;
   c.model.rope_theta = 500000.0;
   c.model.norm_eps = 1e-5;
-  c.objective.type = "mdm";
+  c.objective.type = ObjectiveType::kMdm;
   c.objective.eps = 1e-3;
   c.data.path = "data/my corpus: v2";  // needs quoting in YAML
   c.data.unique_tokens = TokenCount(123'456'789);
@@ -198,7 +198,7 @@ TEST(ConfigRoundTrip, LoadOfDumpIsIdentity) {
   }
   RunConfig other = c;
   other.model.d_model = 512;
-  other.objective.type = "ar";
+  other.objective.type = ObjectiveType::kAr;
   EXPECT_EQ(config_differences(c, other),
             (std::vector<std::string>{"model.d_model", "objective.type"}));
 }

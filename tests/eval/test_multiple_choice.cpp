@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "crossover/dist/comm.h"
+#include "crossover/comm/comm.h"
 #include "crossover/eval/multiple_choice.h"
 
 namespace crossover {
@@ -216,7 +216,8 @@ TEST(EvalMultipleChoice, MetricsFollowTheOptionNlls) {
   }
   auto comm = make_local_comm();
   ScoreOptions so;
-  const McMetrics got = evaluate_multiple_choice(*m.model, m.flats, true, exs, so, *comm);
+  const McMetrics got = evaluate_multiple_choice(*m.model, m.flats, *make_objective(ObjectiveConfig{}, m.model->mask_id()), exs,
+                                                 so, *comm);
   double acc = 0, acc_norm = 0, right = 0, wrong = 0;
   for (const auto& e : exs) {
     const auto nll = ar_option_nll(*m.model, m.flats, e, so);

@@ -12,11 +12,11 @@
 
 #include <cmath>
 
-#include "crossover/dist/comm.h"
-#include "crossover/dist/sharding.h"
+#include "crossover/comm/comm.h"
+#include "crossover/distributed/sharding.h"
 #include "crossover/eval/multiple_choice.h"
 #include "crossover/objective/objective.h"
-#include "crossover/train/lr_schedule.h"
+#include "crossover/optim/lr_schedule.h"
 #include "crossover/train/train_step.h"
 
 namespace crossover {
@@ -79,13 +79,13 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
     auto sharding = make_sharding(ShardingOptions{}, model, opt, *comm);
     sharding->init(0);
     ObjectiveConfig oc;
-    oc.type = type;
+    oc.type = *parse_choice<ObjectiveType>(type);
     const auto objective = make_objective(oc, model.mask_id());
     ScoreOptions so;
     so.samples = 16;
-    const bool causal = type == "ar";
+    const bool causal = objective->causal();
 
-    const McMetrics before = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), causal, task, so, *comm);
+    const McMetrics before = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), *objective, task, so, *comm);
     EXPECT_LT(before.acc, 1.0) << type << ": an untrained model must not pass";
 
     const int64_t steps = causal ? 300 : 600, rows = 16;
@@ -100,7 +100,7 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
       request.grad_clip = 1.0;
       ASSERT_TRUE(train_step(*sharding, *objective, *comm, request).finite);
     }
-    const McMetrics after = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), causal, task, so, *comm);
+    const McMetrics after = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), *objective, task, so, *comm);
     std::printf("%s: acc %.3f -> %.3f, delta NLL %.3f -> %.3f, NLL right %.3f\n", type.c_str(),
                 before.acc, after.acc, before.delta_nll, after.delta_nll, after.nll_right);
     EXPECT_EQ(after.examples, 16);

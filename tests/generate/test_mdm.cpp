@@ -99,11 +99,11 @@ TEST(GenerateMdm, CommitsExactlyTheScheduledCountPerStepBlockByBlock) {
       // 20 positions in blocks of 8, 8, 4 with 10 steps: 4, 3, 3 steps.
       MdmOptions o = options(10, 8, temperature);
       o.remasking = remasking;
-      const MdmResult r = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+      const MdmResult r = generate_mdm(*t.model, t.flats, kPrompts, o);
       check_trace(r, o, {2, 2, 2, 2, 3, 3, 2, 2, 1, 1});
       // One token per step, one block (the defaults).
       const MdmOptions d = options(0, 0, temperature);
-      check_trace(generate_mdm(*t.model, t.flats, false, kPrompts, d), d,
+      check_trace(generate_mdm(*t.model, t.flats, kPrompts, d), d,
                   std::vector<int64_t>(20, 1));
     }
 }
@@ -112,7 +112,7 @@ TEST(GenerateMdm, OutputHasNoMaskKeepsThePromptAndIsDeterministic) {
   const auto t = testing::tiny_model();
   for (double temperature : {0.0, 1.0}) {
     const MdmOptions o = options(10, 8, temperature);
-    const MdmResult r = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+    const MdmResult r = generate_mdm(*t.model, t.flats, kPrompts, o);
     for (size_t i = 0; i < kPrompts.size(); ++i) {
       ASSERT_EQ(r.tokens[i].size(), 20u);
       for (int64_t id : r.tokens[i]) {
@@ -123,11 +123,11 @@ TEST(GenerateMdm, OutputHasNoMaskKeepsThePromptAndIsDeterministic) {
       EXPECT_EQ(std::vector<int64_t>(r.sequences[i].begin() + 6, r.sequences[i].end()),
                 r.tokens[i]);
     }
-    EXPECT_EQ(generate_mdm(*t.model, t.flats, false, kPrompts, o).tokens, r.tokens);
+    EXPECT_EQ(generate_mdm(*t.model, t.flats, kPrompts, o).tokens, r.tokens);
     if (temperature > 0) {
       MdmOptions other = o;
       other.seed = 6;
-      EXPECT_NE(generate_mdm(*t.model, t.flats, false, kPrompts, other).tokens, r.tokens);
+      EXPECT_NE(generate_mdm(*t.model, t.flats, kPrompts, other).tokens, r.tokens);
     }
   }
 }
@@ -137,15 +137,15 @@ TEST(GenerateMdm, ThresholdCommitsAtLeastOnePerStep) {
   // Near 1: nothing is that confident, so exactly one per step (the most confident).
   MdmOptions o = options(0, 8);
   o.threshold = 0.999999;
-  const MdmResult strict = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+  const MdmResult strict = generate_mdm(*t.model, t.flats, kPrompts, o);
   check_trace(strict, o, std::vector<int64_t>(20, 1));
   // Near 0: the whole block at its first step.
   o.threshold = 1e-12;
-  check_trace(generate_mdm(*t.model, t.flats, false, kPrompts, o), o, {8, 8, 4});
+  check_trace(generate_mdm(*t.model, t.flats, kPrompts, o), o, {8, 8, 4});
   // In between: data-dependent counts, at least one per row and step until the row has
   // finished the block (rows finish a block at different steps; the batch waits for all).
   o.threshold = 0.2;
-  const MdmResult mid = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+  const MdmResult mid = generate_mdm(*t.model, t.flats, kPrompts, o);
   std::map<std::pair<int64_t, int64_t>, int64_t> left;  // (row, block) -> still masked
   size_t most = 0;
   for (const auto& st : mid.trace)
@@ -159,16 +159,17 @@ TEST(GenerateMdm, ThresholdCommitsAtLeastOnePerStep) {
   for (const auto& [key, n] : left) EXPECT_EQ(n, 0);
   EXPECT_GT(most, 1u) << "the threshold never committed more than one: the test lost its point";
   o.remasking = Remasking::Random;
-  EXPECT_THROW(generate_mdm(*t.model, t.flats, false, kPrompts, o), std::invalid_argument);
+  EXPECT_THROW(generate_mdm(*t.model, t.flats, kPrompts, o), std::invalid_argument);
 }
 
 TEST(GenerateMdm, PrefixCacheIsExactForACausalModelAndCheaper) {
   const auto t = testing::tiny_model();
   for (double temperature : {0.0, 1.0}) {
     MdmOptions o = options(10, 8, temperature);
-    const MdmResult plain = generate_mdm(*t.model, t.flats, true, kPrompts, o);
+    o.causal_attention = true;
+    const MdmResult plain = generate_mdm(*t.model, t.flats, kPrompts, o);
     o.cache = MdmCache::Prefix;
-    const MdmResult cached = generate_mdm(*t.model, t.flats, true, kPrompts, o);
+    const MdmResult cached = generate_mdm(*t.model, t.flats, kPrompts, o);
     EXPECT_EQ(cached.tokens, plain.tokens) << "temperature " << temperature;
     EXPECT_EQ(cached.forward_calls, plain.forward_calls);
     EXPECT_LT(cached.forward_tokens, plain.forward_tokens);
@@ -181,9 +182,9 @@ TEST(GenerateMdm, PrefixCacheIsExactForACausalModelAndCheaper) {
 TEST(GenerateMdm, PrefixCacheOnABidirectionalModelKeepsTheContract) {
   const auto t = testing::tiny_model();
   MdmOptions o = options(10, 8);
-  const MdmResult plain = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+  const MdmResult plain = generate_mdm(*t.model, t.flats, kPrompts, o);
   o.cache = MdmCache::Prefix;
-  const MdmResult cached = generate_mdm(*t.model, t.flats, false, kPrompts, o);
+  const MdmResult cached = generate_mdm(*t.model, t.flats, kPrompts, o);
   check_trace(cached, o, {2, 2, 2, 2, 3, 3, 2, 2, 1, 1});
   // The first step runs the whole sequence, as without the cache: the same commits.
   EXPECT_EQ(cached.trace[0].committed, plain.trace[0].committed);
@@ -197,14 +198,14 @@ TEST(GenerateMdm, PromptsOfDifferentLengthsDoNotAffectEachOther) {
     const MdmOptions o = options(10, 8, temperature);
     std::vector<Prompt> changed = kPrompts;
     changed[1] = {30, 31, 32};
-    const MdmResult a = generate_mdm(*t.model, t.flats, false, kPrompts, o);
-    const MdmResult b = generate_mdm(*t.model, t.flats, false, changed, o);
+    const MdmResult a = generate_mdm(*t.model, t.flats, kPrompts, o);
+    const MdmResult b = generate_mdm(*t.model, t.flats, changed, o);
     EXPECT_EQ(a.tokens[0], b.tokens[0]);
     EXPECT_EQ(a.tokens[2], b.tokens[2]);
     EXPECT_NE(a.tokens[1], b.tokens[1]);
     EXPECT_EQ(b.sequences[1].size(), 23u);
     if (temperature == 0) {
-      const MdmResult alone = generate_mdm(*t.model, t.flats, false, {changed[1]}, o);
+      const MdmResult alone = generate_mdm(*t.model, t.flats, {changed[1]}, o);
       EXPECT_EQ(alone.tokens[0], b.tokens[1]);
     }
   }
@@ -218,8 +219,8 @@ TEST(GenerateMdm, ThresholdSamplingDoesNotDependOnTheBatch) {
   o.threshold = 0.2;
   std::vector<Prompt> changed = kPrompts;
   changed[1] = {40, 41, 42, 43, 44, 45};  // same length: same batch
-  const MdmResult a = generate_mdm(*t.model, t.flats, false, kPrompts, o);
-  const MdmResult b = generate_mdm(*t.model, t.flats, false, changed, o);
+  const MdmResult a = generate_mdm(*t.model, t.flats, kPrompts, o);
+  const MdmResult b = generate_mdm(*t.model, t.flats, changed, o);
   EXPECT_EQ(a.tokens[0], b.tokens[0]);
   EXPECT_EQ(a.tokens[2], b.tokens[2]);
   EXPECT_NE(a.tokens[1], b.tokens[1]);
@@ -231,17 +232,17 @@ TEST(GenerateMdm, RefusesBadOptions) {
   MdmOptions o = options(10, 8);
   o.max_new = 43;  // 6 + 43 > 48
   try {
-    generate_mdm(*t.model, t.flats, false, kPrompts, o);
+    generate_mdm(*t.model, t.flats, kPrompts, o);
     FAIL() << "no error";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("48"), std::string::npos) << e.what();
   }
   o.max_new = 20;
   o.steps = 2;  // 3 blocks
-  EXPECT_THROW(generate_mdm(*t.model, t.flats, false, kPrompts, o), std::invalid_argument);
+  EXPECT_THROW(generate_mdm(*t.model, t.flats, kPrompts, o), std::invalid_argument);
   o.steps = 10;
   o.threshold = 1.5;
-  EXPECT_THROW(generate_mdm(*t.model, t.flats, false, kPrompts, o), std::invalid_argument);
+  EXPECT_THROW(generate_mdm(*t.model, t.flats, kPrompts, o), std::invalid_argument);
   EXPECT_THROW(parse_remasking("lowest"), std::invalid_argument);
   EXPECT_THROW(parse_mdm_cache("full"), std::invalid_argument);
 }

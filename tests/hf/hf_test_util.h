@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crossover/model/loaded_model.h"
+#include "crossover/checkpoint/loaded_model.h"
 #include "test_util.h"
 
 namespace crossover::testing {
@@ -43,8 +43,8 @@ inline at::Tensor crossover_logits(const std::string& run_dir, const at::Tensor&
                                    int64_t step = -1) {
   LoadOptions lo;
   lo.step = step;
-  lo.device = "cpu";
-  lo.precision = "fp32";
+  lo.device = DeviceChoice::kCpu;
+  lo.precision = PrecisionChoice::kFp32;
   const LoadedModel m = load_model(run_dir, lo);
   at::NoGradGuard no_grad;
   return m.model->logits(m.flats[0], m.model->hidden(m.flats, ids, causal));

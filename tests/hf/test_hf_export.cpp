@@ -117,8 +117,8 @@ class HfExport : public ::testing::Test {
   // Every parameter of two runs' latest checkpoints, bit for bit, and their logits.
   static void expect_same_model(const std::string& a, const std::string& b, bool causal) {
     LoadOptions lo;
-    lo.device = "cpu";
-    lo.precision = "fp32";
+    lo.device = DeviceChoice::kCpu;
+    lo.precision = PrecisionChoice::kFp32;
     const LoadedModel ma = load_model(a, lo), mb = load_model(b, lo);
     ASSERT_EQ(ma.flats.size(), mb.flats.size());
     for (size_t g = 0; g < ma.flats.size(); ++g)

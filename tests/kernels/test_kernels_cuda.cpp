@@ -9,6 +9,7 @@
 #ifdef CROSSOVER_WITH_CUDA
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cmath>
@@ -107,10 +108,21 @@ TEST_F(KernelsCuda, MdmMaskBitIdenticalToCpuInEveryMode) {
 }
 
 TEST_F(KernelsCuda, MdmMaskHandlesEmptyBatches) {
+  // No rows or no columns: nothing to launch (a zero-sized grid is a launch error) and nothing
+  // read through the null pointers; the stream stays usable and the next batch is still exact.
   MaskParams p;
+  p.mask_id = 99;
   mdm_mask_cuda(nullptr, nullptr, 0, 16, p, nullptr, nullptr, nullptr, current_stream());
   mdm_mask_cuda(nullptr, nullptr, 4, 0, p, nullptr, nullptr, nullptr, current_stream());
-  SUCCEED();
+  EXPECT_EQ(cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream())), cudaSuccess);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const at::Tensor tokens = at::randint(4, 90, {3, 17}, gen, at::kLong);
+  const at::Tensor t = at::rand({3}, gen, at::kFloat);
+  const MaskRun want = mask_cpu(tokens, t, p);
+  const MaskRun got = mask_cuda(tokens, t, p, false);
+  EXPECT_TRUE(at::equal(got.noisy, want.noisy));
+  EXPECT_TRUE(at::equal(got.mask, want.mask));
 }
 
 // ---- weighted cross-entropy -----------------------------------------------------------------

@@ -95,7 +95,7 @@ TEST(Transformer, AttentionAgreesWithTheTextbookLoop) {
   for (bool causal : {true, false}) {
     for (const std::string impl : {"plain", "auto"}) {
       ModelConfig m = small(true, 2);
-      m.attention = impl;
+      m.attention = *parse_choice<AttentionImpl>(impl);
       const Transformer model(m, 10, 16);
       const at::Tensor got = model.attention(q, k, v, causal).to(at::kDouble);
       EXPECT_TRUE(at::allclose(got, naive_attention(q, k, v, causal), 1e-5, 1e-6))
@@ -153,7 +153,7 @@ TEST(Transformer, KvCacheGivesTheSameLogitsAsAFullForward) {
 TEST(Transformer, SdpaRequestedOnOldLibTorchIsAClearError) {
   if (TORCH_VERSION_MAJOR >= 2) GTEST_SKIP() << "LibTorch has sdpa";
   ModelConfig m = small();
-  m.attention = "sdpa";
+  m.attention = AttentionImpl::kSdpa;
   try {
     Transformer(m, 10, 16);
     FAIL();

@@ -19,8 +19,8 @@ at::Tensor windows(int64_t rows, int64_t len, uint64_t seed = 1) {
 
 ObjectiveConfig mdm_config(const std::string& weighting = "inverse_t") {
   ObjectiveConfig c;
-  c.type = "mdm";
-  c.loss_weight = weighting;
+  c.type = ObjectiveType::kMdm;
+  c.loss_weight = *parse_choice<LossWeight>(weighting);
   return c;
 }
 

@@ -57,7 +57,7 @@ TEST(SweepPlan, ExpandsTheGridWithBudgetsAndEpochs) {
     EXPECT_DOUBLE_EQ(p.epochs, 1.2e6 / static_cast<double>(p.unique_tokens)) << p.name;
     EXPECT_EQ(p.config.training.seed, 3);  // `set` applies to every point
     EXPECT_EQ(p.config.eval.val_sequences, 4);
-    EXPECT_EQ(p.config.objective.type, p.name.substr(0, p.name.find('-')));
+    EXPECT_EQ(to_string(p.config.objective.type), p.name.substr(0, p.name.find('-')));
   }
   EXPECT_EQ(plan.points[0].unique_tokens, 50'000);
   EXPECT_DOUBLE_EQ(plan.points[0].epochs, 24.0);

@@ -11,11 +11,11 @@
 #include <filesystem>
 #include <thread>
 
-#include "crossover/model/loaded_model.h"
-#include "crossover/train/checkpoint.h"
-#include "crossover/util/safetensors.h"
+#include "crossover/checkpoint/checkpointer.h"
+#include "crossover/checkpoint/loaded_model.h"
 #include "crossover/util/metrics.h"
 #include "crossover/util/run_lock.h"
+#include "crossover/util/safetensors.h"
 #include "fixtures.h"
 
 namespace crossover {
@@ -334,10 +334,10 @@ TEST_F(TrainerRuns, RunDirectoryHoldsConfigLogMetricsAndKeepsLastCheckpoints) {
   EXPECT_NE(py.output.find("tok_embeddings float32 [321, 32]"), std::string::npos) << py.output;
 
   // The run directory alone is enough to load the model back (tokenizer copied into it).
-  const LoadedModel m = load_model(run, LoadOptions{30, "cpu", "fp32"});
+  const LoadedModel m = load_model(run, LoadOptions{30, DeviceChoice::kCpu, PrecisionChoice::kFp32});
   EXPECT_EQ(m.step, 30);
-  EXPECT_EQ(m.config.objective.type, "mdm");
-  EXPECT_FALSE(m.causal());
+  EXPECT_EQ(m.config.objective.type, ObjectiveType::kMdm);
+  EXPECT_FALSE(m.objective->causal());
   EXPECT_EQ(m.mask_id(), 320);
   const safetensors::File f(run + "/checkpoints/step_00000030/model.safetensors");
   EXPECT_TRUE(at::equal(param_view(m.flats[1], m.model->layout().groups[1].find("attn.wq")),

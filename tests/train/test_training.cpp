@@ -5,11 +5,11 @@
 
 #include <cmath>
 
-#include "crossover/dist/comm.h"
-#include "crossover/dist/sharding.h"
+#include "crossover/comm/comm.h"
+#include "crossover/distributed/sharding.h"
 #include "crossover/objective/objective.h"
-#include "crossover/train/lr_schedule.h"
-#include "crossover/train/optimizer.h"
+#include "crossover/optim/lr_schedule.h"
+#include "crossover/optim/optimizer.h"
 
 namespace crossover {
 namespace {
@@ -53,7 +53,7 @@ TEST(Training, RandomInitLossIsLnVForBothObjectives) {
   const at::Tensor w = fixed_windows(64, 48, V);
   for (const std::string type : {"ar", "mdm"}) {
     ObjectiveConfig oc;
-    oc.type = type;
+    oc.type = *parse_choice<ObjectiveType>(type);
     const auto obj = make_objective(oc, V);
     double total = 0;
     const int samples = type == "ar" ? 1 : 8;  // mdm: average over masks
@@ -80,7 +80,7 @@ TEST(Training, EachObjectiveMemorisesOneFixedBatch) {
   for (const std::string type : {"ar", "mdm"}) {
     Tiny t(V);
     ObjectiveConfig oc;
-    oc.type = type;
+    oc.type = *parse_choice<ObjectiveType>(type);
     const auto obj = make_objective(oc, V);
     const at::Tensor w = motif_windows(4, 32);
     double recent = 0;
@@ -107,13 +107,13 @@ TEST(Training, LearningRateSchedules) {
   EXPECT_NEAR(learning_rate(s, o, 10, 100), 1.0, 1e-12);             // cosine starts at the peak
   EXPECT_NEAR(learning_rate(s, o, 99, 100), 0.1, 1e-12);             // and ends at min_lr
   EXPECT_NEAR(learning_rate(s, o, 10 + 89 / 2.0, 100), 0.55, 1e-2);  // halfway
-  s.type = "wsd";
+  s.type = LrShape::kWsd;
   s.decay_fraction = 0.2;
   EXPECT_DOUBLE_EQ(learning_rate(s, o, 50, 100), 1.0);
   EXPECT_DOUBLE_EQ(learning_rate(s, o, 79, 100), 1.0);
   EXPECT_NEAR(learning_rate(s, o, 89, 100), 0.55, 1e-12);
   EXPECT_NEAR(learning_rate(s, o, 99, 100), 0.1, 1e-12);
-  s.type = "constant";
+  s.type = LrShape::kConstant;
   EXPECT_DOUBLE_EQ(learning_rate(s, o, 99, 100), 1.0);
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "crossover/config/choices.h"
 #include "crossover/config/rules.h"
 #include "crossover/config/token_count.h"
 
@@ -26,7 +27,7 @@ struct ModelConfig {
   double norm_eps = 1e-6;
   bool tie_embeddings = true;
   double init_std = 0.02;
-  std::string attention = "auto";
+  AttentionImpl attention = AttentionImpl::kAuto;
 
   int64_t kv_heads_resolved() const { return kv_heads == 0 ? heads : kv_heads; }
   int64_t ffn_hidden_resolved() const {
@@ -53,16 +54,16 @@ struct ModelConfig {
             rule::Positive{});
     v.field("attention", attention,
             "attention implementation: sdpa where LibTorch has it (auto) or the plain one",
-            rule::OneOf{{"auto", "sdpa", "plain"}});
+            rule::Any{});
   }
   bool operator==(const ModelConfig&) const = default;
 };
 
 struct ObjectiveConfig {
-  std::string type = "ar";
-  std::string schedule = "linear";
+  ObjectiveType type = ObjectiveType::kAr;
+  NoiseScheduleType schedule = NoiseScheduleType::kLinear;
   double eps = 1e-3;
-  std::string loss_weight = "inverse_t";
+  LossWeight loss_weight = LossWeight::kInverseT;
   bool stratified_t = true;
   double ar_input_mask_prob = 0.0;
   double random_length_prob = 0.0;
@@ -71,14 +72,14 @@ struct ObjectiveConfig {
   void visit(V& v) {
     v.field("type", type,
             "ar: causal attention, next-token loss; mdm: masked diffusion, bidirectional",
-            rule::OneOf{{"ar", "mdm"}});
+            rule::Any{});
     v.field("schedule", schedule, "mdm noise schedule (mask probability as a function of t)",
-            rule::OneOf{{"linear"}});
+            rule::Any{});
     v.field("eps", eps, "mdm: t is drawn from U(eps, 1]", rule::Range{0.0, 1.0, true, true});
     v.field("loss_weight", loss_weight,
             "mdm: inverse_t (ELBO weight 1/t) or mask_fraction (1/realised mask fraction, at "
             "least one masked token per row, as MegaDLMs)",
-            rule::OneOf{{"inverse_t", "mask_fraction"}});
+            rule::Any{});
     v.field("stratified_t", stratified_t,
             "mdm: t_i = (u + i/B) mod 1 across the global batch (lower-variance loss)",
             rule::Any{});
@@ -90,6 +91,14 @@ struct ObjectiveConfig {
             rule::Range{0.0, 1.0});
   }
   bool operator==(const ObjectiveConfig&) const = default;
+  // This section with the type switched; what only AR uses (the input-masking ablation) is
+  // reset when switching to mdm, so the result validates.
+  ObjectiveConfig with_type(ObjectiveType t) const {
+    ObjectiveConfig c = *this;
+    c.type = t;
+    if (t != ObjectiveType::kAr) c.ar_input_mask_prob = 0;
+    return c;
+  }
 };
 
 struct DataConfig {
@@ -148,7 +157,7 @@ struct OptimizerConfig {
 };
 
 struct ScheduleConfig {
-  std::string type = "cosine";
+  LrShape type = LrShape::kCosine;
   int64_t warmup_steps = 100;
   double decay_fraction = 0.2;
 
@@ -157,7 +166,7 @@ struct ScheduleConfig {
     v.field("type", type,
             "learning-rate shape after warmup: cosine to min_lr, wsd (warmup-stable-decay), or "
             "constant",
-            rule::OneOf{{"cosine", "wsd", "constant"}});
+            rule::Any{});
     v.field("warmup_steps", warmup_steps, "linear warmup from 0 to lr", rule::NonNegative{});
     v.field("decay_fraction", decay_fraction,
             "wsd: fraction of all steps spent in the final linear decay to min_lr",
@@ -230,19 +239,19 @@ struct CheckpointConfig {
 };
 
 struct DistributedConfig {
-  std::string sharding = "none";
-  std::string backend = "auto";
+  ShardingKind sharding = ShardingKind::kNone;
+  CommBackend backend = CommBackend::kAuto;
   int64_t timeout_s = 300;
   int64_t bucket_mb = 25;
-  std::string process_group = "auto";
+  ProcessGroupMode process_group = ProcessGroupMode::kAuto;
 
   template <class V>
   void visit(V& v) {
     v.field("sharding", sharding,
             "none, ddp (replicated, all-reduced gradients) or fsdp (ZeRO-3 per block)",
-            rule::OneOf{{"none", "ddp", "fsdp"}});
+            rule::Any{});
     v.field("backend", backend, "collectives: nccl on CUDA, gloo on CPU (auto picks)",
-            rule::OneOf{{"auto", "gloo", "nccl"}});
+            rule::Any{});
     v.field("timeout_s", timeout_s,
             "a collective waiting longer than this fails the run instead of hanging",
             rule::Positive{});
@@ -251,20 +260,19 @@ struct DistributedConfig {
     v.field("process_group", process_group,
             "auto: a process group only for more than one rank; always: also for one (a single "
             "GPU then runs every collective of ddp and fsdp over NCCL)",
-            rule::OneOf{{"auto", "always"}});
+            rule::Any{});
   }
   bool operator==(const DistributedConfig&) const = default;
 };
 
 struct LoggingConfig {
-  std::string level = "info";
+  LogLevel level = LogLevel::kInfo;
   int64_t log_every = 10;
   bool tensorboard = true;
 
   template <class V>
   void visit(V& v) {
-    v.field("level", level, "console and train.log verbosity",
-            rule::OneOf{{"debug", "info", "warn", "error"}});
+    v.field("level", level, "console and train.log verbosity", rule::Any{});
     v.field("log_every", log_every, "a progress line and a train metric every this many steps",
             rule::Positive{});
     v.field("tensorboard", tensorboard,
@@ -276,19 +284,19 @@ struct LoggingConfig {
 };
 
 struct HardwareConfig {
-  std::string device = "auto";
+  DeviceChoice device = DeviceChoice::kAuto;
   int64_t threads = 0;
-  std::string precision = "auto";
+  PrecisionChoice precision = PrecisionChoice::kAuto;
   double peak_tflops = 0.0;
 
   template <class V>
   void visit(V& v) {
     v.field("device", device, "cuda when available (auto), or force cpu / cuda",
-            rule::OneOf{{"auto", "cpu", "cuda"}});
+            rule::Any{});
     v.field("threads", threads, "CPU threads for LibTorch; 0 = all available cores",
             rule::NonNegative{});
     v.field("precision", precision, "compute precision: bf16 on CUDA and fp32 on CPU (auto)",
-            rule::OneOf{{"auto", "fp32", "bf16"}});
+            rule::Any{});
     v.field("peak_tflops", peak_tflops,
             "peak TFLOP/s for MFU; 0 = measure a matmul peak at start", rule::NonNegative{});
   }

@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "crossover/config/choices.h"
 #include "crossover/config/token_count.h"
 
 namespace crossover::rule {
@@ -39,6 +40,7 @@ struct Any {
     if constexpr (std::is_same_v<T, bool>) return "true or false";
     else if constexpr (std::is_same_v<T, TokenCount>)
       return "a token count (an integer, 50k, 1.5M, 2B, or all)";
+    else if constexpr (Choice<T>) return choice_list<T>();
     else return with_article(noun<T>());
   }
 };

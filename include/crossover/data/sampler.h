@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "crossover/config/config.h"
 #include "crossover/data/token_store.h"
 #include "crossover/util/random.h"
 
@@ -88,5 +89,9 @@ class RepeatSampler {
 // where count' < count only when the store is too small (a warning is logged).
 at::Tensor validation_sequences(const TokenStore& store, int32_t eos_id, int64_t seq_len,
                                 int64_t count);
+
+// A run's sampler options: data.* and training.global_batch / training.seed, on `rank` of
+// `world_size`.
+RepeatSampler::Options sampler_options(const RunConfig& config, int rank = 0, int world_size = 1);
 
 }  // namespace crossover

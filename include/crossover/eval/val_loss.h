@@ -1,10 +1,6 @@
-// Validation loss, normalised as in training.
-//   ar:  exact negative log-likelihood per token (and perplexity).
-//   mdm: Monte-Carlo estimate of the negative ELBO, (1 / (t L)) sum over masked positions of
-//        -log p(x0 | x_t), with K samples per sequence whose times are stratified over [eps, 1]
-//        and whose masks come from a fixed seed: every run and every step is scored on exactly
-//        the same corruptions, so curves compare without sampling noise between them. The
-//        standard error is the Monte-Carlo one (the validation set is fixed).
+// Validation loss, normalised as in training: the mean over the fixed validation windows of
+// the objective's per-sequence loss (objective/scoring.h: exact NLL per token for ar, a
+// Monte-Carlo estimate of the negative ELBO for mdm, with its standard error).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -12,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "crossover/config/config.h"
-#include "crossover/dist/comm.h"
+#include "crossover/comm/comm.h"
 #include "crossover/model/transformer.h"
+#include "crossover/objective/objective.h"
 
 namespace crossover {
 
@@ -25,13 +21,11 @@ struct ValLoss {
   int64_t sequences = 0;
 };
 
-// The seed of validation masks; fixed so every evaluation uses the same corruptions.
-inline constexpr uint64_t kValidationSeed = 0x76616c6964ull;
 
 // windows: [N, seq_len + 1] validation windows (data/sampler.h). Rows are split across ranks
 // (comm) and the sums all-reduced. batch_rows: sequences per forward.
 ValLoss validation_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
-                        const ObjectiveConfig& objective, const at::Tensor& windows,
+                        const Objective& objective, const at::Tensor& windows,
                         int64_t mc_samples, int64_t batch_rows, Comm& comm);
 
 }  // namespace crossover

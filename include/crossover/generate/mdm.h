@@ -55,6 +55,9 @@ struct MdmOptions {
   SamplingOptions sampling;
   uint64_t seed = 0;
   bool trace = false;  // record what every step commits
+  // The attention the model runs with: bidirectional for MDM runs. (Causal makes the prefix
+  // cache exact, which is how its bookkeeping is tested.)
+  bool causal_attention = false;
 };
 
 // What one step committed.
@@ -76,9 +79,7 @@ struct MdmResult {
 // with random remasking, fewer steps than blocks).
 void check_mdm_options(const MdmOptions& options);
 
-// `causal` is the attention the model runs with: false for MDM runs. (True makes the prefix
-// cache exact, which is how its bookkeeping is tested.)
-MdmResult generate_mdm(const Transformer& model, const std::vector<at::Tensor>& flats, bool causal,
+MdmResult generate_mdm(const Transformer& model, const std::vector<at::Tensor>& flats,
                        const std::vector<Prompt>& prompts, const MdmOptions& options);
 
 }  // namespace crossover

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "crossover/config/choices.h"
+
 namespace crossover {
 
 class NoiseSchedule {
@@ -22,6 +24,6 @@ class NoiseSchedule {
   virtual double elbo_weight(double t) const = 0;
 };
 
-std::unique_ptr<NoiseSchedule> make_noise_schedule(const std::string& name);
+std::unique_ptr<NoiseSchedule> make_noise_schedule(NoiseScheduleType type);
 
 }  // namespace crossover

@@ -1,5 +1,8 @@
-// Objectives: how a window of tokens becomes model inputs, targets and loss weights. The trainer
-// only sees this interface — it never branches on the objective.
+// Objectives: the one place that knows AR from MDM. An objective turns a window of tokens into
+// model inputs, targets and loss weights for training, scores a trained model (validation loss,
+// multiple-choice options: objective/scoring.h), and tells generation how to decode. The
+// trainer, evaluation, generation and the CLI only see this interface and never branch on the
+// objective's type.
 //
 // Every objective returns weights that already include the normalisation: summing
 // weight x cross-entropy over all rows of the global batch (all ranks, all micro-batches) gives
@@ -11,9 +14,12 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "crossover/config/config.h"
+#include "crossover/model/transformer.h"
 #include "crossover/objective/noise_schedule.h"
+#include "crossover/objective/scoring.h"
 
 namespace crossover {
 
@@ -32,14 +38,44 @@ struct Batch {
   bool causal = true;
 };
 
+// How a trained model of the objective produces text (generate/complete.h runs it).
+enum class Decoding {
+  kLeftToRight,  // one token per forward, with a KV cache (ar)
+  kUnmasking,    // iterative unmasking of a block of [MASK]s, several tokens per step (mdm)
+};
+
 class Objective {
  public:
   virtual ~Objective() = default;
-  virtual std::string name() const = 0;
+  virtual ObjectiveType type() const = 0;
+  std::string name() const { return to_string(type()); }
+  // Attention over the sequence: causal (ar) or bidirectional (mdm), in training and scoring.
   virtual bool causal() const = 0;
+  // True when validation and option scores are exact NLLs; false when they are Monte-Carlo
+  // estimates of an upper bound (the negative ELBO) with a standard error.
+  virtual bool exact_likelihood() const = 0;
+  virtual Decoding decoding() const = 0;
+
   // windows: [rows, seq_len + 1] int64 from the sampler.
   virtual Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const = 0;
+
+  // Per-sequence validation loss of windows [n, seq_len + 1]: [n, K] fp64 on the CPU, K samples
+  // per sequence (K = 1 when exact, else `samples`). first_row indexes windows[0] in the
+  // validation set and keys the masks, so a row's score does not depend on the batching.
+  virtual at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
+                                        const at::Tensor& windows, int64_t first_row,
+                                        int64_t samples) const = 0;
+  // NLL of every option of `example`; example_key identifies the example and keys the masks.
+  virtual std::vector<OptionNll> option_nll(const Transformer& model,
+                                            const std::vector<at::Tensor>& flats,
+                                            const TokenizedExample& example, uint64_t example_key,
+                                            const ScoreOptions& options) const = 0;
 };
+
+// One micro-batch through the model and the fused loss head, given the flats to compute with:
+// the sum of weight x cross-entropy over the batch's positions.
+at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
+                      const Batch& batch);
 
 // mask_id: the [MASK] token (= vocabulary size).
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t mask_id);

@@ -13,8 +13,8 @@
 
 #include <cstdint>
 
-#include "crossover/dist/comm.h"
-#include "crossover/dist/sharding.h"
+#include "crossover/comm/comm.h"
+#include "crossover/distributed/sharding.h"
 #include "crossover/objective/objective.h"
 
 namespace crossover {
@@ -31,6 +31,7 @@ struct StepRequest {
 struct StepResult {
   double loss = 0;           // summed over ranks: the global-batch loss
   double grad_norm = 0;      // global, before clipping
+  double lr = 0;             // the learning rate of the update (the request's)
   bool finite = true;        // loss and norm finite on every rank; else no update was made
   int stop_signal = 0;       // SIGTERM if any rank has one, else SIGINT if any, else 0
   int64_t positions = 0;     // input positions of this rank (tokens through the model)

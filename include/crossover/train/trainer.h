@@ -5,10 +5,25 @@
 #include <cstdint>
 #include <string>
 
-#include "crossover/config/config.h"
-#include "crossover/dist/comm.h"
-
 #include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "crossover/checkpoint/checkpointer.h"
+#include "crossover/comm/comm.h"
+#include "crossover/config/config.h"
+#include "crossover/data/sampler.h"
+#include "crossover/data/token_store.h"
+#include "crossover/distributed/sharding.h"
+#include "crossover/eval/multiple_choice.h"
+#include "crossover/model/flops.h"
+#include "crossover/model/transformer.h"
+#include "crossover/objective/objective.h"
+#include "crossover/train/train_step.h"
+#include "crossover/util/metrics.h"
+#include "crossover/util/tensorboard.h"
 
 namespace crossover {
 
@@ -22,7 +37,72 @@ struct TrainResult {
   int exit_code = 0;      // 0, or 128 + signal when interrupted
 };
 
-// Trains `config` in `run_dir` on the ranks of `comm`. Throws on errors (after writing an
+// One training run, start to end. run() reads as the run goes: set up the hardware, open the data
+// (sampler, validation windows, tasks), build the model, its sharding and the objective, resume
+// from the latest checkpoint or initialise, open the outputs (metrics.jsonl, TensorBoard), then
+// loop: train_step (train/train_step.h, the step `bench train` and the tests run too), progress
+// line and `train` event every logging.log_every steps, evaluation and checkpoints at their
+// cadence, and at the end (or on a signal) a last checkpoint and an `end` event.
+class Trainer {
+ public:
+  Trainer(const RunConfig& config, std::string run_dir, Comm& comm, at::Device device);
+  ~Trainer();
+  TrainResult run();
+
+ private:
+  void set_up_hardware();
+  void open_data();
+  void build_model();
+  void log_setup() const;
+  bool resume_or_init();  // true: the checkpoint already finished the run
+  void open_outputs();
+  TrainResult loop();
+  StepResult train_step();  // the next batch through crossover::train_step; advances step_
+  void stop_if_diverged(const StepResult& r);  // a skipped non-finite step; throws past the limit
+  void log_progress(const StepResult& r, double seconds);
+  void evaluate(int64_t step);
+  void save(int64_t step);
+  TrainResult finish(int stop_signal, double last_loss);
+  // metrics.jsonl (and TensorBoard for train and eval) on rank 0, with the run's axes at `step`.
+  void emit(const std::string& kind, int64_t step, const nlohmann::json& fields);
+  nlohmann::json axes(int64_t step) const;
+  double epoch(int64_t step) const;
+
+  const RunConfig config_;
+  const std::string run_dir_;
+  Comm& comm_;
+  const at::Device device_;
+  const bool rank0_;
+  const std::chrono::steady_clock::time_point start_;
+  at::ScalarType dtype_ = at::kFloat;
+  int threads_ = 1;
+
+  int64_t vocab_ = 0, micro_ = 0, total_steps_ = 0;
+  std::unique_ptr<TokenStore> train_store_;
+  std::unique_ptr<RepeatSampler> sampler_;
+  at::Tensor val_windows_;
+  TaskSuite tasks_;
+  ScoreOptions task_scoring_;
+
+  std::unique_ptr<Transformer> model_;
+  ParamCount params_;
+  std::unique_ptr<Sharding> sharding_;
+  std::unique_ptr<Objective> objective_;
+  double flops_per_token_ = 0, peak_flops_ = 0;
+
+  std::unique_ptr<Checkpointer> checkpointer_;
+  MetricsWriter metrics_;
+  TensorBoardWriter tensorboard_;
+  int64_t step_ = 0, start_step_ = 0, bad_steps_ = 0;
+  std::optional<int64_t> resumed_from_;
+  struct {
+    double seconds = 0, flops = 0, total_seconds = 0;
+    int64_t tokens = 0;
+  } window_;  // since the last progress line (total_seconds: since this process started)
+  TrainResult result_;
+};
+
+// Trains `config` in `run_dir` on the ranks of `comm` (Trainer(...).run()). Throws on errors (after writing an
 // `end` event with status failed and, for non-finite losses, a checkpoint).
 // `device` is this process's compute device (config/device.h: resolve_device, made current);
 // comm's collectives take tensors there.

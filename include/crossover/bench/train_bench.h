@@ -1,0 +1,25 @@
+// `crossover bench train`: the throughput of one training step (train_step: forward, backward,
+// the step's all-reduce, optimizer) on a fixed batch of synthetic tokens, with the run's
+// sharding and process group, against the MFU reference (train/peak.h). Printed, never asserted.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "crossover/comm/comm.h"
+#include "crossover/config/config.h"
+
+namespace crossover {
+
+// Runs `warmup` then `steps` steps of `config` with objective.type = `objective` on one fixed
+// batch of random tokens from a vocabulary of `vocab`, on `device` over the ranks of `comm`.
+// `peak` in FLOP/s. Returns tok_per_s (all ranks), step_seconds, gflops (this rank), peak_gflops,
+// mfu, params, first_loss and last_loss (the fixed batch: the loss must fall), peak_memory_mib.
+nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
+                                int warmup, int steps, Comm& comm, at::Device device, double peak);
+
+}  // namespace crossover

@@ -1,0 +1,40 @@
+// Process-group set-up from the environment clusters use to launch PyTorch jobs:
+//   torchrun:  RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT
+//   SLURM:     SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, the first host of SLURM_JOB_NODELIST
+//              (MASTER_PORT from the environment, default 29500)
+// World size 1 (or no variables) needs no process group unless distributed.process_group is
+// "always" (one GPU then runs every collective of ddp and fsdp over NCCL). Otherwise rank 0
+// serves a c10d TCPStore and every rank joins a Gloo (CPU) or NCCL (CUDA) process group.
+//
+// The compute device must be chosen and made current (config/device.h) before this is called:
+// NCCL binds its communicator to the current device.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "crossover/comm/comm.h"
+#include "crossover/config/config.h"
+
+namespace crossover {
+
+struct DistEnv {
+  int rank = 0, world_size = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  std::string source = "none";  // torchrun | slurm | none
+};
+
+// Reads the variables above (torchrun's take precedence); errors name the bad variable.
+DistEnv read_dist_env();
+
+// The first host of a SLURM node list: "gpu[03-05,9],cpu1" -> "gpu03".
+std::string first_slurm_host(const std::string& nodelist);
+
+// A Comm for this process whose collectives take tensors on `device`: LocalComm at world size 1
+// (unless distributed.process_group is always), else c10d over Gloo or NCCL
+// (distributed.backend; auto = nccl on CUDA, gloo on CPU) with distributed.timeout_s.
+std::unique_ptr<Comm> init_distributed(const DistEnv& env, const DistributedConfig& config,
+                                       at::Device device);
+
+}  // namespace crossover

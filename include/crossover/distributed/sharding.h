@@ -1,0 +1,74 @@
+// Where the parameters live and how a training step runs over them:
+//   none — one process, full fp32 parameters;
+//   ddp  — every rank holds the full parameters; gradients are all-reduced in buckets;
+//   fsdp — ZeRO-3 per block: each rank holds 1/world of every parameter group (fp32 master
+//          shard, its gradient and its Adam moments); a block's full parameters exist only
+//          while it runs (gathered, then freed; gathered again and recomputed in backward).
+// The trainer drives every strategy through this interface.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "crossover/checkpoint/tensor_files.h"
+#include "crossover/comm/comm.h"
+#include "crossover/config/config.h"
+#include "crossover/model/transformer.h"
+#include "crossover/objective/objective.h"
+#include "crossover/optim/optimizer.h"
+
+namespace crossover {
+
+struct MemoryReport {
+  int64_t param_bytes = 0;      // fp32 master values held by this rank
+  int64_t grad_bytes = 0;
+  int64_t optimizer_bytes = 0;  // Adam moments
+  int64_t gathered_bytes = 0;   // transient full blocks (fsdp)
+};
+
+class Sharding {
+ public:
+  virtual ~Sharding() = default;
+  virtual std::string name() const = 0;
+
+  // Initialises the parameters from the seed (identical on every world size).
+  virtual void init(uint64_t seed) = 0;
+  // Forward and backward of one micro-batch; gradients accumulate. Returns the detached local
+  // loss (a sum of weighted cross-entropies).
+  virtual at::Tensor forward_backward(const Batch& batch) = 0;
+  // After the last micro-batch of a step: gradients become the global-batch gradients.
+  virtual void reduce_gradients() = 0;
+  // This rank's share of the squared global gradient norm, a 0-dim fp64 tensor on the compute
+  // device: summed over ranks (train_step's one all-reduce) it is the squared global norm.
+  virtual at::Tensor grad_sq_share() = 0;
+  virtual AdamW& optimizer() = 0;
+  // Full parameters in `dtype` on the compute device, for evaluation and generation.
+  virtual std::vector<at::Tensor> full_flats(at::ScalarType dtype) = 0;
+
+  // Writes this rank's tensor files into a checkpoint directory.
+  virtual FileChecksums save(const std::string& dir) = 0;
+  // Describes the saved tensors for state.json ("format", shard geometry).
+  virtual nlohmann::json checkpoint_format() const = 0;
+  // Loads parameters and moments from any checkpoint (full or sharded, any world size).
+  virtual void load(const std::string& dir, const nlohmann::json& state) = 0;
+
+  virtual MemoryReport memory() const = 0;
+};
+
+struct ShardingOptions {
+  ShardingKind kind = ShardingKind::kNone;
+  at::Device device = at::kCPU;
+  at::ScalarType compute_dtype = at::kFloat;
+  int64_t bucket_bytes = 25 << 20;
+};
+
+std::unique_ptr<Sharding> make_sharding(const ShardingOptions& options, const Transformer& model,
+                                        const OptimizerConfig& optimizer, Comm& comm);
+
+}  // namespace crossover

@@ -1,0 +1,82 @@
+#include "crossover/bench/train_bench.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "crossover/config/device.h"
+#include "crossover/distributed/sharding.h"
+#include "crossover/model/flops.h"
+#include "crossover/objective/objective.h"
+#include "crossover/train/train_step.h"
+#include "crossover/util/threads.h"
+
+namespace crossover {
+
+nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
+                                int warmup, int steps, Comm& comm, at::Device device, double peak) {
+  config.objective = config.objective.with_type(objective);
+  validate(config);
+  const at::ScalarType dtype = resolve_precision(config.hardware, device);
+  const int threads = configure_threads(static_cast<int>(config.hardware.threads));
+
+  const int64_t L = config.data.seq_len, B = config.training.global_batch;
+  const int world = comm.world_size();
+  if (B % world != 0)
+    throw ConfigError("training.global_batch (" + std::to_string(B) +
+                      ") must be a multiple of the world size " + std::to_string(world));
+  const int64_t rows = B / world;
+  const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
+  const Transformer model(config.model, vocab, L, config.optimizer);
+  ShardingOptions so;
+  so.kind = config.distributed.sharding;
+  so.device = device;
+  so.compute_dtype = dtype;
+  so.bucket_bytes = config.distributed.bucket_mb << 20;
+  auto sharding = make_sharding(so, model, config.optimizer, comm);
+  sharding->init(0);
+  const auto obj = make_objective(config.objective, model.mask_id());
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+  const at::Tensor windows =
+      at::randint(4, vocab, {B, L + 1}, gen, at::kLong).narrow(0, comm.rank() * rows, rows);
+
+  double seconds = 0, flops = 0, first_loss = 0, last_loss = 0;
+  int64_t tokens = 0;
+  for (int s = 0; s < warmup + steps; ++s) {
+    const auto t0 = std::chrono::steady_clock::now();
+    StepRequest request;
+    request.windows = windows;
+    // Global rows are numbered step * global_batch + i, as the sampler numbers them.
+    request.context = {0, s, s * B + comm.rank() * rows, B};
+    request.micro_batch = micro;
+    request.lr = 1e-4;
+    request.grad_clip = 1.0;
+    const StepResult r = train_step(*sharding, *obj, comm, request);
+    synchronize(device);
+    if (s == 0) first_loss = r.loss;
+    last_loss = r.loss;
+    if (s < warmup) continue;
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    flops += step_flops(config.model, vocab, L, r.positions, r.head_rows);
+    tokens += r.positions * world;
+  }
+  const double achieved = flops / seconds;  // this rank
+  return {{"objective", to_string(objective)},
+          {"tok_per_s", tokens / seconds},
+          {"step_seconds", seconds / steps},
+          {"gflops", achieved / 1e9},
+          {"peak_gflops", peak / 1e9},
+          {"mfu", achieved / peak},
+          {"params", model.layout().total_numel()},
+          {"first_loss", first_loss},
+          {"last_loss", last_loss},
+          {"peak_memory_mib", static_cast<double>(peak_memory_bytes(device)) / (1 << 20)},
+          {"sharding", sharding->name()},
+          {"world_size", world},
+          {"backend", comm.backend()},
+          {"threads", threads},
+          {"device", device.str()},
+          {"dtype", at::toString(dtype)}};
+}
+
+}  // namespace crossover

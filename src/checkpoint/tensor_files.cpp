@@ -1,0 +1,110 @@
+#include "crossover/checkpoint/tensor_files.h"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "crossover/util/safetensors.h"
+
+namespace crossover {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string prefixed(const std::string& kind, const std::string& name) {
+  return kind == "param" ? name : kind + "/" + name;
+}
+std::string shard_file(const std::string& base, int64_t rank, int64_t world) {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "%s.rank%05lld-of-%05lld.safetensors", base.c_str(),
+                static_cast<long long>(rank), static_cast<long long>(world));
+  return buf;
+}
+}  // namespace
+
+FileChecksums write_full_checkpoint(const std::string& dir, const ModelLayout& layout,
+                                    const std::vector<at::Tensor>& params,
+                                    const std::vector<at::Tensor>& exp_avg,
+                                    const std::vector<at::Tensor>& exp_avg_sq) {
+  safetensors::NamedTensors model, optim;
+  for (size_t g = 0; g < layout.groups.size(); ++g)
+    for (const auto& p : layout.groups[g].params) {
+      model.emplace_back(p.name, param_view(params[g], p));
+      optim.emplace_back("exp_avg/" + p.name, param_view(exp_avg[g], p));
+      optim.emplace_back("exp_avg_sq/" + p.name, param_view(exp_avg_sq[g], p));
+    }
+  FileChecksums sums;
+  sums["model.safetensors"] = safetensors::write((fs::path(dir) / "model.safetensors").string(),
+                                                 model, {{"format", "crossover-full"}});
+  sums["optimizer.safetensors"] = safetensors::write(
+      (fs::path(dir) / "optimizer.safetensors").string(), optim, {{"format", "crossover-full"}});
+  return sums;
+}
+
+FileChecksums write_sharded_checkpoint(const std::string& dir, const ModelLayout& layout,
+                                       int64_t rank, int64_t world,
+                                       const std::vector<at::Tensor>& params,
+                                       const std::vector<at::Tensor>& exp_avg,
+                                       const std::vector<at::Tensor>& exp_avg_sq) {
+  safetensors::NamedTensors model, optim;
+  for (size_t g = 0; g < layout.groups.size(); ++g) {
+    const std::string& name = layout.groups[g].name;
+    model.emplace_back(name, params[g]);
+    optim.emplace_back(prefixed("exp_avg", name), exp_avg[g]);
+    optim.emplace_back(prefixed("exp_avg_sq", name), exp_avg_sq[g]);
+  }
+  const std::map<std::string, std::string> meta = {{"format", "crossover-sharded"}};
+  const std::string model_file = shard_file("model", rank, world);
+  const std::string optim_file = shard_file("optimizer", rank, world);
+  FileChecksums sums;
+  sums[model_file] = safetensors::write((fs::path(dir) / model_file).string(), model, meta);
+  sums[optim_file] = safetensors::write((fs::path(dir) / optim_file).string(), optim, meta);
+  return sums;
+}
+
+at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& state,
+                                 const ModelLayout& layout, size_t group, const std::string& kind,
+                                 int64_t begin, int64_t count) {
+  const GroupLayout& g = layout.groups.at(group);
+  at::Tensor out = at::zeros({count}, at::kFloat);
+  const int64_t end = begin + count;
+  const auto& format = state.at("checkpoint_format");
+  const std::string file_base = kind == "param" ? "model" : "optimizer";
+  if (format.at("kind") == "full") {
+    const safetensors::File f((fs::path(dir) / (file_base + ".safetensors")).string());
+    for (const auto& p : g.params) {
+      const int64_t lo = std::max(begin, p.offset), hi = std::min(end, p.offset + p.numel);
+      if (lo >= hi) continue;
+      const std::string name = prefixed(kind, p.name);
+      const auto& e = f.entry(name);
+      int64_t numel = 1;
+      for (int64_t s : e.shape) numel *= s;
+      if (numel != p.numel)
+        throw std::runtime_error(f.path() + ": tensor " + name + " has " + std::to_string(numel) +
+                                 " elements, the model expects " + std::to_string(p.numel));
+      at::Tensor dst = out.narrow(0, lo - begin, hi - lo);
+      f.read_elements(name, lo - p.offset, hi - lo, dst);
+    }
+    return out;
+  }
+  // sharded
+  const int64_t world = format.at("world_size").get<int64_t>();
+  const auto& groups = format.at("groups");
+  if (groups.size() != layout.groups.size() ||
+      groups.at(group).at("numel").get<int64_t>() != g.numel)
+    throw std::runtime_error(dir + ": the checkpoint's parameter groups do not match the model");
+  const int64_t shard = groups.at(group).at("shard_numel").get<int64_t>();
+  for (int64_t r = 0; r < world; ++r) {
+    const int64_t lo = std::max(begin, r * shard), hi = std::min({end, (r + 1) * shard, g.numel});
+    if (lo >= hi) continue;
+    const safetensors::File f((fs::path(dir) / shard_file(file_base, r, world)).string());
+    at::Tensor dst = out.narrow(0, lo - begin, hi - lo);
+    f.read_elements(prefixed(kind, g.name), lo - r * shard, hi - lo, dst);
+  }
+  return out;
+}
+
+
+}  // namespace crossover

@@ -1,0 +1,198 @@
+// Comm over LibTorch's c10d: a TCPStore for rendezvous and a Gloo or NCCL process group.
+// NCCL has reduce-scatter and flat all-gather natively; LibTorch 1.13's Gloo has neither, so
+// there they are composed from all-reduce (then keep this rank's slice) and list all-gather into
+// views of the flat output.
+#include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#if defined(CROSSOVER_WITH_CUDA) && defined(USE_C10D_NCCL)
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#define CROSSOVER_HAVE_NCCL 1
+#endif
+
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "crossover/comm/launch.h"
+
+namespace crossover {
+
+namespace {
+
+using WorkPtr = c10::intrusive_ptr<c10d::Work>;
+
+class C10dComm final : public Comm {
+ public:
+  C10dComm(const DistEnv& env, CommBackend backend, at::Device device, int64_t timeout_s)
+      : rank_(env.rank), world_(env.world_size), backend_(to_string(backend)), device_(device),
+        timeout_s_(timeout_s) {
+    if ((backend == CommBackend::kNccl) != device.is_cuda())
+      throw std::invalid_argument("process group: backend " + backend_ + " cannot run on " +
+                                  device.str() + " (nccl takes CUDA tensors, gloo CPU tensors)");
+    const auto timeout = std::chrono::milliseconds(timeout_s * 1000);
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(env.master_port);
+    so.isServer = env.rank == 0;
+    so.numWorkers = static_cast<size_t>(env.world_size);
+    so.waitWorkers = true;
+    so.timeout = timeout;
+    try {
+      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": cannot join the TCPStore at " +
+                               env.master_addr + ":" + std::to_string(env.master_port) +
+                               " within " + std::to_string(timeout_s) + " s: " + e.what());
+    }
+    if (backend == CommBackend::kGloo) {
+      auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
+      opts->devices.push_back(gloo_device(env));
+      opts->threads = 2;
+      pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, opts);
+    } else {
+#ifdef CROSSOVER_HAVE_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = timeout;
+      nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, rank_, world_, opts);
+#else
+      throw std::runtime_error("distributed.backend nccl: this build has no NCCL (build with "
+                               "-DCROSSOVER_CUDA=ON against a CUDA LibTorch)");
+#endif
+    }
+    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{})", world_, backend_,
+                 device_.str(), env.master_addr, env.master_port);
+  }
+
+  ~C10dComm() override = default;
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  std::string backend() const override { return backend_; }
+  at::Device device() const override { return device_; }
+  using Comm::all_reduce_sum;
+
+  void all_reduce_sum(at::Tensor& t) override {
+    check(t, "all_reduce");
+    std::vector<at::Tensor> ts{t};
+    wait(call([&](auto& pg) { return pg->allreduce(ts); }), "all_reduce");
+  }
+
+  void all_gather(const at::Tensor& shard, at::Tensor& full) override {
+    all_gather_async(shard, full)->wait();
+  }
+
+  std::unique_ptr<Pending> all_gather_async(const at::Tensor& shard, at::Tensor& full) override {
+    struct Handle final : Pending {
+      C10dComm* self;
+      WorkPtr work;
+      void wait() override { self->wait(work, "all_gather"); }
+    };
+    check(shard, "all_gather");
+    check(full, "all_gather");
+    auto h = std::make_unique<Handle>();
+    h->self = this;
+#ifdef CROSSOVER_HAVE_NCCL
+    if (nccl_) {
+      at::Tensor in = shard;
+      h->work = nccl_->_allgather_base(full, in);
+      return h;
+    }
+#endif
+    const int64_t n = shard.numel();
+    std::vector<at::Tensor> outputs;
+    for (int r = 0; r < world_; ++r) outputs.push_back(full.narrow(0, r * n, n));
+    std::vector<std::vector<at::Tensor>> out{outputs};
+    std::vector<at::Tensor> in{shard};
+    h->work = gloo()->allgather(out, in);
+    return h;
+  }
+
+  void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) override {
+    check(full, "reduce_scatter");
+    check(shard, "reduce_scatter");
+#ifdef CROSSOVER_HAVE_NCCL
+    if (nccl_) {
+      at::Tensor in = full;
+      wait(nccl_->_reduce_scatter_base(shard, in), "reduce_scatter");
+      return;
+    }
+#endif
+    at::Tensor sum = full.clone();
+    all_reduce_sum(sum);
+    shard.copy_(sum.narrow(0, rank_ * shard.numel(), shard.numel()));
+  }
+
+  void broadcast(at::Tensor& t, int root) override {
+    check(t, "broadcast");
+    std::vector<at::Tensor> ts{t};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    wait(call([&](auto& pg) { return pg->broadcast(ts, o); }), "broadcast");
+  }
+
+  void barrier() override {
+    wait(call([&](auto& pg) { return pg->barrier(); }), "barrier");
+  }
+
+ private:
+  template <class F>
+  WorkPtr call(F&& f) {
+#ifdef CROSSOVER_HAVE_NCCL
+    if (nccl_) return f(nccl_);
+#endif
+    return f(pg_);
+  }
+  c10::intrusive_ptr<c10d::ProcessGroupGloo>& gloo() { return pg_; }
+
+  void wait(const WorkPtr& work, const char* what) {
+    try {
+      work->wait();
+    } catch (const std::exception& e) {
+      throw std::runtime_error("rank " + std::to_string(rank_) + ": collective " + what +
+                               " failed — another rank died or stalled for more than " +
+                               std::to_string(timeout_s_) +
+                               " s (distributed.timeout_s): " + first_line(e.what()));
+    }
+  }
+
+  // NCCL reads CUDA memory of its own device only, and Gloo here is given host memory: a tensor
+  // elsewhere is a bug in the caller, reported before it turns into a crash or a hang.
+  void check(const at::Tensor& t, const char* what) const {
+    if (t.device() == device_) return;
+    throw std::invalid_argument("rank " + std::to_string(rank_) + ": collective " + what +
+                                " got a tensor on " + t.device().str() + ", but this " + backend_ +
+                                " process group takes tensors on " + device_.str());
+  }
+
+  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+  // Single-node jobs talk over loopback; GLOO_SOCKET_IFNAME picks an interface as in PyTorch;
+  // otherwise Gloo uses the interface its host name resolves to.
+  static std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
+      return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+    if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost")
+      return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+    return c10d::ProcessGroupGloo::createDefaultDevice();
+  }
+
+  int rank_, world_;
+  std::string backend_;
+  at::Device device_;
+  int64_t timeout_s_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
+#ifdef CROSSOVER_HAVE_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl_;
+#endif
+};
+
+}  // namespace
+
+std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend,
+                                     at::Device device, int64_t timeout_s) {
+  return std::make_unique<C10dComm>(env, backend, device, timeout_s);
+}
+
+}  // namespace crossover

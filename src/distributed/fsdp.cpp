@@ -1,0 +1,252 @@
+// fsdp (ZeRO-3 per block). Each parameter group (the embedding group and every transformer
+// block) is one flat buffer, padded to world x shard elements; rank r keeps elements
+// [r shard, (r + 1) shard) as its fp32 master, with its gradient and Adam moments. So parameter,
+// gradient and optimizer memory are 1/world of the model, plus the full blocks that exist only
+// while they run:
+//   forward:  all-gather block i (block i + 1's gather is already in flight), run it without
+//             saving activations, free it;
+//   backward: all-gather block i again (i - 1 prefetched), recompute it with autograd, take
+//             the gradients of its input and of its full parameters, reduce-scatter the latter
+//             into this rank's shard.
+// One autograd Function per block does this; the embedding group is gathered once per
+// micro-batch and its full gradient reduce-scattered after the backward.
+#include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <map>
+
+#include "crossover/distributed/sharding.h"
+#include "strategies.h"
+#include "crossover/model/loss_head.h"
+
+namespace crossover {
+
+namespace {
+
+class FullySharded;
+
+// Blocks run through this Function so that their activations and full parameters are not kept
+// between forward and backward.
+struct ShardedBlock : public torch::autograd::Function<ShardedBlock> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const at::Tensor& shard, FullySharded* owner, int64_t layer,
+                            bool causal);
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out);
+};
+
+class FullySharded final : public Sharding {
+ public:
+  FullySharded(const ShardingOptions& o, const Transformer& model, const OptimizerConfig& opt,
+               Comm& comm)
+      : options_(o), model_(model), comm_(comm), adam_(opt) {
+    const int64_t world = comm.world_size(), rank = comm.rank();
+    for (const auto& g : model.layout().groups) {
+      const int64_t shard = (g.numel + world - 1) / world;
+      at::Tensor master = at::zeros({shard}, at::TensorOptions().dtype(at::kFloat).device(o.device));
+      master.set_requires_grad(true);
+      master.mutable_grad() = at::zeros_like(master);
+      shards_.push_back(shard);
+      masters_.push_back(master);
+      OptimizerSlot slot;
+      slot.param = master.detach();
+      slot.grad = master.grad();
+      // This rank's part of the decayed segments.
+      const int64_t lo = rank * shard, hi = lo + shard;
+      for (const auto& p : g.params) {
+        if (!p.decay) continue;
+        const int64_t a = std::max(lo, p.offset), b = std::min(hi, p.offset + p.numel);
+        if (a < b) slot.decay.push_back({a - lo, b - a});
+      }
+      adam_.add_slot(std::move(slot));
+    }
+  }
+
+  std::string name() const override { return "fsdp"; }
+
+  void init(uint64_t seed) override {
+    at::NoGradGuard no_grad;
+    const auto& groups = model_.layout().groups;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      at::Tensor full = at::zeros({shards_[i] * comm_.world_size()}, at::kFloat);
+      init_group(groups[i], model_.config(), seed, full);
+      masters_[i].detach().copy_(full.narrow(0, comm_.rank() * shards_[i], shards_[i]));
+    }
+  }
+
+  // Full parameters of group g in the compute dtype: waits for a prefetched gather or starts one.
+  at::Tensor gather(size_t g) {
+    auto it = inflight_.find(g);
+    if (it == inflight_.end()) {
+      prefetch(g);
+      it = inflight_.find(g);
+    }
+    it->second.pending->wait();
+    at::Tensor full = it->second.buffer.narrow(0, 0, model_.layout().groups[g].numel);
+    inflight_.erase(it);
+    return full;
+  }
+
+  void prefetch(size_t g) {
+    if (g >= masters_.size() || inflight_.count(g)) return;
+    at::NoGradGuard no_grad;
+    Inflight f;
+    f.shard = masters_[g].detach().to(options_.compute_dtype).contiguous();
+    f.buffer = at::empty({shards_[g] * comm_.world_size()}, f.shard.options());
+    f.pending = comm_.all_gather_async(f.shard, f.buffer);
+    inflight_.emplace(g, std::move(f));
+  }
+
+  // Sums a full gradient over ranks into this rank's shard (fp32).
+  at::Tensor scatter_gradient(size_t g, const at::Tensor& full_grad) {
+    at::NoGradGuard no_grad;
+    at::Tensor padded = at::zeros({shards_[g] * comm_.world_size()},
+                                  full_grad.options().dtype(at::kFloat));
+    padded.narrow(0, 0, full_grad.numel()).copy_(full_grad.reshape({-1}));
+    at::Tensor shard = at::empty({shards_[g]}, padded.options());
+    comm_.reduce_scatter_sum(padded, shard);
+    return shard;
+  }
+
+  at::Tensor forward_backward(const Batch& batch) override {
+    const at::Device device = options_.device;
+    // The embedding group: gathered once, a leaf of this micro-batch's graph.
+    at::Tensor embed = gather(0).detach().set_requires_grad(true);
+    at::Tensor x = model_.embed(embed, batch.inputs.to(device));
+    for (int64_t i = 0; i < model_.config().layers; ++i)
+      x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal);
+    const at::Tensor h = model_.final_norm(embed, x);
+    at::Tensor loss = weighted_cross_entropy(h, model_.head_weight(embed),
+                                             batch.targets.to(device), batch.weights.to(device));
+    loss.backward();
+    {
+      at::NoGradGuard no_grad;
+      masters_[0].mutable_grad().add_(scatter_gradient(0, embed.grad()));
+    }
+    return loss.detach();
+  }
+
+  void reduce_gradients() override {
+    for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
+  }
+
+  at::Tensor grad_sq_share() override { return adam_.local_grad_sq(); }  // this rank's shards
+  AdamW& optimizer() override { return adam_; }
+
+  std::vector<at::Tensor> full_flats(at::ScalarType dtype) override {
+    std::vector<at::Tensor> out;
+    for (size_t g = 0; g < masters_.size(); ++g) {
+      at::NoGradGuard no_grad;
+      const at::Tensor shard = masters_[g].detach().to(dtype).contiguous();
+      at::Tensor full = at::empty({shards_[g] * comm_.world_size()}, shard.options());
+      comm_.all_gather(shard, full);
+      out.push_back(full.narrow(0, 0, model_.layout().groups[g].numel));
+    }
+    return out;
+  }
+
+  FileChecksums save(const std::string& dir) override {
+    std::vector<at::Tensor> p, m, v;
+    for (const auto& s : adam_.slots()) {
+      p.push_back(s.param);
+      m.push_back(s.exp_avg);
+      v.push_back(s.exp_avg_sq);
+    }
+    return write_sharded_checkpoint(dir, model_.layout(), comm_.rank(), comm_.world_size(), p, m, v);
+  }
+
+  nlohmann::json checkpoint_format() const override {
+    nlohmann::json groups = nlohmann::json::array();
+    const auto& layout = model_.layout().groups;
+    for (size_t g = 0; g < layout.size(); ++g)
+      groups.push_back({{"name", layout[g].name}, {"numel", layout[g].numel}, {"shard_numel", shards_[g]}});
+    return {{"kind", "sharded"}, {"world_size", comm_.world_size()}, {"groups", groups}};
+  }
+
+  void load(const std::string& dir, const nlohmann::json& state) override {
+    at::NoGradGuard no_grad;
+    const auto& groups = model_.layout().groups;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const int64_t lo = comm_.rank() * shards_[g];
+      const int64_t count = std::max<int64_t>(0, std::min(shards_[g], groups[g].numel - lo));
+      auto& s = adam_.slots()[g];
+      for (auto [kind, dst] : {std::pair{"param", &s.param}, {"exp_avg", &s.exp_avg},
+                               {"exp_avg_sq", &s.exp_avg_sq}}) {
+        dst->zero_();
+        if (count > 0)
+          dst->narrow(0, 0, count).copy_(
+              read_checkpoint_range(dir, state, model_.layout(), g, kind, lo, count));
+      }
+    }
+  }
+
+  MemoryReport memory() const override {
+    int64_t shard_total = 0, largest = 0;
+    for (size_t g = 0; g < shards_.size(); ++g) {
+      shard_total += shards_[g];
+      largest = std::max(largest, shards_[g] * comm_.world_size());
+    }
+    const int64_t esize = at::elementSize(options_.compute_dtype);
+    // The embedding group for the whole micro-batch, plus a running block and its prefetch.
+    const int64_t gathered = (shards_[0] * comm_.world_size() + 2 * largest) * esize;
+    return {shard_total * 4, shard_total * 4, 2 * shard_total * 4, gathered};
+  }
+
+  const Transformer& model() const { return model_; }
+
+ private:
+  struct Inflight {
+    at::Tensor shard, buffer;
+    std::unique_ptr<Pending> pending;
+  };
+  ShardingOptions options_;
+  const Transformer& model_;
+  Comm& comm_;
+  AdamW adam_;
+  std::vector<int64_t> shards_;
+  std::vector<at::Tensor> masters_;
+  std::map<size_t, Inflight> inflight_;
+};
+
+at::Tensor ShardedBlock::forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                                 const at::Tensor& shard, FullySharded* owner, int64_t layer,
+                                 bool causal) {
+  at::NoGradGuard no_grad;
+  const at::Tensor full = owner->gather(1 + layer);
+  owner->prefetch(2 + layer);  // the next block's parameters travel while this one computes
+  const at::Tensor y = owner->model().block(layer, full, x, causal);
+  ctx->save_for_backward({x});
+  ctx->saved_data["owner"] = reinterpret_cast<int64_t>(owner);
+  ctx->saved_data["layer"] = layer;
+  ctx->saved_data["causal"] = causal;
+  return y;
+}
+
+torch::autograd::variable_list ShardedBlock::backward(torch::autograd::AutogradContext* ctx,
+                                                      torch::autograd::variable_list grad_out) {
+  auto* owner = reinterpret_cast<FullySharded*>(ctx->saved_data["owner"].toInt());
+  const int64_t layer = ctx->saved_data["layer"].toInt();
+  const bool causal = ctx->saved_data["causal"].toBool();
+  const at::Tensor x = ctx->get_saved_variables()[0].detach().set_requires_grad(true);
+  const at::Tensor full = owner->gather(1 + layer).detach().set_requires_grad(true);
+  if (layer > 0) owner->prefetch(layer);  // block layer - 1 is next in the backward
+  at::Tensor y;
+  {
+    at::AutoGradMode grad_mode(true);
+    y = owner->model().block(layer, full, x, causal);
+  }
+  const auto grads = torch::autograd::grad({y}, {x, full}, {grad_out[0]});
+  return {grads[0], owner->scatter_gradient(1 + layer, grads[1]), at::Tensor(), at::Tensor(),
+          at::Tensor()};
+}
+
+}  // namespace
+
+std::unique_ptr<Sharding> make_fully_sharded(const ShardingOptions& o, const Transformer& model,
+                                             const OptimizerConfig& opt, Comm& comm) {
+  return std::make_unique<FullySharded>(o, model, opt, comm);
+}
+
+}  // namespace crossover
