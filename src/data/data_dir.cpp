@@ -10,8 +10,9 @@ namespace crossover {
 
 namespace {
 
-// meta.json is a few KB; a larger file is not one.
-constexpr uintmax_t kMaxMetaBytes = uintmax_t{16} << 20;
+// meta.json is a few KB, plus a line per input file of the corpus: 256 MiB is millions of
+// input files, and a larger file is not a data description.
+constexpr uintmax_t kMaxMetaBytes = uintmax_t{256} << 20;
 
 }  // namespace
 
@@ -48,7 +49,7 @@ DataMeta DataMeta::read(const std::string& data_dir) {
                              "--corpus kjv --out " + data_dir + ")");
   if (bytes > kMaxMetaBytes)
     throw std::runtime_error(path + ": " + std::to_string(bytes) +
-                             " bytes, more than any meta.json holds (16 MiB): not a data description");
+                             " bytes, more than any meta.json holds (256 MiB): not a data description");
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();

@@ -4,6 +4,7 @@
 #include "crossover/sweep/results.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <filesystem>
@@ -36,7 +37,13 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
     const std::string path = (std::filesystem::path(p.run_dir) / "metrics.jsonl").string();
     std::ifstream in(path);
     int64_t line_number = 0;
-    for (std::string line; in && read_bounded_line(in, line, path, ++line_number);) {
+    for (std::string line;;) {
+      try {
+        if (!in || !read_bounded_line(in, line, path, ++line_number)) break;
+      } catch (const std::exception& e) {  // a line no run writes: the history ends before it
+        spdlog::warn("{}", e.what());
+        break;
+      }
       const auto e = nlohmann::json::parse(line, nullptr, false);
       if (e.is_discarded() || !e.is_object() || !e.contains("kind") || e["kind"] != "eval") continue;
       if (!e.contains("step") || !e["step"].is_number_integer()) continue;

@@ -20,8 +20,10 @@ bool read_bounded_line(std::istream& in, std::string& line, const std::string& w
     if (c == '\n') break;
     if (line.size() >= max_bytes)
       throw std::runtime_error(where + ":" + std::to_string(line_number) + ": a line longer than " +
-                               std::to_string(max_bytes >> 20) +
-                               " MiB, which no valid file has; refused before reading it whole");
+                               (max_bytes >= (size_t{1} << 20)
+                                    ? std::to_string(max_bytes >> 20) + " MiB"
+                                    : std::to_string(max_bytes) + " bytes") +
+                               ", which no valid file has; refused before reading it whole");
     line.push_back(static_cast<char>(c));
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
