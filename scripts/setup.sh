@@ -13,6 +13,8 @@ PACKAGES=(
   zlib1g-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the fuzz targets (fuzz/, scripts/fuzz.sh): clang with libFuzzer, ASan and UBSan
+  clang libclang-rt-dev
   # the bundled default corpus (the King James Bible)
   bible-kjv
   # plotting and checkpoint-reading scripts (run with /usr/bin/python3)

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/util/safetensors.h"
 
 namespace crossover {
@@ -70,9 +71,12 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
   const GroupLayout& g = layout.groups.at(group);
   at::Tensor out = at::zeros({count}, at::kFloat);
   const int64_t end = begin + count;
-  const auto& format = state.at("checkpoint_format");
+  if (!state.contains("checkpoint_format"))
+    throw std::runtime_error(dir + "/state.json: missing key \"checkpoint_format\"");
+  const CheckpointFormat format =
+      CheckpointFormat::from_json(state["checkpoint_format"], dir + "/state.json");
   const std::string file_base = kind == "param" ? "model" : "optimizer";
-  if (format.at("kind") == "full") {
+  if (!format.sharded) {
     const safetensors::File f((fs::path(dir) / (file_base + ".safetensors")).string());
     for (const auto& p : g.params) {
       const int64_t lo = std::max(begin, p.offset), hi = std::min(end, p.offset + p.numel);
@@ -90,12 +94,10 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
     return out;
   }
   // sharded
-  const int64_t world = format.at("world_size").get<int64_t>();
-  const auto& groups = format.at("groups");
-  if (groups.size() != layout.groups.size() ||
-      groups.at(group).at("numel").get<int64_t>() != g.numel)
+  const int64_t world = format.world_size;
+  if (format.groups.size() != layout.groups.size() || format.groups[group].numel != g.numel)
     throw std::runtime_error(dir + ": the checkpoint's parameter groups do not match the model");
-  const int64_t shard = groups.at(group).at("shard_numel").get<int64_t>();
+  const int64_t shard = format.groups[group].shard_numel;
   for (int64_t r = 0; r < world; ++r) {
     const int64_t lo = std::max(begin, r * shard), hi = std::min({end, (r + 1) * shard, g.numel});
     if (lo >= hi) continue;

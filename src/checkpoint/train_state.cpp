@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "crossover/checkpoint/checkpoint_format.h"
+
 namespace crossover {
 
 namespace {
@@ -71,6 +73,7 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
   s.sharding = j.contains("sharding") ? required_choice<ShardingKind>(j, "sharding", where)
                                       : ShardingKind::kNone;
   s.checkpoint_format = required<nlohmann::json>(j, "checkpoint_format", where);
+  CheckpointFormat::from_json(s.checkpoint_format, where);  // checked here, read by the loaders
   if (j.contains("rng") && j["rng"].is_object()) s.seed = j["rng"].value("seed", int64_t{0});
   if (j.contains("imported_from")) s.imported_from = j["imported_from"];
   if (j.contains("consolidated_from")) s.consolidated_from = j["consolidated_from"];

@@ -358,17 +358,6 @@ std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_byte
   return {first, last};
 }
 
-nlohmann::json read_data_meta(const std::string& data_dir) {
-  const std::string path = (fs::path(data_dir) / "meta.json").string();
-  std::ifstream in(path);
-  if (!in)
-    throw std::runtime_error(path + ": not found; prepare the data first (crossover prepare "
-                             "--corpus kjv --out " + data_dir + ")");
-  auto meta = nlohmann::json::parse(in, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object())
-    throw std::runtime_error(path + ": malformed JSON");
-  return meta;
-}
 
 nlohmann::json prepare_corpus(const PrepareOptions& o) {
   const auto start = std::chrono::steady_clock::now();

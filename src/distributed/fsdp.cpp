@@ -17,6 +17,7 @@
 
 #include <map>
 
+#include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
 #include "strategies.h"
 #include "crossover/model/loss_head.h"
@@ -158,11 +159,13 @@ class FullySharded final : public Sharding {
   }
 
   nlohmann::json checkpoint_format() const override {
-    nlohmann::json groups = nlohmann::json::array();
+    CheckpointFormat format;
+    format.sharded = true;
+    format.world_size = comm_.world_size();
     const auto& layout = model_.layout().groups;
     for (size_t g = 0; g < layout.size(); ++g)
-      groups.push_back({{"name", layout[g].name}, {"numel", layout[g].numel}, {"shard_numel", shards_[g]}});
-    return {{"kind", "sharded"}, {"world_size", comm_.world_size()}, {"groups", groups}};
+      format.groups.push_back({layout[g].name, layout[g].numel, shards_[g]});
+    return format.to_json();
   }
 
   void load(const std::string& dir, const nlohmann::json& state) override {

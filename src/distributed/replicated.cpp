@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
 #include "strategies.h"
 
@@ -119,7 +120,7 @@ class Replicated final : public Sharding {
     return write_full_checkpoint(dir, model_.layout(), p, m, v);
   }
 
-  nlohmann::json checkpoint_format() const override { return {{"kind", "full"}}; }
+  nlohmann::json checkpoint_format() const override { return CheckpointFormat{}.to_json(); }
 
   void load(const std::string& dir, const nlohmann::json& state) override {
     at::NoGradGuard no_grad;

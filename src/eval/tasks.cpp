@@ -8,6 +8,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "crossover/util/lines.h"
+
 namespace crossover {
 
 namespace {
@@ -109,8 +111,7 @@ McTask read_task(const std::string& path, int64_t max_examples) {
   task.name = std::filesystem::path(path).stem().string();
   task.path = path;
   std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
+  for (int64_t number = 1; read_bounded_line(in, line, path, number); ++number) {
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
     if (max_examples > 0 && static_cast<int64_t>(task.examples.size()) >= max_examples) break;
     task.examples.push_back(parse_task_line(line, path + ":" + std::to_string(number)));

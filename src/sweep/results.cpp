@@ -4,11 +4,14 @@
 #include "crossover/sweep/results.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+
+#include "crossover/util/lines.h"
 
 namespace crossover {
 
@@ -31,10 +34,18 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
     r.state = read_run_state(p.run_dir);
     r.unique_tokens = static_cast<double>(p.unique_tokens);
     std::map<int64_t, EvalRecord> by_step;
-    std::ifstream in(std::filesystem::path(p.run_dir) / "metrics.jsonl");
-    for (std::string line; in && std::getline(in, line);) {
+    const std::string path = (std::filesystem::path(p.run_dir) / "metrics.jsonl").string();
+    std::ifstream in(path);
+    int64_t line_number = 0;
+    for (std::string line;;) {
+      try {
+        if (!in || !read_bounded_line(in, line, path, ++line_number)) break;
+      } catch (const std::exception& e) {  // a line no run writes: the history ends before it
+        spdlog::warn("{}", e.what());
+        break;
+      }
       const auto e = nlohmann::json::parse(line, nullptr, false);
-      if (e.is_discarded() || !e.is_object() || e.value("kind", "") != "eval") continue;
+      if (e.is_discarded() || !e.is_object() || !e.contains("kind") || e["kind"] != "eval") continue;
       if (!e.contains("step") || !e["step"].is_number_integer()) continue;
       EvalRecord rec;
       rec.step = e["step"].get<int64_t>();

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <limits>
 
+#include "crossover/util/lines.h"
+
 namespace crossover {
 
 const char* to_string(RunStatus status) {
@@ -23,9 +25,19 @@ const char* to_string(RunStatus status) {
 RunState read_run_state(const std::string& run_dir) {
   RunState s;
   s.last_loss = std::numeric_limits<double>::quiet_NaN();
-  std::ifstream in(std::filesystem::path(run_dir) / "metrics.jsonl");
+  const std::string path = (std::filesystem::path(run_dir) / "metrics.jsonl").string();
+  std::ifstream in(path);
   if (!in) return s;
-  for (std::string line; std::getline(in, line);) {
+  int64_t number = 0;
+  std::string line;
+  for (;;) {
+    try {
+      if (!read_bounded_line(in, line, path, ++number)) break;
+    } catch (const std::exception& e) {  // a line no run writes: the history ends before it
+      s.status = RunStatus::partial;
+      s.reason = e.what();
+      break;
+    }
     const auto e = nlohmann::json::parse(line, nullptr, false);
     if (e.is_discarded() || !e.is_object() || !e.contains("kind") || !e["kind"].is_string())
       continue;
@@ -33,12 +45,15 @@ RunState read_run_state(const std::string& run_dir) {
     if (e.contains("step") && e["step"].is_number_integer())
       s.step = std::max(s.step, e["step"].get<int64_t>());
     if (kind == "end") {
-      const std::string status = e.value("status", "");
+      const auto string_of = [&](const char* key) {
+        return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : std::string();
+      };
+      const std::string status = string_of("status");
       s.status = status == "finished"   ? RunStatus::finished
                  : status == "failed"   ? RunStatus::failed
                  : status == "interrupted" ? RunStatus::interrupted
                                            : RunStatus::partial;
-      s.reason = e.value("reason", "");
+      s.reason = string_of("reason");
       continue;
     }
     // Any other event after an `end` belongs to a resumed run that has not ended (yet).

@@ -80,6 +80,13 @@ Trainer::Trainer(const RunConfig& config, std::string run_dir, Comm& comm, at::D
     : config_(config), run_dir_(std::move(run_dir)), comm_(comm), device_(device),
       rank0_(comm.rank() == 0), start_(std::chrono::steady_clock::now()) {}
 
+struct Trainer::Guards {
+  SignalScope signals;
+  std::optional<RunLock> run_lock;
+};
+
+// guards_ is the first member, so it is destroyed last: the writers, the checkpointer and the
+// sharding are gone before the lock is released and the old signal handlers come back.
 Trainer::~Trainer() = default;
 
 TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& comm,
@@ -88,12 +95,12 @@ TrainResult train(const RunConfig& config, const std::string& run_dir, Comm& com
 }
 
 TrainResult Trainer::run() {
-  SignalScope signals;
+  if (guards_) throw std::logic_error("Trainer::run: a Trainer runs once");
+  guards_ = std::make_unique<Guards>();
   fs::create_directories(run_dir_);
   // One trainer per run directory (util/run_lock.h); the other ranks share rank 0's. Taken
   // before anything, train.log included, is written.
-  std::optional<RunLock> run_lock;
-  if (rank0_) run_lock.emplace(run_dir_);
+  if (rank0_) guards_->run_lock.emplace(run_dir_);
   if (rank0_) log::add_file(RunDir{run_dir_}.train_log());
   log::set_level(to_string(config_.logging.level));
 

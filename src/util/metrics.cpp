@@ -4,6 +4,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "crossover/util/lines.h"
+
 namespace crossover {
 
 namespace fs = std::filesystem;
@@ -15,11 +17,14 @@ MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_up_to_step) :
     {
       std::ifstream in(path);
       std::ofstream out(tmp, std::ios::trunc);
-      for (std::string line; std::getline(in, line);) {
+      int64_t number = 0;
+      for (std::string line; read_bounded_line(in, line, path, ++number);) {
         if (line.empty()) continue;
         auto event = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
         if (event.is_discarded()) continue;  // a torn last line from a kill
-        if (event.contains("step") && event["step"].get<int64_t>() > keep_up_to_step) continue;
+        if (event.contains("step") && event["step"].is_number_integer() &&
+            event["step"].get<int64_t>() > keep_up_to_step)
+          continue;
         out << line << "\n";
       }
     }
@@ -56,8 +61,8 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open metrics file");
   std::vector<nlohmann::json> events;
-  int line_no = 0;
-  for (std::string line; std::getline(in, line);) {
+  int64_t line_no = 0;
+  for (std::string line; read_bounded_line(in, line, path, line_no + 1);) {
     ++line_no;
     if (line.empty()) continue;
     auto event = nlohmann::json::parse(line, nullptr, false);

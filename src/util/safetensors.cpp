@@ -116,36 +116,14 @@ File::File(const std::string& path) : path_(path) {
   ::close(fd);
   if (m == MAP_FAILED) throw std::runtime_error(path + ": mmap failed");
   map_ = static_cast<const uint8_t*>(m);
-  uint64_t n;
-  std::memcpy(&n, map_, 8);
-  if (n > size_ - 8)
-    throw std::runtime_error(path + ": header length " + std::to_string(n) +
-                             " exceeds the file size " + std::to_string(size_));
-  auto header = nlohmann::json::parse(map_ + 8, map_ + 8 + n, nullptr, false);
-  if (header.is_discarded() || !header.is_object())
-    throw std::runtime_error(path + ": malformed safetensors header");
-  data_ = map_ + 8 + n;
-  const uint64_t data_size = size_ - 8 - n;
-  for (auto& [name, value] : header.items()) {
-    if (name == "__metadata__") {
-      for (auto& [k, v] : value.items()) metadata_[k] = v.get<std::string>();
-      continue;
-    }
-    Entry e;
-    e.dtype = value.at("dtype").get<std::string>();
-    e.shape = value.at("shape").get<std::vector<int64_t>>();
-    e.begin = value.at("data_offsets").at(0).get<uint64_t>();
-    e.end = value.at("data_offsets").at(1).get<uint64_t>();
-    const DtypeInfo* d = by_name(e.dtype);
-    if (!d) throw std::runtime_error(path + ": tensor " + name + ": unsupported dtype " + e.dtype);
-    int64_t numel = 1;
-    for (int64_t s : e.shape) numel *= s;
-    if (e.end < e.begin || e.end > data_size ||
-        e.end - e.begin != static_cast<uint64_t>(numel * d->bytes))
-      throw std::runtime_error(path + ": tensor " + name + ": data range [" +
-                               std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                               ") does not match its shape and dtype or the file size");
-    entries_[name] = std::move(e);
+  try {
+    Header h = parse_header(map_, size_, path);
+    entries_ = std::move(h.entries);
+    metadata_ = std::move(h.metadata);
+    data_ = map_ + h.data_offset;
+  } catch (...) {
+    ::munmap(const_cast<uint8_t*>(map_), size_);  // the destructor does not run
+    throw;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "crossover/data/data_dir.h"
 #include "crossover/data/documents.h"
 #include "crossover/data/prepare.h"
 #include "crossover/data/token_store.h"
@@ -59,7 +60,7 @@ TEST(Prepare, SplitsTrainAndValidationDisjointlyAndLosesNothing) {
   EXPECT_EQ(meta["special_ids"]["mask"], tok.vocab_size());
   EXPECT_EQ(meta["special_ids"]["eos"], 3);
   EXPECT_EQ(meta["train"]["tokens"], train.num_tokens());
-  EXPECT_EQ(read_data_meta(dir / "data")["val"]["documents"], 10);
+  EXPECT_EQ(DataMeta::read(dir / "data").json["val"]["documents"], 10);
 }
 
 TEST(Prepare, SameSeedSameSplitOtherSeedOtherSplit) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <random>
 
+#include "crossover/data/data_dir.h"
 #include "crossover/data/documents.h"
 #include "crossover/data/line_reader.h"
 #include "crossover/data/prepare.h"
@@ -213,7 +214,7 @@ TEST(JsonLines, SkipBadLinesCountsReportsAndKeepsTheRest) {
   EXPECT_NE(r.output.find("skipped 3 malformed line(s) (--skip-bad-lines)"), std::string::npos) << r.output;
   for (const std::string where : {":11: not valid JSON", ":52: \"text\" is number", ":93: no \"text\" key"})
     EXPECT_NE(r.output.find(dir / "s.jsonl.zst" + where), std::string::npos) << where << "\n" << r.output;
-  const auto meta = read_data_meta(dir / "out");
+  const auto meta = DataMeta::read(dir / "out").json;
   EXPECT_EQ(meta["skipped_lines"], 3);
   EXPECT_EQ(meta["train"]["documents"].get<int>() + meta["val"]["documents"].get<int>(), 120);
   EXPECT_EQ(meta["text_key"], "text");
@@ -289,7 +290,7 @@ TEST(PrepareShards, ThreeShardsMergedAreByteIdenticalToOneProcess) {
     EXPECT_FALSE(a.empty()) << name;
     EXPECT_TRUE(a == b) << name << " differs: " << a.size() << " vs " << b.size() << " bytes";
   }
-  const auto meta = read_data_meta(dir / "merged");
+  const auto meta = DataMeta::read(dir / "merged").json;
   EXPECT_EQ(meta["val"]["documents"], 37);
   EXPECT_EQ(meta["train"]["documents"], 480 - 37);
 

@@ -33,8 +33,10 @@ struct DataMeta {
   int32_t eos_id = -1;     // between documents in the token stream
   nlohmann::json json;     // the whole file
 
-  // Reads DIR/meta.json; errors name the file and the missing key.
+  // Reads DIR/meta.json; errors name the file and the missing or out-of-range key.
   static DataMeta read(const std::string& data_dir);
+  // The same from the file's text; `where` names it in errors.
+  static DataMeta parse(const std::string& text, const std::string& where);
 };
 
 }  // namespace crossover

@@ -74,7 +74,5 @@ nlohmann::json merge_shards(const MergeOptions& options);
 std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_bytes, int index,
                                            int count);
 
-// Reads DIR/meta.json (error names the file when missing or malformed).
-nlohmann::json read_data_meta(const std::string& data_dir);
 
 }  // namespace crossover

@@ -47,6 +47,7 @@ class Trainer {
  public:
   Trainer(const RunConfig& config, std::string run_dir, Comm& comm, at::Device device);
   ~Trainer();
+  // Once per Trainer.
   TrainResult run();
 
  private:
@@ -67,6 +68,11 @@ class Trainer {
   void emit(const std::string& kind, int64_t step, const nlohmann::json& fields);
   nlohmann::json axes(int64_t step) const;
   double epoch(int64_t step) const;
+
+  // The run-directory lock and the SIGINT/SIGTERM handlers, held while run() works and
+  // released only after every member below (writers, checkpointer, sharding) is gone.
+  struct Guards;
+  std::unique_ptr<Guards> guards_;
 
   const RunConfig config_;
   const std::string run_dir_;

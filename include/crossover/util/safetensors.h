@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "crossover/util/safetensors_header.h"
+
 namespace crossover::safetensors {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -21,12 +23,6 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // hex SHA-256 of the bytes written. Supported dtypes: F32, F64, BF16, F16, I64, I32, I16, U8, BOOL.
 std::string write(const std::string& path, const NamedTensors& tensors,
            const std::map<std::string, std::string>& metadata = {});
-
-struct Entry {
-  std::string dtype;
-  std::vector<int64_t> shape;
-  uint64_t begin = 0, end = 0;  // byte range within the data section
-};
 
 // A memory-mapped safetensors file; every inconsistency of the header is an error naming the
 // file and the tensor.
