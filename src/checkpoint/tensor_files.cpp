@@ -5,8 +5,10 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 
 #include "crossover/checkpoint/checkpoint_format.h"
+#include "crossover/util/fs.h"
 #include "crossover/util/safetensors.h"
 
 namespace crossover {
@@ -65,6 +67,35 @@ FileChecksums write_sharded_checkpoint(const std::string& dir, const ModelLayout
   return sums;
 }
 
+void verify_checkpoint_file(const std::string& dir, const nlohmann::json& state,
+                            const std::string& name) {
+  // Files verified by this process: path -> (size, modification time) when verified.
+  static std::mutex mutex;
+  static std::map<std::string, std::pair<uintmax_t, fs::file_time_type>> verified;
+  const std::string path = (fs::path(dir) / name).string();
+  const auto& files = state.contains("files") ? state["files"] : nlohmann::json();
+  if (!files.is_object() || !files.contains(name) || !files[name].is_string())
+    throw std::runtime_error(path + ": not listed with a checksum in " + dir + "/state.json");
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(path, ec);
+  if (ec) throw std::runtime_error(path + ": missing checkpoint file listed in state.json");
+  const auto mtime = fs::last_write_time(path, ec);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    const auto it = verified.find(path);
+    if (it != verified.end() && it->second == std::make_pair(size, mtime)) return;
+  }
+  const std::string expected = files[name].get<std::string>();
+  const std::string got = sha256_file(path);
+  if (got != expected)
+    throw std::runtime_error(path + ": checksum mismatch (state.json says " + expected.substr(0, 16) +
+                             "..., the file hashes to " + got.substr(0, 16) +
+                             "...): the file is corrupt. Resume from an older checkpoint by "
+                             "writing its directory name into checkpoints/latest");
+  std::lock_guard<std::mutex> lock(mutex);
+  verified[path] = {size, mtime};
+}
+
 at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& state,
                                  const ModelLayout& layout, size_t group, const std::string& kind,
                                  int64_t begin, int64_t count) {
@@ -76,7 +107,9 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
   const CheckpointFormat format =
       CheckpointFormat::from_json(state["checkpoint_format"], dir + "/state.json");
   const std::string file_base = kind == "param" ? "model" : "optimizer";
+  const bool listed = state.contains("files");  // checkpoints Checkpointer wrote list them all
   if (!format.sharded) {
+    if (listed) verify_checkpoint_file(dir, state, file_base + ".safetensors");
     const safetensors::File f((fs::path(dir) / (file_base + ".safetensors")).string());
     for (const auto& p : g.params) {
       const int64_t lo = std::max(begin, p.offset), hi = std::min(end, p.offset + p.numel);
@@ -101,6 +134,7 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
   for (int64_t r = 0; r < world; ++r) {
     const int64_t lo = std::max(begin, r * shard), hi = std::min({end, (r + 1) * shard, g.numel});
     if (lo >= hi) continue;
+    if (listed) verify_checkpoint_file(dir, state, shard_file(file_base, r, world));
     const safetensors::File f((fs::path(dir) / shard_file(file_base, r, world)).string());
     at::Tensor dst = out.narrow(0, lo - begin, hi - lo);
     f.read_elements(prefixed(kind, g.name), lo - r * shard, hi - lo, dst);

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "crossover/cli/app.h"
+#include "crossover/sweep/cost.h"
 #include "crossover/sweep/manifest.h"
 #include "crossover/sweep/plan.h"
 #include "crossover/sweep/process.h"
@@ -31,19 +32,29 @@ std::string this_binary() { return fs::read_symlink("/proc/self/exe").string(); 
 
 std::string or_unknown(double v, const std::string& text) { return std::isfinite(v) ? text : "?"; }
 
-void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std::string& dir) {
-  std::printf("%-28s %-4s %8s %8s %10s %8s %10s  %s\n", "point", "obj", "unique", "epochs",
-              "steps", "eval", "FLOPs", "");
-  for (const auto& p : plan.points) {
+void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std::string& dir,
+                const ClusterAssumption& cluster) {
+  const SweepCost cost = sweep_cost(plan, cluster);
+  std::printf("%-28s %-4s %8s %8s %10s %8s %10s %9s  %s\n", "point", "obj", "unique", "epochs",
+              "steps", "eval", "FLOPs", "GPU-h", "");
+  for (size_t i = 0; i < plan.points.size(); ++i) {
+    const auto& p = plan.points[i];
     const bool kept = std::find(written.kept.begin(), written.kept.end(), p.name) !=
                       written.kept.end();
-    std::printf("%-28s %-4s %8s %8s %10lld %8lld %10s  %s\n", p.name.c_str(),
+    std::printf("%-28s %-4s %8s %8s %10lld %8lld %10s %9s  %s\n", p.name.c_str(),
                 to_string(p.config.objective.type).c_str(),
                 p.unique_tokens >= 0 ? compact_tokens(p.unique_tokens).c_str() : "all",
                 or_unknown(p.epochs, fmt::format("{:.1f}", p.epochs)).c_str(),
                 static_cast<long long>(p.steps), static_cast<long long>(p.config.eval.every),
-                p.flops ? fmt::format("{:.3g}", *p.flops).c_str() : "?", kept ? "(kept)" : "");
+                p.flops ? fmt::format("{:.3g}", *p.flops).c_str() : "?",
+                cost.gpu_hours[i] ? fmt::format("{:.1f}", *cost.gpu_hours[i]).c_str() : "?",
+                kept ? "(kept)" : "");
   }
+  std::printf("cluster time: %.1f GPU-hours of training at %.0f%% MFU on %s (%.0f TFLOP/s dense "
+              "bf16)%s; evaluation and checkpoints come on top\n",
+              cost.total_gpu_hours, 100 * cluster.mfu, cluster.gpu.c_str(), cost.peak_tflops,
+              cost.unknown ? fmt::format(", {} point(s) of unknown FLOPs not counted", cost.unknown).c_str()
+                           : "");
   if (!plan.data_note.empty()) std::printf("note: %s\n", plan.data_note.c_str());
   std::printf("%zu points: %zu new, %zu already planned, in %s\n", plan.points.size(),
               written.created.size(), written.kept.size(), dir.c_str());
@@ -54,17 +65,25 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
 void add_plan(CLI::App& sweep) {
   struct Options {
     std::string file, out;
+    ClusterAssumption cluster;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = sweep.add_subcommand(
       "plan", "Resolve every point of a sweep file into DIR/runs/<point>/config.yaml and "
-              "DIR/manifest.json; an existing DIR only gains missing points");
+              "DIR/manifest.json; an existing DIR only gains missing points. Prints each point's "
+              "and the sweep's GPU-hours at a stated MFU");
   cmd->add_option("sweep", o->file, "sweep file (YAML)")->required();
   cmd->add_option("--out", o->out, "sweep directory")->required();
+  cmd->add_option("--gpu", o->cluster.gpu, "GPU whose dense bf16 peak the GPU-hours assume")
+      ->capture_default_str();
+  cmd->add_option("--mfu", o->cluster.mfu,
+                  "model FLOPs utilisation the GPU-hours assume (crossover bench train measures it)")
+      ->capture_default_str();
   cmd->callback([o] {
     const SweepPlan plan = plan_sweep(load_sweep(o->file));
+    sweep_cost(plan, o->cluster);  // a bad --gpu or --mfu stops before anything is written
     const auto written = write_plan(plan, o->out);
-    print_plan(plan, written, o->out);
+    print_plan(plan, written, o->out, o->cluster);
   });
 }
 

@@ -6,6 +6,7 @@
 
 #include "crossover/config/config.h"
 #include "crossover/model/flops.h"
+#include "crossover/sweep/cost.h"
 #include "crossover/sweep/manifest.h"
 #include "crossover/sweep/plan.h"
 #include "sweep/sweep_fixture.h"
@@ -277,6 +278,41 @@ TEST(SweepPlan, PaperSweepPlans) {
   EXPECT_DOUBLE_EQ(plan.points[0].epochs, 192.0);
   EXPECT_EQ(plan.points[9].name, "mdm-u96B-1b");
   EXPECT_DOUBLE_EQ(plan.points[9].epochs, 1.0);
+}
+
+}  // namespace
+}  // namespace crossover
+
+namespace crossover {
+namespace {
+
+TEST(SweepCost, GpuHoursAreTheFlopsOverThePeakAtTheStatedMfu) {
+  testing::SweepFixture f;
+  f.write_meta(1000, 900'000, 100);  // a known vocabulary: FLOPs are known
+  const SweepPlan plan = f.plan(kGrid);
+  const SweepCost cost = sweep_cost(plan, {"H100", 0.5});
+  EXPECT_DOUBLE_EQ(cost.peak_tflops, 989.4);
+  ASSERT_EQ(cost.gpu_hours.size(), plan.points.size());
+  double total = 0;
+  for (size_t i = 0; i < plan.points.size(); ++i) {
+    ASSERT_TRUE(plan.points[i].flops && cost.gpu_hours[i]) << plan.points[i].name;
+    const double want = *plan.points[i].flops / (989.4e12 * 0.5 * 3600.0);
+    EXPECT_NEAR(*cost.gpu_hours[i], want, 1e-12 * want);
+    total += want;
+  }
+  EXPECT_NEAR(cost.total_gpu_hours, total, 1e-12 * total);
+  EXPECT_EQ(cost.unknown, 0);
+  // Twice the MFU, half the time; a B200's peak is 2250 TFLOP/s.
+  EXPECT_NEAR(sweep_cost(plan, {"H100", 1.0}).total_gpu_hours, total / 2, 1e-12 * total);
+  EXPECT_NEAR(sweep_cost(plan, {"B200", 0.5}).total_gpu_hours, total * 989.4 / 2250.0, 1e-9 * total);
+  try {
+    sweep_cost(plan, {"TPU", 0.4});
+    ADD_FAILURE() << "an unknown GPU must be refused";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--gpu: TPU is not in the table"), std::string::npos);
+  }
+  EXPECT_THROW(sweep_cost(plan, {"H100", 0.0}), std::invalid_argument);
+  EXPECT_THROW(sweep_cost(plan, {"H100", 1.5}), std::invalid_argument);
 }
 
 }  // namespace

@@ -49,8 +49,12 @@ class Checkpointer {
   // A checkpoint kept whatever keep_last says (the one a run resumed from).
   void protect(const std::string& dir) { protected_ = dir; }
 
-  // state.json of a checkpoint directory, after verifying the checksum of every file it lists.
-  static nlohmann::json read_state(const std::string& dir);
+  // Which tensor files read_state verifies: every one it lists, or none, leaving each to be
+  // verified when it is first read (read_checkpoint_range), so a resuming fsdp rank hashes its
+  // own shards rather than every rank's.
+  enum class Verify { kAllFiles, kOnRead };
+  // state.json of a checkpoint directory, after verifying the files' checksums as asked.
+  static nlohmann::json read_state(const std::string& dir, Verify verify = Verify::kAllFiles);
   // The same, typed (errors name the state.json and the key).
   static TrainState read_train_state(const std::string& dir);
   // The checkpoint at `step`, or the latest when step < 0; errors name the run directory.

@@ -31,6 +31,12 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
                                  const ModelLayout& layout, size_t group, const std::string& kind,
                                  int64_t begin, int64_t count);
 
+// Checks DIR/NAME against its SHA-256 in state["files"], once per process for an unchanged file
+// (same size and modification time): reading a range of a group checks only the files it opens.
+// Throws naming the file when it is missing, unlisted or corrupt.
+void verify_checkpoint_file(const std::string& dir, const nlohmann::json& state,
+                            const std::string& name);
+
 // Writes full (unsharded) named tensors: model.safetensors and optimizer.safetensors.
 FileChecksums write_full_checkpoint(const std::string& dir, const ModelLayout& layout,
                                     const std::vector<at::Tensor>& params,
