@@ -1,6 +1,7 @@
 #include "crossover/checkpoint/train_state.h"
 
 #include <stdexcept>
+#include <type_traits>
 
 #include "crossover/checkpoint/checkpoint_format.h"
 
@@ -15,11 +16,20 @@ constexpr const char* kRngKind = "philox4x32-10, counter-based: (training.seed, 
 template <class T>
 T required(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw std::runtime_error(where + ": missing key \"" + key + "\"");
+  // A float where an integer belongs is refused: converting 1e75 to int64 is undefined.
+  if constexpr (std::is_integral_v<T>)
+    if (!j[key].is_number_integer())
+      throw std::runtime_error(where + ": key \"" + key + "\": expected an integer");
   try {
     return j.at(key).get<T>();
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": key \"" + key + "\" has the wrong type (" + e.what() + ")");
   }
+}
+
+template <class T>
+T optional(const nlohmann::json& j, const char* key, T fallback, const std::string& where) {
+  return j.contains(key) ? required<T>(j, key, where) : fallback;
 }
 
 template <class E>
@@ -59,22 +69,22 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
   if (!j.is_object()) throw std::runtime_error(where + ": expected a JSON object");
   TrainState s;
   s.step = required<int64_t>(j, "step", where);
-  s.tokens = j.value("tokens", int64_t{0});
-  s.unique_tokens = j.value("unique_tokens", int64_t{0});
-  s.epoch = j.value("epoch", 0.0);
-  s.flops = j.value("flops", 0.0);
+  s.tokens = optional<int64_t>(j, "tokens", 0, where);
+  s.unique_tokens = optional<int64_t>(j, "unique_tokens", 0, where);
+  s.epoch = optional<double>(j, "epoch", 0.0, where);
+  s.flops = optional<double>(j, "flops", 0.0, where);
   s.sampler = required<nlohmann::json>(j, "sampler", where);
   s.optimizer_steps = required<int64_t>(j, "optimizer_steps", where);
-  s.bad_steps = j.value("bad_steps", int64_t{0});
+  s.bad_steps = optional<int64_t>(j, "bad_steps", 0, where);
   s.config = required<std::string>(j, "config", where);
-  s.crossover_version = j.value("crossover_version", std::string());
+  s.crossover_version = optional<std::string>(j, "crossover_version", "", where);
   s.objective = required_choice<ObjectiveType>(j, "objective", where);
-  s.world_size = j.value("world_size", int64_t{1});
+  s.world_size = optional<int64_t>(j, "world_size", 1, where);
   s.sharding = j.contains("sharding") ? required_choice<ShardingKind>(j, "sharding", where)
                                       : ShardingKind::kNone;
   s.checkpoint_format = required<nlohmann::json>(j, "checkpoint_format", where);
   CheckpointFormat::from_json(s.checkpoint_format, where);  // checked here, read by the loaders
-  if (j.contains("rng") && j["rng"].is_object()) s.seed = j["rng"].value("seed", int64_t{0});
+  if (j.contains("rng") && j["rng"].is_object()) s.seed = optional<int64_t>(j["rng"], "seed", 0, where);
   if (j.contains("imported_from")) s.imported_from = j["imported_from"];
   if (j.contains("consolidated_from")) s.consolidated_from = j["consolidated_from"];
   return s;

@@ -108,6 +108,14 @@ Manifest read_manifest(const std::string& sweep_dir) {
       throw std::runtime_error(path + ": " + what + key + ": missing");
     return obj[key];
   };
+  // Integers are checked before conversion: a float such as 1e75 read as int64 is undefined.
+  auto integer = [&](const nlohmann::json& v, const std::string& what) -> int64_t {
+    if (!v.is_number_integer()) throw std::runtime_error(path + ": " + what + ": expected an integer");
+    return v.get<int64_t>();
+  };
+  auto optional_integer = [&](const nlohmann::json& obj, const char* key, const std::string& what) {
+    return obj.contains(key) ? integer(obj[key], what + key) : int64_t{0};
+  };
   auto number_or_nan = [](const nlohmann::json& v) {
     return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
   };
@@ -117,13 +125,13 @@ Manifest read_manifest(const std::string& sweep_dir) {
     m.source = j.value("source", "");
     m.workdir = j.value("workdir", "");
     m.description = j.value("description", "");
-    m.total_tokens = need(j, "total_tokens", "").get<int64_t>();
+    m.total_tokens = integer(need(j, "total_tokens", ""), "total_tokens");
     for (const auto& a : j.value("axes", nlohmann::json::array()))
       m.axes.push_back(a.at("name").get<std::string>());
     for (const auto& p : need(j, "points", "")) {
       ManifestPoint mp;
       const std::string what = "points[" + std::to_string(m.points.size()) + "].";
-      mp.index = need(p, "index", what).get<int>();
+      mp.index = static_cast<int>(integer(need(p, "index", what), what + "index"));
       mp.name = need(p, "name", what).get<std::string>();
       mp.group = p.value("group", mp.name);
       mp.family = p.value("family", std::string("all"));
@@ -135,11 +143,11 @@ Manifest read_manifest(const std::string& sweep_dir) {
       mp.unique_tokens = p.contains("unique_tokens") && p["unique_tokens"].is_number_integer()
                              ? p["unique_tokens"].get<int64_t>()
                              : -1;
-      mp.total_tokens = need(p, "total_tokens", what).get<int64_t>();
-      mp.tokens_per_step = p.value("tokens_per_step", int64_t{0});
-      mp.steps = p.value("steps", int64_t{0});
-      mp.eval_every = p.value("eval_every", int64_t{0});
-      mp.threads = p.value("threads", int64_t{0});
+      mp.total_tokens = integer(need(p, "total_tokens", what), what + "total_tokens");
+      mp.tokens_per_step = optional_integer(p, "tokens_per_step", what);
+      mp.steps = optional_integer(p, "steps", what);
+      mp.eval_every = optional_integer(p, "eval_every", what);
+      mp.threads = optional_integer(p, "threads", what);
       mp.epochs = number_or_nan(p.value("epochs", nlohmann::json()));
       mp.flops = number_or_nan(p.value("flops", nlohmann::json()));
       mp.run_dir = (dir / need(p, "run_dir", what).get<std::string>()).lexically_normal().string();

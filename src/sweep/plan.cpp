@@ -76,10 +76,13 @@ DataFacts read_data_facts(const std::string& data_dir) {
   }
   f.vocab = meta["vocab_size"].get<int64_t>();
   // The subset stream is every training document followed by eos (data/sampler.h).
-  if (meta.contains("train") && meta["train"].is_object() &&
-      meta["train"].value("tokens", int64_t{-1}) >= 0)
-    f.stream_tokens = meta["train"]["tokens"].get<int64_t>() +
-                      meta["train"].value("documents", int64_t{0});
+  const auto& train = meta.contains("train") ? meta["train"] : nlohmann::json();
+  const auto integer = [&](const char* key) {
+    return train.is_object() && train.contains(key) && train[key].is_number_integer()
+               ? train[key].get<int64_t>()
+               : int64_t{-1};
+  };
+  if (integer("tokens") >= 0) f.stream_tokens = integer("tokens") + std::max<int64_t>(0, integer("documents"));
   return f;
 }
 

@@ -59,7 +59,7 @@ RunState read_run_state(const std::string& run_dir) {
     // Any other event after an `end` belongs to a resumed run that has not ended (yet).
     s.status = RunStatus::partial;
     s.reason.clear();
-    if (e.contains("tokens") && e["tokens"].is_number()) s.tokens = e["tokens"].get<int64_t>();
+    if (e.contains("tokens") && e["tokens"].is_number_integer()) s.tokens = e["tokens"].get<int64_t>();
     if (e.contains("epoch") && e["epoch"].is_number()) s.epoch = e["epoch"].get<double>();
     if (kind == "run" && e.contains("total_steps") && e["total_steps"].is_number_integer())
       s.total_steps = e["total_steps"].get<int64_t>();

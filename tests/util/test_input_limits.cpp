@@ -108,6 +108,11 @@ TEST(InputLimits, TrainStateNamesTheMissingOrMistypedKey) {
   j["objective"] = "gpt";
   EXPECT_EQ(error_of([&] { TrainState::from_json(j, "ck/state.json"); }),
             "ck/state.json: key \"objective\" is \"gpt\", expected one of ar, mdm");
+  // A float where an integer belongs is refused, not converted (1e75 has no int64 value).
+  j = s.to_json();
+  j["tokens"] = 1.44e75;
+  EXPECT_EQ(error_of([&] { TrainState::from_json(j, "ck/state.json"); }),
+            "ck/state.json: key \"tokens\": expected an integer");
 }
 
 TEST(InputLimits, DataMetaRefusesVocabulariesAndIdsOutsideTheTokenRange) {
