@@ -49,6 +49,21 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& k
   return best.empty() ? "" : " (did you mean " + prefix + best + "?)";
 }
 
+// YAML text is Unicode: a string that is not valid UTF-8 could not be written back into the run
+// directory's config.yaml unchanged (the emitter replaces such bytes), so it is refused.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
 // Parses one YAML value into a typed field, checking the rule. Returns false on a bad value.
 template <class T, class R>
 bool parse_value(const YAML::Node& n, T& out, const R& rule) {
@@ -57,12 +72,13 @@ bool parse_value(const YAML::Node& n, T& out, const R& rule) {
   if constexpr (std::is_same_v<T, std::vector<std::string>>) {
     if (!n.IsSequence()) return false;
     for (const auto& item : n) {
-      if (!item.IsScalar()) return false;
+      if (!item.IsScalar() || !valid_utf8(item.Scalar())) return false;
       v.push_back(item.Scalar());
     }
   } else {
     if (!n.IsScalar()) return false;
     if constexpr (std::is_same_v<T, std::string>) {
+      if (!valid_utf8(n.Scalar())) return false;
       v = n.Scalar();
     } else if constexpr (Choice<T>) {
       auto parsed = parse_choice<T>(n.Scalar());

@@ -232,3 +232,24 @@ TEST(TokenCountParse, AcceptsResearcherNotation) {
 
 }  // namespace
 }  // namespace crossover
+
+namespace crossover {
+namespace {
+
+TEST(ConfigErrors, StringsMustBeUtf8SoTheRunDirectoryCopyReadsBackTheSame) {
+  // The YAML emitter replaces bytes that are not UTF-8, so such a value could not survive
+  // config.yaml; it is refused where it is read.
+  for (const std::string text : {std::string("eval:\n  tasks: [\"a\\f\xe9\xff b\"]\n"),
+                                 std::string("data:\n  path: \"d\xc3\"\n")}) {
+    try {
+      parse_config(text, "u.yaml");
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("u.yaml:2: "), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(parse_config("data:\n  path: \"d\xc3\xa9\"\n", "u.yaml").data.path, "d\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace crossover
