@@ -71,11 +71,11 @@ void run_generate(const GenerateOptions& o, const std::vector<const CLI::Option*
   request.sampling = sampling;
   request.seed = o.seed;
   request.eos_id = m.eos_id();
-  request.steps = o.steps;
-  request.block_length = o.block_length;
-  request.remasking = parse_remasking(o.remasking);
-  request.threshold = o.threshold;
-  request.cache = parse_mdm_cache(o.cache);
+  request.unmasking.steps = o.steps;
+  request.unmasking.block_length = o.block_length;
+  request.unmasking.remasking = parse_remasking(o.remasking);
+  request.unmasking.threshold = o.threshold;
+  request.unmasking.cache = parse_mdm_cache(o.cache);
   const auto t0 = std::chrono::steady_clock::now();
   const Completions r = complete(*m.model, m.flats, *m.objective, prompts, request);
   const auto& completions = r.tokens;

@@ -27,13 +27,8 @@ Completions left_to_right(const Transformer& model, const std::vector<at::Tensor
 
 Completions unmasking(const Transformer& model, const std::vector<at::Tensor>& flats,
                       const std::vector<Prompt>& prompts, const CompletionRequest& request) {
-  MdmOptions d;
+  MdmOptions d = request.unmasking;
   d.max_new = request.max_new;
-  d.steps = request.steps;
-  d.block_length = request.block_length;
-  d.remasking = request.remasking;
-  d.threshold = request.threshold;
-  d.cache = request.cache;
   d.sampling = request.sampling;
   d.seed = request.seed;
   const MdmResult r = generate_mdm(model, flats, prompts, d);

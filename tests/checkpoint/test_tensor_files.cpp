@@ -12,15 +12,6 @@
 namespace crossover {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(TensorFiles, ARangeVerifiesOnlyTheShardsItReads) {
   ModelConfig mc;
   mc.layers = 1;
@@ -57,20 +48,20 @@ TEST(TensorFiles, ARangeVerifiesOnlyTheShardsItReads) {
   bytes[bytes.size() - 2] ^= 0x21;
   testing::write_file(bad, bytes);
 
-  EXPECT_NE(error_of([&] { Checkpointer::read_state(ckpt); }).find(bad + ": checksum mismatch"),
+  EXPECT_NE(testing::error_of([&] { Checkpointer::read_state(ckpt); }).find(bad + ": checksum mismatch"),
             std::string::npos);
   const nlohmann::json lazy = Checkpointer::read_state(ckpt, Checkpointer::Verify::kOnRead);
   // Rank 0's range reads (and verifies) rank 0's file only.
   const at::Tensor mine = read_checkpoint_range(ckpt, lazy, layout, 0, "param", 0, shards[0]);
   EXPECT_TRUE(at::equal(mine, at::arange(0, shards[0], at::kFloat)));
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::error_of([&] {
               read_checkpoint_range(ckpt, lazy, layout, 0, "param", shards[0], 1);
             }).find(bad + ": checksum mismatch"),
             std::string::npos);
   // An unlisted file is refused too.
   nlohmann::json unlisted = lazy;
   unlisted["files"].erase("optimizer.rank00000-of-00002.safetensors");
-  EXPECT_NE(error_of([&] { read_checkpoint_range(ckpt, unlisted, layout, 0, "exp_avg", 0, 1); })
+  EXPECT_NE(testing::error_of([&] { read_checkpoint_range(ckpt, unlisted, layout, 0, "exp_avg", 0, 1); })
                 .find("not listed with a checksum"),
             std::string::npos);
 }

@@ -22,11 +22,9 @@ struct CompletionRequest {
   SamplingOptions sampling;
   uint64_t seed = 0;
   int32_t eos_id = -1;
-  // Unmasking only (generate/mdm.h's MdmOptions).
-  int64_t steps = 0, block_length = 0;
-  Remasking remasking = Remasking::LowConfidence;
-  double threshold = 0;
-  MdmCache cache = MdmCache::None;
+  // Unmasking only: steps, block length, remasking, threshold, cache (generate/mdm.h); its
+  // max_new, sampling and seed are the ones above.
+  MdmOptions unmasking;
 };
 
 struct Completions {
