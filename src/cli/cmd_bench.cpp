@@ -12,6 +12,7 @@
 #include "crossover/config/device.h"
 #include "crossover/train/peak.h"
 #include "crossover/util/log.h"
+#include "crossover/util/phase_timer.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
@@ -79,9 +80,39 @@ void add_bench_command(CLI::App& app) {
                   r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
                   100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),
                   r["last_loss"].get<double>(), r["peak_memory_mib"].get<double>());
+      std::string parts;
+      for (int p = 0; p < kPhaseCount; ++p) {
+        const char* name = phase_name(static_cast<Phase>(p));
+        const double sec = r["time"][std::string(name) + "_s"].get<double>();
+        if (sec > 0) parts += fmt::format(" {} {:.1f}%", name, 100 * sec / r["step_seconds"].get<double>());
+      }
+      std::printf("     time per step:%s\n", parts.c_str());
       std::printf("%s\n", r.dump().c_str());
     }
     comm->barrier();
+  });
+
+  struct SamplerArgs {
+    std::string dir = "bench-sampler";
+    int64_t docs = 100'000'000;
+  };
+  auto sa = std::make_shared<SamplerArgs>();
+  auto* sampler = bench->add_subcommand(
+      "sampler", "The sampler's construction time and memory over a synthetic store of N documents");
+  sampler->add_option("--dir", sa->dir, "where the synthetic store is written (reused when there)");
+  sampler->add_option("--docs", sa->docs, "documents in the store");
+  sampler->callback([sa] {
+    const auto r = bench_sampler_memory(sa->dir, sa->docs);
+    std::printf("sampler over %lld documents (%lld unique tokens): built in %.2f s, %.1f MiB "
+                "resident (%.2f bytes per document), %.1f us per batch; store %.2f GB%s\n",
+                (long long)r["docs"].get<int64_t>(), (long long)r["unique_tokens"].get<int64_t>(),
+                r["construct_s"].get<double>(), r["sampler_bytes"].get<int64_t>() / 1048576.0,
+                r["bytes_per_doc"].get<double>(), 1e6 * r["next_s"].get<double>(),
+                r["store_bytes"].get<int64_t>() / 1e9,
+                r["store_write_s"].get<double>() > 0
+                    ? fmt::format(" (written in {:.1f} s)", r["store_write_s"].get<double>()).c_str()
+                    : "");
+    std::printf("%s\n", r.dump().c_str());
   });
 
   auto* data = bench->add_subcommand(
