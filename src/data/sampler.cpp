@@ -35,13 +35,16 @@ RepeatSampler::RepeatSampler(const TokenStore& store, int32_t eos_id, const Opti
   const uint64_t n_docs = store.num_docs();
   const int64_t want = o.unique_tokens < 0 ? INT64_MAX : o.unique_tokens;
   int64_t len = 0;
-  uint64_t count = 0;
-  for (; count < n_docs && len < want; ++count)
-    len += static_cast<int64_t>(store.doc_length(order_(count))) + 1;  // + eos
+  uint64_t count = n_docs;  // the whole store needs no counting pass
+  if (o.unique_tokens >= 0) {
+    for (count = 0; count < n_docs && len < want; ++count)
+      len += static_cast<int64_t>(store.doc_length(order_(count))) + 1;  // + eos
+  }
   stream_starts_.reserve(count);
-  for (uint64_t i = 0, start = 0; i < count; ++i) {
-    stream_starts_.push_back(static_cast<int64_t>(start));
-    start += store.doc_length(order_(i)) + 1;
+  len = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    stream_starts_.push_back(len);
+    len += static_cast<int64_t>(store.doc_length(order_(i))) + 1;
   }
   stream_len_ = std::min(len, want);
   num_sequences_ = stream_len_ > 0 ? (stream_len_ - 1) / o.seq_len : 0;
