@@ -1,6 +1,9 @@
 #include "crossover/bench/train_bench.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include <optional>
 
 
 #include "crossover/config/device.h"
@@ -13,7 +16,8 @@
 namespace crossover {
 
 nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
-                                int warmup, int steps, Comm& comm, at::Device device, double peak) {
+                                int warmup, int steps, Comm& comm, at::Device device, double peak,
+                                const std::string& profile) {
   config.objective = config.objective.with_type(objective);
   validate(config);
   const at::ScalarType dtype = resolve_precision(config.hardware, device);
@@ -40,8 +44,12 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   PhaseTimer timer(make_device_timeline(device), Phase::kOther);
   sharding->set_timer(&timer);
   PhaseTimes measured;
+  std::optional<torch::autograd::profiler::RecordProfile> profiler;
   for (int s = 0; s < warmup + steps; ++s) {
-    if (s == warmup) timer.take();  // the warm-up steps are not measured
+    if (s == warmup) {
+      timer.take();  // the warm-up steps are not measured
+      if (!profile.empty()) profiler.emplace(profile);
+    }
     StepRequest request;
     request.windows = windows;
     // Global rows are numbered step * global_batch + i, as the sampler numbers them.
@@ -59,6 +67,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
     tokens += r.positions * world;
   }
   measured = timer.take();
+  profiler.reset();  // writes the trace
   const double seconds = measured.total();
   nlohmann::json breakdown;
   for (int p = 0; p < kPhaseCount; ++p)

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "crossover/bench/data_bench.h"
 #include "crossover/bench/train_bench.h"
@@ -16,6 +17,8 @@
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
+
+namespace fs = std::filesystem;
 
 void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: print throughput figures");
@@ -32,7 +35,7 @@ void add_bench_command(CLI::App& app) {
   struct TrainOptions {
     std::string config;
     std::vector<std::string> sets;
-    std::string objective = "both";
+    std::string objective = "both", profile;
     int64_t vocab = 4096;
     int steps = 10, warmup = 2, threads = -1;
   };
@@ -42,6 +45,9 @@ void add_bench_command(CLI::App& app) {
                "measured matmul peak, for AR and MDM");
   train->add_option("config", t->config, "run config (YAML)")->required();
   train->add_option("--set", t->sets, "override a config key");
+  train->add_option("--profile", t->profile,
+                    "record the measured steps with LibTorch's profiler: a Chrome trace per "
+                    "objective, FILE with -ar / -mdm before its extension");
   train->add_option("--objective", t->objective, "ar, mdm or both")
       ->check(CLI::IsMember({"ar", "mdm", "both"}));
   train->add_option("--vocab", t->vocab, "vocabulary size of the synthetic tokens");
@@ -72,8 +78,14 @@ void add_bench_command(CLI::App& app) {
     }
     for (const ObjectiveType obj : {ObjectiveType::kAr, ObjectiveType::kMdm}) {
       if (t->objective != "both" && parse_choice<ObjectiveType>(t->objective) != obj) continue;
+      std::string profile;
+      if (!t->profile.empty()) {
+        const fs::path p(t->profile);
+        profile = (p.parent_path() / (p.stem().string() + "-" + to_string(obj) +
+                                      p.extension().string())).string();
+      }
       const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
-                                      peak.flops_per_s);
+                                      peak.flops_per_s, profile);
       if (!rank0) continue;
       std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
                   r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
