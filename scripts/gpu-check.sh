@@ -182,7 +182,8 @@ fi
 # A process group at world size 1 (distributed.process_group=always) runs every collective of
 # the step over NCCL on this one GPU: the gathers and reduce-scatters of fsdp, the buckets of ddp,
 # the step's one all-reduce of loss, gradient norm and stop flags. The batch is fixed, so the
-# loss must fall; tok/s, MFU (against the table's peak for known GPUs) and peak memory are printed.
+# loss must fall; tok/s, MFU (against the table's peak for known GPUs), peak memory and the step's
+# time by phase (data, forward, backward, exposed communication, optimizer) are printed.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 check_bench() {  # check_bench LOG SHARDING: the JSON lines of bench train, judged
   python3 - "$1" "$2" <<'PY'
@@ -193,8 +194,13 @@ out, bad = [], []
 for r in rows:
     ok = r["backend"] == "nccl" and r["sharding"] == sys.argv[2] and r["world_size"] == 1
     ok = ok and math.isfinite(r["last_loss"]) and r["last_loss"] < r["first_loss"]
+    # The step's time by phase (CUDA events on the compute stream) must add up to the step.
+    t = r["time"]
+    ok = ok and abs(sum(t.values()) - r["step_seconds"]) <= 1e-6 * r["step_seconds"]
+    parts = " ".join(f'{k[:-2]} {100*v/r["step_seconds"]:.0f}%' for k, v in t.items() if v > 0)
     (out if ok else bad).append(f'{r["objective"]} {r["backend"]}/{r["sharding"]} loss {r["first_loss"]:.3f}->{r["last_loss"]:.3f} '
-               f'{r["tok_per_s"]:.0f} tok/s MFU {100*r["mfu"]:.1f}% peak {r["peak_memory_mib"]/1024:.1f} GiB')
+               f'{r["tok_per_s"]:.0f} tok/s MFU {100*r["mfu"]:.1f}% peak {r["peak_memory_mib"]/1024:.1f} GiB '
+               f'step {r["step_seconds"]:.3f} s ({parts})')
 print("; ".join(out + ["NOT OK: " + b for b in bad]))
 sys.exit(1 if bad else 0)
 PY

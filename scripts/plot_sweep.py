@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Figures of a sweep report: AR vs MDM per unique budget, the crossover marked.
+"""Figures of a sweep report: AR vs MDM per unique budget, each curve with its standard-error
+band and the crossover marked where it is resolved beyond the noise.
 
 Reads DIR/report/curves.csv and DIR/report/crossovers.csv (written by `crossover sweep report
 DIR`) and writes small PNGs to DIR/report/ (and, with --docs, copies them to a docs folder):
@@ -53,6 +54,7 @@ def load(report_dir):
     for group in curves.values():
         for points in group.values():
             points.sort()
+    # Standard errors ride along as metrics of their own (val_loss_se, acc_se).
     crossings = defaultdict(list)
     for row in read_csv(os.path.join(report_dir, "crossovers.csv")):
         crossings[(row["group"], row["task"], row["metric"])].append(
@@ -93,6 +95,13 @@ def draw(ax, group_curves, task, metric, axis, focus=False):
         ys = [p[2] for p in points]
         ax.plot(xs, ys, color=COLORS[objective], label=LABELS[objective], linewidth=1.3,
                 marker="o", markersize=2)
+        # The standard-error band: MDM's Monte-Carlo error of the val loss, an accuracy's
+        # binomial one (AR's val loss is exact: no band).
+        se = {p[0]: p[2] for p in group_curves.get((objective, task, metric + "_se"), [])}
+        if any(se.get(p[0], 0) > 0 for p in points):
+            lo = [p[2] - se.get(p[0], 0) for p in points]
+            hi = [p[2] + se.get(p[0], 0) for p in points]
+            ax.fill_between(xs, lo, hi, color=COLORS[objective], alpha=0.2, linewidth=0)
         cut = xs[0] + 0.05 * (xs[-1] - xs[0]) if axis == 1 else xs[0] * (xs[-1] / xs[0]) ** 0.05
         focus_y += [y for x, y in zip(xs, ys) if x >= cut and math.isfinite(y)]
         drawn = True
@@ -104,24 +113,25 @@ def draw(ax, group_curves, task, metric, axis, focus=False):
 
 
 def mark(ax, marks, axis):
-    """Crossings as dotted lines; a trend crossing beyond the data as a dashed one."""
-    for kind, tokens, epoch in marks:
-        x = tokens if axis == 0 else epoch
-        if not math.isfinite(x) or x <= 0:
-            continue
-        if kind == "trend":
-            lo, hi = ax.get_xlim()
-            if x <= hi * 3:  # only when it is near enough to read
-                ax.axvline(x, color="0.45", linestyle="--", linewidth=0.8)
-                ax.annotate("trend", (x, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
-                            ha="right", va="bottom", xytext=(-2, 2), textcoords="offset points")
-            continue
-        ax.axvline(x, color="0.3" if kind == "mdm_overtakes" else "0.65", linestyle=":",
-                   linewidth=1.0)
-        if kind == "mdm_overtakes":
-            label = human(tokens) + " tok" if axis == 0 else f"ep {epoch:.3g}"
-            ax.annotate(label, (x, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
-                        ha="left", va="bottom", xytext=(2, 2), textcoords="offset points")
+    """The crossover beyond the noise as a shaded interval (the report's resolved_from and
+    resolved_to: AR last ahead by more than 2 combined standard errors, MDM ahead by more from
+    there to the end); a crossing of the means alone is not marked. A trend crossing beyond the
+    data is a dashed line."""
+    kinds = {kind: (tokens if axis == 0 else epoch) for kind, tokens, epoch in marks}
+    lo, hi = kinds.get("resolved_from"), kinds.get("resolved_to")
+    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+        ax.axvspan(lo, hi, color="0.5", alpha=0.18, linewidth=0)
+        label = (f"crossover {human(lo)}-{human(hi)} tok" if axis == 0
+                 else f"crossover ep {lo:.3g}-{hi:.3g}")
+        ax.annotate(label, (hi, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
+                    ha="left", va="bottom", xytext=(2, 2), textcoords="offset points")
+    x = kinds.get("trend")
+    if x is not None and math.isfinite(x) and x > 0:
+        _, right = ax.get_xlim()
+        if x <= right * 3:  # only when it is near enough to read
+            ax.axvline(x, color="0.45", linestyle="--", linewidth=0.8)
+            ax.annotate("trend", (x, 0.0), xycoords=("data", "axes fraction"), fontsize=6,
+                        ha="right", va="bottom", xytext=(-2, 2), textcoords="offset points")
 
 
 def save(fig, path, dpi, written):

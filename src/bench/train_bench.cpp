@@ -1,8 +1,10 @@
 #include "crossover/bench/train_bench.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
-#include <chrono>
+#include <optional>
+
 
 #include "crossover/config/device.h"
 #include "crossover/distributed/sharding.h"
@@ -14,7 +16,8 @@
 namespace crossover {
 
 nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
-                                int warmup, int steps, Comm& comm, at::Device device, double peak) {
+                                int warmup, int steps, Comm& comm, at::Device device, double peak,
+                                const std::string& profile) {
   config.objective = config.objective.with_type(objective);
   validate(config);
   const at::ScalarType dtype = resolve_precision(config.hardware, device);
@@ -28,22 +31,25 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   const int64_t rows = B / world;
   const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
   const Transformer model(config.model, vocab, L, config.optimizer);
-  ShardingOptions so;
-  so.kind = config.distributed.sharding;
-  so.device = device;
-  so.compute_dtype = dtype;
-  so.bucket_bytes = config.distributed.bucket_mb << 20;
+  const ShardingOptions so = sharding_options(config.distributed, device, dtype);
   auto sharding = make_sharding(so, model, config.optimizer, comm);
   sharding->init(0);
   const auto obj = make_objective(config.objective, model.mask_id());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
   const at::Tensor windows =
-      at::randint(4, vocab, {B, L + 1}, gen, at::kLong).narrow(0, comm.rank() * rows, rows);
+      at::randint(4, vocab, {B, L + 1}, gen, at::kLong).narrow(0, comm.rank() * rows, rows).to(device);
 
-  double seconds = 0, flops = 0, first_loss = 0, last_loss = 0;
+  double flops = 0, first_loss = 0, last_loss = 0;
   int64_t tokens = 0;
+  PhaseTimer timer(make_device_timeline(device), Phase::kOther);
+  sharding->set_timer(&timer);
+  PhaseTimes measured;
+  std::optional<torch::autograd::profiler::RecordProfile> profiler;
   for (int s = 0; s < warmup + steps; ++s) {
-    const auto t0 = std::chrono::steady_clock::now();
+    if (s == warmup) {
+      timer.take();  // the warm-up steps are not measured
+      if (!profile.empty()) profiler.emplace(profile);
+    }
     StepRequest request;
     request.windows = windows;
     // Global rows are numbered step * global_batch + i, as the sampler numbers them.
@@ -51,19 +57,26 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
     request.micro_batch = micro;
     request.lr = 1e-4;
     request.grad_clip = 1.0;
+    request.timer = &timer;
     const StepResult r = train_step(*sharding, *obj, comm, request);
-    synchronize(device);
+    timer.enter(Phase::kOther);
     if (s == 0) first_loss = r.loss;
     last_loss = r.loss;
     if (s < warmup) continue;
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     flops += step_flops(config.model, vocab, L, r.positions, r.head_rows);
     tokens += r.positions * world;
   }
+  measured = timer.take();
+  profiler.reset();  // writes the trace
+  const double seconds = measured.total();
+  nlohmann::json breakdown;
+  for (int p = 0; p < kPhaseCount; ++p)
+    breakdown[std::string(phase_name(static_cast<Phase>(p))) + "_s"] = measured.seconds[p] / steps;
   const double achieved = flops / seconds;  // this rank
   return {{"objective", to_string(objective)},
           {"tok_per_s", tokens / seconds},
           {"step_seconds", seconds / steps},
+          {"time", breakdown},
           {"gflops", achieved / 1e9},
           {"peak_gflops", peak / 1e9},
           {"mfu", achieved / peak},

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "crossover/bench/data_bench.h"
 #include "crossover/bench/train_bench.h"
@@ -12,9 +13,12 @@
 #include "crossover/config/device.h"
 #include "crossover/train/peak.h"
 #include "crossover/util/log.h"
+#include "crossover/util/phase_timer.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
+
+namespace fs = std::filesystem;
 
 void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Benchmarks: print throughput figures");
@@ -31,7 +35,7 @@ void add_bench_command(CLI::App& app) {
   struct TrainOptions {
     std::string config;
     std::vector<std::string> sets;
-    std::string objective = "both";
+    std::string objective = "both", profile;
     int64_t vocab = 4096;
     int steps = 10, warmup = 2, threads = -1;
   };
@@ -41,6 +45,9 @@ void add_bench_command(CLI::App& app) {
                "measured matmul peak, for AR and MDM");
   train->add_option("config", t->config, "run config (YAML)")->required();
   train->add_option("--set", t->sets, "override a config key");
+  train->add_option("--profile", t->profile,
+                    "record the measured steps with LibTorch's profiler: a Chrome trace per "
+                    "objective, FILE with -ar / -mdm before its extension");
   train->add_option("--objective", t->objective, "ar, mdm or both")
       ->check(CLI::IsMember({"ar", "mdm", "both"}));
   train->add_option("--vocab", t->vocab, "vocabulary size of the synthetic tokens");
@@ -71,17 +78,53 @@ void add_bench_command(CLI::App& app) {
     }
     for (const ObjectiveType obj : {ObjectiveType::kAr, ObjectiveType::kMdm}) {
       if (t->objective != "both" && parse_choice<ObjectiveType>(t->objective) != obj) continue;
+      std::string profile;
+      if (!t->profile.empty()) {
+        const fs::path p(t->profile);
+        profile = (p.parent_path() / (p.stem().string() + "-" + to_string(obj) +
+                                      p.extension().string())).string();
+      }
       const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
-                                      peak.flops_per_s);
+                                      peak.flops_per_s, profile);
       if (!rank0) continue;
       std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
                   r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
                   r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
                   100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),
                   r["last_loss"].get<double>(), r["peak_memory_mib"].get<double>());
+      std::string parts;
+      for (int p = 0; p < kPhaseCount; ++p) {
+        const char* name = phase_name(static_cast<Phase>(p));
+        const double sec = r["time"][std::string(name) + "_s"].get<double>();
+        if (sec > 0) parts += fmt::format(" {} {:.1f}%", name, 100 * sec / r["step_seconds"].get<double>());
+      }
+      std::printf("     time per step:%s\n", parts.c_str());
       std::printf("%s\n", r.dump().c_str());
     }
     comm->barrier();
+  });
+
+  struct SamplerArgs {
+    std::string dir = "bench-sampler";
+    int64_t docs = 100'000'000;
+  };
+  auto sa = std::make_shared<SamplerArgs>();
+  auto* sampler = bench->add_subcommand(
+      "sampler", "The sampler's construction time and memory over a synthetic store of N documents");
+  sampler->add_option("--dir", sa->dir, "where the synthetic store is written (reused when there)");
+  sampler->add_option("--docs", sa->docs, "documents in the store");
+  sampler->callback([sa] {
+    const auto r = bench_sampler_memory(sa->dir, sa->docs);
+    std::printf("sampler over %lld documents (%lld unique tokens): built in %.2f s, %.1f MiB "
+                "resident (%.2f bytes per document), %.1f us per batch; store %.2f GB%s\n",
+                (long long)r["docs"].get<int64_t>(), (long long)r["unique_tokens"].get<int64_t>(),
+                r["construct_s"].get<double>(), r["sampler_bytes"].get<int64_t>() / 1048576.0,
+                r["bytes_per_doc"].get<double>(), 1e6 * r["next_s"].get<double>(),
+                r["store_bytes"].get<int64_t>() / 1e9,
+                r["store_write_s"].get<double>() > 0
+                    ? fmt::format(" (written in {:.1f} s)", r["store_write_s"].get<double>()).c_str()
+                    : "");
+    std::printf("%s\n", r.dump().c_str());
   });
 
   auto* data = bench->add_subcommand(

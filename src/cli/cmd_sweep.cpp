@@ -50,9 +50,10 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
                 cost.gpu_hours[i] ? fmt::format("{:.1f}", *cost.gpu_hours[i]).c_str() : "?",
                 kept ? "(kept)" : "");
   }
-  std::printf("cluster time: %.1f GPU-hours of training at %.0f%% MFU on %s (%.0f TFLOP/s dense "
-              "bf16)%s; evaluation and checkpoints come on top\n",
-              cost.total_gpu_hours, 100 * cluster.mfu, cluster.gpu.c_str(), cost.peak_tflops,
+  std::printf("cluster time: %.1f GPU-hours of training at %.1f%% MFU (%s) on %s (%.0f TFLOP/s "
+              "dense bf16)%s; evaluation and checkpoints come on top\n",
+              cost.total_gpu_hours, 100 * cluster.mfu, cluster.mfu_source.c_str(),
+              cluster.gpu.c_str(), cost.peak_tflops,
               cost.unknown ? fmt::format(", {} point(s) of unknown FLOPs not counted", cost.unknown).c_str()
                            : "");
   if (!plan.data_note.empty()) std::printf("note: %s\n", plan.data_note.c_str());
@@ -64,7 +65,7 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
 
 void add_plan(CLI::App& sweep) {
   struct Options {
-    std::string file, out;
+    std::string file, out, mfu_from;
     ClusterAssumption cluster;
   };
   auto o = std::make_shared<Options>();
@@ -76,10 +77,14 @@ void add_plan(CLI::App& sweep) {
   cmd->add_option("--out", o->out, "sweep directory")->required();
   cmd->add_option("--gpu", o->cluster.gpu, "GPU whose dense bf16 peak the GPU-hours assume")
       ->capture_default_str();
-  cmd->add_option("--mfu", o->cluster.mfu,
-                  "model FLOPs utilisation the GPU-hours assume (crossover bench train measures it)")
-      ->capture_default_str();
+  auto* mfu = cmd->add_option("--mfu", o->cluster.mfu,
+                              "model FLOPs utilisation the GPU-hours assume")
+                   ->capture_default_str();
+  cmd->add_option("--mfu-from", o->mfu_from,
+                  "the saved output of `crossover bench train` on the GPU: its lowest MFU")
+      ->excludes(mfu);
   cmd->callback([o] {
+    if (!o->mfu_from.empty()) std::tie(o->cluster.mfu, o->cluster.mfu_source) = measured_mfu(o->mfu_from);
     const SweepPlan plan = plan_sweep(load_sweep(o->file));
     sweep_cost(plan, o->cluster);  // a bad --gpu or --mfu stops before anything is written
     const auto written = write_plan(plan, o->out);

@@ -75,6 +75,12 @@ class C10dComm final : public Comm {
 
   void all_reduce_sum(at::Tensor& t) override {
     check(t, "all_reduce");
+    if (widened_on_gloo(t)) {
+      at::Tensor wide = t.to(at::kFloat);
+      all_reduce_sum(wide);
+      t.copy_(wide);
+      return;
+    }
     std::vector<at::Tensor> ts{t};
     wait(call([&](auto& pg) { return pg->allreduce(ts); }), "all_reduce");
   }
@@ -110,18 +116,38 @@ class C10dComm final : public Comm {
   }
 
   void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) override {
+    reduce_scatter_sum_async(full, shard)->wait();
+  }
+
+  std::unique_ptr<Pending> reduce_scatter_sum_async(const at::Tensor& full,
+                                                    at::Tensor& shard) override {
+    // Gloo: an all-reduce of a copy, whose slice for this rank lands in `shard` at wait().
+    struct Handle final : Pending {
+      C10dComm* self;
+      WorkPtr work;
+      at::Tensor sum, shard;
+      void wait() override {
+        self->wait(work, "reduce_scatter");
+        if (sum.defined())
+          shard.copy_(sum.narrow(0, self->rank_ * shard.numel(), shard.numel()));
+      }
+    };
     check(full, "reduce_scatter");
     check(shard, "reduce_scatter");
+    auto h = std::make_unique<Handle>();
+    h->self = this;
 #ifdef CROSSOVER_HAVE_NCCL
     if (nccl_) {
       at::Tensor in = full;
-      wait(nccl_->_reduce_scatter_base(shard, in), "reduce_scatter");
-      return;
+      h->work = nccl_->_reduce_scatter_base(shard, in);
+      return h;
     }
 #endif
-    at::Tensor sum = full.clone();
-    all_reduce_sum(sum);
-    shard.copy_(sum.narrow(0, rank_ * shard.numel(), shard.numel()));
+    h->sum = widened_on_gloo(full) ? full.to(at::kFloat) : full.clone();
+    h->shard = shard;
+    std::vector<at::Tensor> ts{h->sum};
+    h->work = gloo()->allreduce(ts);
+    return h;
   }
 
   void broadcast(at::Tensor& t, int root) override {
@@ -145,6 +171,12 @@ class C10dComm final : public Comm {
     return f(pg_);
   }
   c10::intrusive_ptr<c10d::ProcessGroupGloo>& gloo() { return pg_; }
+  // LibTorch 1.13's Gloo sums no bf16 ("Invalid scalar type"): there bf16 contributions (already
+  // rounded by the caller) are summed in fp32 and the sum rounded back, on every LibTorch, so that
+  // a CPU run means the same on both builds. NCCL sums bf16 natively.
+  bool widened_on_gloo(const at::Tensor& t) const {
+    return pg_ && t.scalar_type() == at::kBFloat16;
+  }
 
   void wait(const WorkPtr& work, const char* what) {
     try {

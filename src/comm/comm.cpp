@@ -17,6 +17,11 @@ std::unique_ptr<Pending> Comm::all_gather_async(const at::Tensor& shard, at::Ten
   return std::make_unique<Done>();
 }
 
+std::unique_ptr<Pending> Comm::reduce_scatter_sum_async(const at::Tensor& full, at::Tensor& shard) {
+  reduce_scatter_sum(full, shard);
+  return std::make_unique<Done>();
+}
+
 std::vector<double> Comm::all_reduce_sum(const std::vector<double>& values) {
   if (world_size() == 1 || values.empty()) return values;
   at::Tensor t = at::tensor(values, at::kDouble).to(device());

@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
+#include <ATen/cuda/CUDAEvent.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -78,6 +79,44 @@ int64_t peak_memory_bytes(at::Device device) {
 #else
   return 0;
 #endif
+}
+
+#ifdef CROSSOVER_WITH_CUDA
+namespace {
+
+// Marks are CUDA events (with timing) recorded on the device's current stream; the events are
+// kept and re-recorded, so a long window creates each event once.
+class CudaEventTimeline final : public Timeline {
+ public:
+  explicit CudaEventTimeline(at::Device device) : device_(device) {}
+  void mark() override {
+    if (used_ == events_.size()) events_.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+    events_[used_++]->record(c10::cuda::getCurrentCUDAStream(device_.index()));
+  }
+  std::vector<double> resolve() override {
+    std::vector<double> out;
+    if (used_ == 0) return out;
+    events_[used_ - 1]->synchronize();
+    for (size_t i = 0; i < used_; ++i)
+      out.push_back(i == 0 ? 0.0 : events_[0]->elapsed_time(*events_[i]) / 1000.0);
+    return out;
+  }
+  void clear() override { used_ = 0; }
+
+ private:
+  at::Device device_;
+  std::vector<std::unique_ptr<at::cuda::CUDAEvent>> events_;
+  size_t used_ = 0;
+};
+
+}  // namespace
+#endif
+
+std::unique_ptr<Timeline> make_device_timeline(at::Device device) {
+#ifdef CROSSOVER_WITH_CUDA
+  if (device.is_cuda()) return std::make_unique<CudaEventTimeline>(device);
+#endif
+  return make_wall_clock_timeline();
 }
 
 }  // namespace crossover

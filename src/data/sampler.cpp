@@ -15,7 +15,8 @@ constexpr uint64_t kEpochOrderTag = 0x65706f6368732d2dull;  // "epochs--"
 }  // namespace
 
 RepeatSampler::RepeatSampler(const TokenStore& store, int32_t eos_id, const Options& options)
-    : store_(store), eos_(eos_id), options_(options) {
+    : store_(store), eos_(eos_id), options_(options),
+      order_(store.num_docs(), hash_combine(options.order_seed, kDocOrderTag)) {
   const auto& o = options_;
   if (o.seq_len <= 0 || o.global_batch <= 0)
     throw std::invalid_argument("sampler: seq_len and global_batch must be positive");
@@ -29,16 +30,21 @@ RepeatSampler::RepeatSampler(const TokenStore& store, int32_t eos_id, const Opti
     throw std::invalid_argument(store.path() + ": eos id " + std::to_string(eos_id) +
                                 " outside the vocabulary");
 
-  // Take documents in the fixed order until the stream holds U tokens.
+  // Take documents in the fixed order until the stream holds U tokens: count them first, so
+  // that the one array kept (8 bytes per subset document) is allocated once, at its size.
   const uint64_t n_docs = store.num_docs();
-  const IndexPermutation order(n_docs, hash_combine(o.order_seed, kDocOrderTag));
   const int64_t want = o.unique_tokens < 0 ? INT64_MAX : o.unique_tokens;
   int64_t len = 0;
-  for (uint64_t i = 0; i < n_docs && len < want; ++i) {
-    const uint64_t d = order(i);
-    subset_docs_.push_back(d);
+  uint64_t count = n_docs;  // the whole store needs no counting pass
+  if (o.unique_tokens >= 0) {
+    for (count = 0; count < n_docs && len < want; ++count)
+      len += static_cast<int64_t>(store.doc_length(order_(count))) + 1;  // + eos
+  }
+  stream_starts_.reserve(count);
+  len = 0;
+  for (uint64_t i = 0; i < count; ++i) {
     stream_starts_.push_back(len);
-    len += static_cast<int64_t>(store.doc_length(d)) + 1;  // + eos
+    len += static_cast<int64_t>(store.doc_length(order_(i))) + 1;
   }
   stream_len_ = std::min(len, want);
   num_sequences_ = stream_len_ > 0 ? (stream_len_ - 1) / o.seq_len : 0;
@@ -80,7 +86,7 @@ void RepeatSampler::read_stream(int64_t begin, int64_t count, int64_t* out) cons
   size_t k = static_cast<size_t>(it - stream_starts_.begin()) - 1;
   int64_t pos = begin;
   while (count > 0) {
-    const uint64_t d = subset_docs_[k];
+    const uint64_t d = order_(k);
     const int64_t doc_len = static_cast<int64_t>(store_.doc_length(d));
     const int64_t within = pos - stream_starts_[k];
     const int64_t n = std::min(count, doc_len - within);

@@ -2,14 +2,20 @@
 // block) is one flat buffer, padded to world x shard elements; rank r keeps elements
 // [r shard, (r + 1) shard) as its fp32 master, with its gradient and Adam moments. So parameter,
 // gradient and optimizer memory are 1/world of the model, plus the full blocks that exist only
-// while they run:
-//   forward:  all-gather block i (block i + 1's gather is already in flight), run it without
-//             saving activations, free it;
-//   backward: all-gather block i again (i - 1 prefetched), recompute it with autograd, take
-//             the gradients of its input and of its full parameters, reduce-scatter the latter
-//             into this rank's shard.
-// One autograd Function per block does this; the embedding group is gathered once per
-// micro-batch and its full gradient reduce-scattered after the backward.
+// while they are needed:
+//   forward:  all-gather block i (block i + 1's gather is already in flight), run it, then
+//             - recompute: full (the default) — keep only its input and free the parameters;
+//             - recompute: none — keep its activations and full parameters until its backward;
+//   backward: (full) all-gather block i again (i - 1 prefetched) and recompute it with autograd;
+//             take the gradients of its input and of its full parameters, and start the
+//             reduce-scatter of the latter into this rank's shard without waiting for it.
+// A reduce-scatter is waited on only when its result is needed: before the optimizer step
+// (reduce_gradients), or when the same group's next one starts. So it overlaps the backward of
+// the blocks below. With grad_reduce: step, the micro-batches before the last add their full
+// gradients into one fp32 buffer per group and only the last micro-batch reduce-scatters.
+// One autograd Function per block does this. The embedding group is gathered once per micro-batch
+// (its gather prefetched at the end of the previous one), and its gradient reduce-scattered
+// after the backward, overlapping the reduce-scatters still in flight.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -28,8 +34,8 @@ namespace {
 
 class FullySharded;
 
-// Blocks run through this Function so that their activations and full parameters are not kept
-// between forward and backward.
+// Blocks run through this Function: the block's full parameters come from the owner's gathers and
+// its parameter gradient goes to the owner's reduce-scatter, never through autograd's .grad.
 struct ShardedBlock : public torch::autograd::Function<ShardedBlock> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                             const at::Tensor& shard, FullySharded* owner, int64_t layer,
@@ -63,6 +69,7 @@ class FullySharded final : public Sharding {
       }
       adam_.add_slot(std::move(slot));
     }
+    accumulated_.resize(masters_.size());
   }
 
   std::string name() const override { return "fsdp"; }
@@ -84,7 +91,10 @@ class FullySharded final : public Sharding {
       prefetch(g);
       it = inflight_.find(g);
     }
-    it->second.pending->wait();
+    {
+      PhaseScope comm(timer_, Phase::kComm);
+      it->second.pending->wait();
+    }
     at::Tensor full = it->second.buffer.narrow(0, 0, model_.layout().groups[g].numel);
     inflight_.erase(it);
     return full;
@@ -100,37 +110,79 @@ class FullySharded final : public Sharding {
     inflight_.emplace(g, std::move(f));
   }
 
-  // Sums a full gradient over ranks into this rank's shard (fp32).
-  at::Tensor scatter_gradient(size_t g, const at::Tensor& full_grad) {
+  // The full gradient of group g from this micro-batch: summed over ranks into this rank's
+  // shard, by a reduce-scatter started now (or, with grad_reduce: step before the last
+  // micro-batch, added into the group's full fp32 buffer).
+  void reduce_gradient(size_t g, const at::Tensor& full_grad) {
     at::NoGradGuard no_grad;
-    at::Tensor padded = at::zeros({shards_[g] * comm_.world_size()},
-                                  full_grad.options().dtype(at::kFloat));
-    padded.narrow(0, 0, full_grad.numel()).copy_(full_grad.reshape({-1}));
-    at::Tensor shard = at::empty({shards_[g]}, padded.options());
-    comm_.reduce_scatter_sum(padded, shard);
-    return shard;
+    finish_reduce(g);  // this group's previous reduce-scatter, whose buffer is reused below
+    const int64_t padded = shards_[g] * comm_.world_size();
+    at::Tensor& acc = accumulated_[g];
+    if (options_.reduce_per_step && (!last_micro_batch_ || acc.defined())) {
+      if (!acc.defined()) acc = at::zeros({padded}, full_grad.options().dtype(at::kFloat));
+      acc.narrow(0, 0, full_grad.numel()).add_(full_grad.reshape({-1}));
+      if (!last_micro_batch_) return;
+    }
+    Reduction r;
+    if (acc.defined() && options_.reduce_dtype == at::kFloat) {
+      r.full = acc;  // reduced in place of a copy; zeroed once the reduce-scatter is done
+    } else {
+      r.full = at::zeros({padded}, full_grad.options().dtype(options_.reduce_dtype));
+      r.full.narrow(0, 0, full_grad.numel())
+          .copy_(acc.defined() ? acc.narrow(0, 0, full_grad.numel()) : full_grad.reshape({-1}));
+      if (acc.defined()) acc.zero_();
+    }
+    r.shard = at::empty({shards_[g]}, r.full.options());
+    r.pending = comm_.reduce_scatter_sum_async(r.full, r.shard);
+    reductions_.emplace(g, std::move(r));
   }
 
-  at::Tensor forward_backward(const Batch& batch) override {
-    const at::Device device = options_.device;
-    // The embedding group: gathered once, a leaf of this micro-batch's graph.
-    at::Tensor embed = gather(0).detach().set_requires_grad(true);
-    at::Tensor x = model_.embed(embed, batch.inputs.to(device));
-    for (int64_t i = 0; i < model_.config().layers; ++i)
-      x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal);
-    const at::Tensor h = model_.final_norm(embed, x);
-    at::Tensor loss = weighted_cross_entropy(h, model_.head_weight(embed),
-                                             batch.targets.to(device), batch.weights.to(device));
-    loss.backward();
+  // Waits for group g's reduce-scatter, if one is in flight, and adds it to the group's gradient.
+  void finish_reduce(size_t g) {
+    auto it = reductions_.find(g);
+    if (it == reductions_.end()) return;
     {
-      at::NoGradGuard no_grad;
-      masters_[0].mutable_grad().add_(scatter_gradient(0, embed.grad()));
+      PhaseScope comm(timer_, Phase::kComm);
+      it->second.pending->wait();
     }
+    at::NoGradGuard no_grad;
+    masters_[g].mutable_grad().add_(it->second.shard);
+    if (accumulated_[g].defined() && it->second.full.is_same(accumulated_[g])) accumulated_[g].zero_();
+    reductions_.erase(it);
+  }
+
+  at::Tensor forward_backward(const Batch& batch, bool last) override {
+    const at::Device device = options_.device;
+    last_micro_batch_ = last;
+    at::Tensor embed, loss;
+    {
+      PhaseScope forward(timer_, Phase::kForward);
+      // The embedding group: gathered once, a leaf of this micro-batch's graph.
+      embed = gather(0).detach().set_requires_grad(true);
+      prefetch(1);
+      at::Tensor x = model_.embed(embed, batch.inputs.to(device));
+      for (int64_t i = 0; i < model_.config().layers; ++i)
+        x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal);
+      const at::Tensor h = model_.final_norm(embed, x);
+      loss = weighted_cross_entropy(h, model_.head_weight(embed), batch.targets.to(device),
+                                    batch.weights.to(device));
+    }
+    {
+      PhaseScope backward(timer_, Phase::kBackward);
+      loss.backward();
+      reduce_gradient(0, embed.grad());
+    }
+    // The next micro-batch's embedding group travels while this rank returns; the last
+    // micro-batch's does not (the optimizer is about to change the parameters).
+    if (!last) prefetch(0);
     return loss.detach();
   }
 
   void reduce_gradients() override {
-    for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
+    for (size_t g = 0; g < masters_.size(); ++g) {
+      finish_reduce(g);
+      adam_.slots()[g].grad = masters_[g].grad();
+    }
   }
 
   at::Tensor grad_sq_share() override { return adam_.local_grad_sq(); }  // this rank's shards
@@ -192,16 +244,24 @@ class FullySharded final : public Sharding {
       largest = std::max(largest, shards_[g] * comm_.world_size());
     }
     const int64_t esize = at::elementSize(options_.compute_dtype);
-    // The embedding group for the whole micro-batch, plus a running block and its prefetch.
-    const int64_t gathered = (shards_[0] * comm_.world_size() + 2 * largest) * esize;
+    // The embedding group for the whole micro-batch, plus a running block and its prefetch; or,
+    // without recompute, every block from its forward to its backward.
+    const int64_t gathered = options_.recompute
+        ? (shards_[0] * comm_.world_size() + 2 * largest) * esize
+        : shard_total * comm_.world_size() * esize;
     return {shard_total * 4, shard_total * 4, 2 * shard_total * 4, gathered};
   }
 
   const Transformer& model() const { return model_; }
+  bool recompute() const { return options_.recompute; }
 
  private:
   struct Inflight {
     at::Tensor shard, buffer;
+    std::unique_ptr<Pending> pending;
+  };
+  struct Reduction {
+    at::Tensor full, shard;  // the reduce-scatter's input (kept alive until it is done) and output
     std::unique_ptr<Pending> pending;
   };
   ShardingOptions options_;
@@ -211,38 +271,59 @@ class FullySharded final : public Sharding {
   std::vector<int64_t> shards_;
   std::vector<at::Tensor> masters_;
   std::map<size_t, Inflight> inflight_;
+  std::map<size_t, Reduction> reductions_;
+  std::vector<at::Tensor> accumulated_;  // grad_reduce: step, per group (allocated on first use)
+  bool last_micro_batch_ = true;
 };
 
 at::Tensor ShardedBlock::forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                                  const at::Tensor& shard, FullySharded* owner, int64_t layer,
                                  bool causal) {
-  at::NoGradGuard no_grad;
   const at::Tensor full = owner->gather(1 + layer);
   owner->prefetch(2 + layer);  // the next block's parameters travel while this one computes
-  const at::Tensor y = owner->model().block(layer, full, x, causal);
-  ctx->save_for_backward({x});
   ctx->saved_data["owner"] = reinterpret_cast<int64_t>(owner);
   ctx->saved_data["layer"] = layer;
   ctx->saved_data["causal"] = causal;
-  return y;
+  if (owner->recompute()) {
+    ctx->save_for_backward({x});
+    return owner->model().block(layer, full, x, causal);
+  }
+  // Kept: the block's own graph (activations and full parameters) lives in the context until
+  // backward, outside the outer graph, so its parameter gradient never lands in a .grad.
+  const at::Tensor x_in = x.detach().set_requires_grad(true);
+  const at::Tensor params = full.detach().set_requires_grad(true);
+  at::Tensor y;
+  {
+    at::AutoGradMode grad_mode(true);
+    y = owner->model().block(layer, params, x_in, causal);
+  }
+  ctx->saved_data["y"] = y;
+  ctx->saved_data["x"] = x_in;
+  ctx->saved_data["params"] = params;
+  return y.detach();
 }
 
 torch::autograd::variable_list ShardedBlock::backward(torch::autograd::AutogradContext* ctx,
                                                       torch::autograd::variable_list grad_out) {
   auto* owner = reinterpret_cast<FullySharded*>(ctx->saved_data["owner"].toInt());
   const int64_t layer = ctx->saved_data["layer"].toInt();
-  const bool causal = ctx->saved_data["causal"].toBool();
-  const at::Tensor x = ctx->get_saved_variables()[0].detach().set_requires_grad(true);
-  const at::Tensor full = owner->gather(1 + layer).detach().set_requires_grad(true);
-  if (layer > 0) owner->prefetch(layer);  // block layer - 1 is next in the backward
-  at::Tensor y;
-  {
+  at::Tensor x, params, y;
+  if (owner->recompute()) {
+    const bool causal = ctx->saved_data["causal"].toBool();
+    x = ctx->get_saved_variables()[0].detach().set_requires_grad(true);
+    params = owner->gather(1 + layer).detach().set_requires_grad(true);
+    if (layer > 0) owner->prefetch(layer);  // block layer - 1 is next in the backward
     at::AutoGradMode grad_mode(true);
-    y = owner->model().block(layer, full, x, causal);
+    y = owner->model().block(layer, params, x, causal);
+  } else {
+    x = ctx->saved_data["x"].toTensor();
+    params = ctx->saved_data["params"].toTensor();
+    y = ctx->saved_data["y"].toTensor();
   }
-  const auto grads = torch::autograd::grad({y}, {x, full}, {grad_out[0]});
-  return {grads[0], owner->scatter_gradient(1 + layer, grads[1]), at::Tensor(), at::Tensor(),
-          at::Tensor()};
+  const auto grads = torch::autograd::grad({y}, {x, params}, {grad_out[0]});
+  if (!owner->recompute()) ctx->saved_data.clear();  // the block's graph and parameters go now
+  owner->reduce_gradient(1 + layer, grads[1]);
+  return {grads[0], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
 }  // namespace

@@ -2,17 +2,50 @@
 // gradient of a group is one flat buffer). ddp sums gradients over ranks in buckets of
 // distributed.bucket_mb after the last micro-batch. The loss weights are already normalised by
 // the global batch, so the sum over ranks is the global-batch gradient (the same as averaging
-// per-rank means).
+// per-rank means). With distributed.recompute: full, each block keeps only its input and runs
+// again in backward (CheckpointedBlock), as fsdp does.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
+#include "crossover/model/loss_head.h"
 #include "strategies.h"
 
 namespace crossover {
 
 namespace {
+
+// A block that saves only its input and parameters: no activations between forward and backward,
+// the block runs again (with autograd) in backward.
+struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                            const at::Tensor& params, const Transformer* model, int64_t layer,
+                            bool causal) {
+    ctx->save_for_backward({x, params});
+    ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
+    ctx->saved_data["layer"] = layer;
+    ctx->saved_data["causal"] = causal;
+    return model->block(layer, params, x, causal);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto* model = reinterpret_cast<const Transformer*>(ctx->saved_data["model"].toInt());
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor x = saved[0].detach().set_requires_grad(true);
+    const at::Tensor params = saved[1].detach().set_requires_grad(true);
+    at::Tensor y;
+    {
+      at::AutoGradMode grad_mode(true);
+      y = model->block(ctx->saved_data["layer"].toInt(), params, x,
+                       ctx->saved_data["causal"].toBool());
+    }
+    const auto grads = torch::autograd::grad({y}, {x, params}, {grad_out[0]});
+    return {grads[0], grads[1], at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
 
 std::vector<DecaySegment> decay_segments(const GroupLayout& g) {
   std::vector<DecaySegment> segs;
@@ -56,11 +89,16 @@ class Replicated final : public Sharding {
     }
   }
 
-  at::Tensor forward_backward(const Batch& batch) override {
-    std::vector<at::Tensor> flats;
-    for (const auto& m : masters_)
-      flats.push_back(options_.compute_dtype == at::kFloat ? m : m.to(options_.compute_dtype));
-    at::Tensor loss = batch_loss(model_, flats, batch);
+  at::Tensor forward_backward(const Batch& batch, bool /*last*/) override {
+    at::Tensor loss;
+    {
+      PhaseScope forward(timer_, Phase::kForward);
+      std::vector<at::Tensor> flats;
+      for (const auto& m : masters_)
+        flats.push_back(options_.compute_dtype == at::kFloat ? m : m.to(options_.compute_dtype));
+      loss = options_.recompute ? checkpointed_loss(flats, batch) : batch_loss(model_, flats, batch);
+    }
+    PhaseScope backward(timer_, Phase::kBackward);
     loss.backward();
     return loss.detach();
   }
@@ -69,15 +107,17 @@ class Replicated final : public Sharding {
     at::NoGradGuard no_grad;
     for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
     if (options_.kind != ShardingKind::kDdp || comm_.world_size() == 1) return;
-    // Buckets of consecutive groups; a group larger than a bucket goes alone, in place.
+    PhaseScope comm(timer_, Phase::kComm);
+    // Buckets of consecutive groups; a group larger than a bucket goes alone (in place in fp32).
     std::vector<at::Tensor> bucket;
     int64_t bytes = 0;
+    const bool fp32 = options_.reduce_dtype == at::kFloat;
     auto flush = [&] {
       if (bucket.empty()) return;
-      if (bucket.size() == 1) {
+      if (bucket.size() == 1 && fp32) {
         comm_.all_reduce_sum(bucket[0]);
       } else {
-        at::Tensor joined = at::cat(bucket);
+        at::Tensor joined = at::cat(bucket).to(options_.reduce_dtype);
         comm_.all_reduce_sum(joined);
         int64_t offset = 0;
         for (auto& g : bucket) {
@@ -90,7 +130,7 @@ class Replicated final : public Sharding {
     };
     for (auto& s : adam_.slots()) {
       bucket.push_back(s.grad);
-      bytes += s.grad.numel() * 4;
+      bytes += s.grad.numel() * at::elementSize(options_.reduce_dtype);
       if (bytes >= options_.bucket_bytes) flush();
     }
     flush();
@@ -140,6 +180,16 @@ class Replicated final : public Sharding {
   }
 
  private:
+  // batch_loss with every block checkpointed.
+  at::Tensor checkpointed_loss(const std::vector<at::Tensor>& flats, const Batch& batch) const {
+    const at::Device device = options_.device;
+    at::Tensor x = model_.embed(flats[0], batch.inputs.to(device));
+    for (int64_t i = 0; i < model_.config().layers; ++i)
+      x = CheckpointedBlock::apply(x, flats[1 + i], &model_, i, batch.causal);
+    return weighted_cross_entropy(model_.final_norm(flats[0], x), model_.head_weight(flats[0]),
+                                  batch.targets.to(device), batch.weights.to(device));
+  }
+
   ShardingOptions options_;
   const Transformer& model_;
   Comm& comm_;

@@ -6,6 +6,19 @@
 
 namespace crossover {
 
+ShardingOptions sharding_options(const DistributedConfig& config, at::Device device,
+                                 at::ScalarType compute_dtype) {
+  ShardingOptions o;
+  o.kind = config.sharding;
+  o.device = device;
+  o.compute_dtype = compute_dtype;
+  o.bucket_bytes = config.bucket_mb << 20;
+  o.recompute = config.recomputes();
+  o.reduce_dtype = config.reduce_dtype == ReduceDtype::kBf16 ? at::kBFloat16 : at::kFloat;
+  o.reduce_per_step = config.grad_reduce == GradReduce::kStep;
+  return o;
+}
+
 std::unique_ptr<Sharding> make_sharding(const ShardingOptions& o, const Transformer& model,
                                         const OptimizerConfig& opt, Comm& comm) {
   switch (o.kind) {

@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include "crossover/model/fused_cpu.h"
+
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace crossover {
@@ -14,6 +17,11 @@ constexpr bool kHaveSdpa = TORCH_VERSION_MAJOR >= 2;
 }  // namespace
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (fused_cpu_applies(x) && fused_cpu_applies(weight)) return rms_norm_cpu(x, weight, eps);
+  return rms_norm_reference(x, weight, eps);
+}
+
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
   // Statistics in fp32 whatever the compute dtype.
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -40,7 +48,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
 }
 
 at::Tensor Transformer::rope(const at::Tensor& x, int64_t pos0) const {
-  const int64_t T = x.size(2), half = x.size(3) / 2;
+  const int64_t T = x.size(2);
   if (pos0 + T > max_seq_len_)
     throw std::out_of_range("position " + std::to_string(pos0 + T) +
                             " beyond the model's maximum sequence length " +
@@ -51,21 +59,37 @@ at::Tensor Transformer::rope(const at::Tensor& x, int64_t pos0) const {
   }
   const at::Tensor c = cos_dev_.narrow(0, pos0, T).to(x.scalar_type());
   const at::Tensor s = sin_dev_.narrow(0, pos0, T).to(x.scalar_type());
+  if (fused_cpu_applies(x)) return rope_cpu(x, c, s);
+  return rope_reference(x, c, s);
+}
+
+at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& c, const at::Tensor& s) {
+  const int64_t half = x.size(3) / 2;
   const at::Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
   return at::cat({x1 * c - x2 * s, x2 * c + x1 * s}, -1);
 }
 
 at::Tensor Transformer::plain_attention(const at::Tensor& q, const at::Tensor& k,
                                         const at::Tensor& v, bool causal) {
-  const int64_t Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)).to(at::kFloat) * (1.0 / std::sqrt(hd));
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
+  const double scale = 1.0 / std::sqrt(hd);
+  const at::Tensor q3 = q.reshape({B * H, Tq, hd}), kt = k.reshape({B * H, Tk, hd}).transpose(1, 2);
+  at::Tensor scores;
   if (causal) {
-    // Query i sits at position Tk - Tq + i and sees keys up to it.
-    const at::Tensor hidden_keys =
-        at::ones({Tq, Tk}, q.options().dtype(at::kBool)).triu(Tk - Tq + 1);
-    scores = scores.masked_fill(hidden_keys, -std::numeric_limits<float>::infinity());
+    // Query i sits at position Tk - Tq + i and sees keys up to it. The mask is added inside the
+    // GEMM (baddbmm: bias + scale * q k^T), which costs nothing next to a masked_fill pass over
+    // the scores and its backward.
+    const at::Tensor bias = at::zeros({Tq, Tk}, q.options().dtype(at::kFloat))
+                                .masked_fill_(at::ones({Tq, Tk}, q.options().dtype(at::kBool))
+                                                  .triu(Tk - Tq + 1),
+                                              -std::numeric_limits<float>::infinity())
+                                .to(q.scalar_type());
+    scores = at::baddbmm(bias, q3, kt, /*beta=*/1.0, /*alpha=*/scale);
+  } else {
+    scores = at::bmm(q3, kt).mul_(scale);  // bmm keeps its inputs, not its output, for backward
   }
-  return at::matmul(at::softmax(scores, -1).to(v.scalar_type()), v);
+  const at::Tensor p = at::softmax(scores.to(at::kFloat), -1).to(v.scalar_type());
+  return at::bmm(p, v.reshape({B * H, Tk, hd})).view({B, H, Tq, hd});
 }
 
 at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, const at::Tensor& v0,
@@ -90,25 +114,31 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, con
 }
 
 at::Tensor Transformer::embed(const at::Tensor& embed_flat, const at::Tensor& ids) const {
-  return at::embedding(param_view(embed_flat, layout_.groups[0].params[0]), ids);
+  // index_select rather than embedding: the same rows, and its backward is one index_add_,
+  // where embedding's dense CPU backward adds the rows one select at a time.
+  const at::Tensor table = param_view(embed_flat, layout_.groups[0].params[0]);
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(table.size(1));
+  return at::index_select(table, 0, ids.reshape({-1})).view(shape);
 }
 
 at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::Tensor& x,
                               bool causal, KVCache* cache, CacheMode mode) const {
-  const GroupLayout& g = layout_.groups[1 + layer];
-  auto w = [&](const char* name) { return param_view(flat, g.find(name)); };
+  const BlockWeights w = block_weights(layer, flat);
   const int64_t B = x.size(0), T = x.size(1), d = config_.d_model, H = config_.heads,
                 KV = config_.kv_heads_resolved(), hd = config_.head_dim();
   const double eps = config_.norm_eps;
   const int64_t pos0 = cache ? cache->length : 0;
 
-  const at::Tensor h = rms_norm(x, w("attn_norm"), eps);
-  at::Tensor q = at::linear(h, w("attn.wq")).view({B, T, H, hd}).transpose(1, 2);
-  at::Tensor k = at::linear(h, w("attn.wk")).view({B, T, KV, hd}).transpose(1, 2);
-  at::Tensor v = at::linear(h, w("attn.wv")).view({B, T, KV, hd}).transpose(1, 2);
+  const at::Tensor h = rms_norm(x, w.attn_norm, eps);
+  // q, k and v from one GEMM; split (not narrowed) so that backward joins their gradients once.
+  const auto qkv = at::linear(h, w.wqkv).split_with_sizes({H * hd, KV * hd, KV * hd}, -1);
+  at::Tensor q = qkv[0].view({B, T, H, hd}).transpose(1, 2);
+  at::Tensor k = qkv[1].view({B, T, KV, hd}).transpose(1, 2);
+  at::Tensor v = qkv[2].view({B, T, KV, hd}).transpose(1, 2);
   if (config_.qk_norm) {
-    q = rms_norm(q, w("attn.q_norm"), eps);
-    k = rms_norm(k, w("attn.k_norm"), eps);
+    q = rms_norm(q, w.q_norm, eps);
+    k = rms_norm(k, w.k_norm, eps);
   }
   q = rope(q, pos0);
   k = rope(k, pos0);
@@ -129,10 +159,56 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
     }
   }
   const at::Tensor a = attention(q, k, v, causal).transpose(1, 2).reshape({B, T, d});
-  const at::Tensor x1 = x + at::linear(a, w("attn.wo"));
-  const at::Tensor f = rms_norm(x1, w("ffn_norm"), eps);
-  const at::Tensor gated = at::silu(at::linear(f, w("ffn.w_gate"))) * at::linear(f, w("ffn.w_up"));
-  return x1 + at::linear(gated, w("ffn.w_down"));
+  const at::Tensor x1 = x + at::linear(a, w.wo);
+  const at::Tensor f = rms_norm(x1, w.ffn_norm, eps);
+  const auto gate_up = at::linear(f, w.w_gate_up).chunk(2, -1);  // one GEMM for both
+  return x1 + at::linear(at::silu(gate_up[0]) * gate_up[1], w.w_down);
+}
+
+Transformer::BlockWeights Transformer::block_weights(int64_t layer, const at::Tensor& flat) const {
+  // The flat buffer holds the block's parameters back to back (model/layout.h); the projections
+  // that read the same input are neighbours there: wq, wk, wv and w_gate, w_up. One split gives
+  // every piece (its backward is one concatenation, where a narrow per parameter would scatter
+  // each gradient into a zero-filled copy of the whole buffer).
+  const GroupLayout& g = layout_.groups[1 + layer];
+  const int64_t d = config_.d_model, ffn = config_.ffn_hidden_resolved();
+  const int64_t qkv_rows = d + 2 * config_.kv_heads_resolved() * config_.head_dim();
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<int64_t>> shapes;
+  int64_t offset = 0;
+  auto piece = [&](const char* first, int64_t numel, std::vector<int64_t> shape) {
+    if (g.find(first).offset != offset)
+      throw std::logic_error(std::string("block_weights: ") + first + " is not where the layout has it");
+    sizes.push_back(numel);
+    shapes.push_back(std::move(shape));
+    offset += numel;
+  };
+  piece("attn_norm", d, {d});
+  piece("attn.wq", qkv_rows * d, {qkv_rows, d});
+  piece("attn.wo", d * d, {d, d});
+  if (config_.qk_norm) {
+    piece("attn.q_norm", config_.head_dim(), {config_.head_dim()});
+    piece("attn.k_norm", config_.head_dim(), {config_.head_dim()});
+  }
+  piece("ffn_norm", d, {d});
+  piece("ffn.w_gate", 2 * ffn * d, {2 * ffn, d});
+  piece("ffn.w_down", d * ffn, {d, ffn});
+  if (offset != g.numel) throw std::logic_error("block_weights: the layout has parameters it does not know");
+  const auto parts = flat.split_with_sizes(sizes);
+  size_t i = 0;
+  auto next = [&] { const size_t j = i++; return parts[j].view(shapes[j]); };
+  BlockWeights w;
+  w.attn_norm = next();
+  w.wqkv = next();
+  w.wo = next();
+  if (config_.qk_norm) {
+    w.q_norm = next();
+    w.k_norm = next();
+  }
+  w.ffn_norm = next();
+  w.w_gate_up = next();
+  w.w_down = next();
+  return w;
 }
 
 at::Tensor Transformer::final_norm(const at::Tensor& embed_flat, const at::Tensor& x) const {

@@ -176,7 +176,9 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
   const at::Device device = flats[0].device();
   const int64_t n = w.size(0), L = w.size(1) - 1;
   const at::Tensor head = model.head_weight(flats[0]);
-  const at::Tensor x0 = w.narrow(1, 0, L).contiguous();
+  // Masks are drawn where the model runs (the CUDA kernel on a GPU, bit-identical to the CPU
+  // reference): only token ids cross to the device.
+  const at::Tensor x0 = w.narrow(1, 0, L).contiguous().to(device);
   std::vector<at::Tensor> samples;  // [n] per sample
   for (int64_t k = 0; k < K; ++k) {
     // Sample k of sequence i: t stratified over k, offset per sequence.
@@ -194,13 +196,13 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
     p.weighting = kernels::kWeightInverseT;  // ELBO weights: evaluation is always the bound
     p.scale = 1.0f;
     p.norm_len = L;
-    const auto m = ops::mdm_mask(x0, t, p);
-    const at::Tensor h = model.hidden(flats, m.noisy.to(device), false);
+    const auto m = ops::mdm_mask(x0, t.to(device), p);
+    const at::Tensor h = model.hidden(flats, m.noisy, false);
     // Per-token NLL on masked rows only, weighted.
-    const at::Tensor wt = m.weight.to(device).reshape({-1});
+    const at::Tensor wt = m.weight.reshape({-1});
     const at::Tensor rows = wt.ne(0).nonzero().squeeze(1);
     const at::Tensor nll = token_nll(h.reshape({-1, h.size(-1)}).index_select(0, rows), head,
-                                     x0.to(device).reshape({-1}).index_select(0, rows));
+                                     x0.reshape({-1}).index_select(0, rows));
     at::Tensor per_seq = at::zeros({n * L}, nll.options());
     per_seq.index_put_({rows}, nll * wt.index_select(0, rows));
     samples.push_back(per_seq.view({n, L}).sum(1).to(at::kDouble).cpu());

@@ -1,10 +1,47 @@
 #include "crossover/sweep/cost.h"
 
+#include <fmt/format.h>
+
+#include <fstream>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "crossover/train/peak.h"
+#include "crossover/util/lines.h"
 
 namespace crossover {
+
+std::pair<double, std::string> measured_mfu(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("--mfu-from " + path + ": cannot open the file");
+  double lowest = 2;
+  std::string results, line;
+  int cpu_results = 0;
+  for (int64_t n = 1; read_bounded_line(in, line, path, n); ++n) {
+    if (line.empty() || line[0] != '{') continue;  // the table and log lines around the results
+    const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("mfu") || !j["mfu"].is_number()) continue;
+    const std::string device = j.value("device", std::string("?"));
+    if (device.rfind("cuda", 0) != 0) {
+      ++cpu_results;
+      continue;
+    }
+    const double mfu = j["mfu"].get<double>();
+    lowest = std::min(lowest, mfu);
+    results += fmt::format("{}{} {} {:.1f}%", results.empty() ? "" : ", ",
+                           j.value("objective", std::string("?")), j.value("sharding", std::string("?")),
+                           100 * mfu);
+  }
+  if (results.empty())
+    throw std::runtime_error(
+        "--mfu-from " + path + ": no result line of `crossover bench train` on a GPU (a JSON object "
+        "with \"mfu\" and a cuda \"device\")" +
+        (cpu_results ? fmt::format("; {} result(s) were measured on the CPU, whose MFU says "
+                                   "nothing about a GPU", cpu_results)
+                     : std::string()));
+  return {lowest, "measured: the lowest in " + path + " (" + results + ")"};
+}
 
 SweepCost sweep_cost(const SweepPlan& plan, const ClusterAssumption& cluster) {
   if (!(cluster.mfu > 0 && cluster.mfu <= 1))

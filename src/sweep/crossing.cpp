@@ -7,6 +7,15 @@
 
 namespace crossover {
 
+namespace {
+std::string fmt_z(double z) {
+  std::string s = std::to_string(z);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+}  // namespace
+
 double interpolate(const Curve& c, double x) {
   if (c.x.empty()) return std::nan("");
   if (x <= c.x.front()) return c.y.front();
@@ -29,6 +38,79 @@ std::pair<double, double> log_trend(const Curve& c, int points) {
   return {(sy - b * sx) / k, b};
 }
 
+namespace {
+
+// The eval points of both curves within [begin, end], sorted, without repeats.
+std::vector<double> shared_grid(const Curve& a, const Curve& b, double begin, double end) {
+  std::vector<double> grid;
+  for (const auto* c : {&a, &b})
+    for (double x : c->x)
+      if (x >= begin && x <= end) grid.push_back(x);
+  std::sort(grid.begin(), grid.end());
+  grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
+  return grid;
+}
+
+double se_at(const Curve& c, double x) {
+  if (c.se.empty()) return 0;
+  return interpolate(Curve{c.x, c.se, {}}, x);
+}
+
+}  // namespace
+
+double binomial_se(double accuracy, double examples) {
+  if (!(examples > 0) || !std::isfinite(accuracy)) return std::nan("");
+  const double p = std::clamp(accuracy, 0.0, 1.0);
+  return std::sqrt(p * (1 - p) / examples);
+}
+
+ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z) {
+  ResolvedCrossover r;
+  if (ar.x.empty() || mdm.x.empty()) {
+    r.why_not = "no evaluations of both runs";
+    return r;
+  }
+  const double begin = std::max(ar.x.front(), mdm.x.front());
+  const double end = std::min(ar.x.back(), mdm.x.back());
+  if (begin > end) {
+    r.why_not = "no shared range of tokens";
+    return r;
+  }
+  const double sign = better == Better::lower ? 1.0 : -1.0;
+  const std::vector<double> grid = shared_grid(ar, mdm, begin, end);
+  // At each point: +1 MDM leads beyond the noise, -1 AR does, 0 within it.
+  std::vector<int> verdict;
+  for (double x : grid) {
+    const double lead = sign * (interpolate(ar, x) - interpolate(mdm, x));
+    const double noise = z * std::hypot(se_at(ar, x), se_at(mdm, x));
+    verdict.push_back(lead > noise ? 1 : lead < -noise ? -1 : 0);
+  }
+  // The first point from which MDM's lead holds beyond the noise to the end.
+  size_t from = grid.size();
+  while (from > 0 && verdict[from - 1] == 1) --from;
+  if (from == grid.size()) {
+    r.why_not = verdict.back() == -1
+                    ? "AR leads beyond the noise at the end"
+                    : "at the end the curves are within " + fmt_z(z) + " combined standard errors";
+    return r;
+  }
+  size_t ar_led = from;  // the last point before `from` where AR led beyond the noise
+  for (size_t i = from; i-- > 0;)
+    if (verdict[i] == -1) {
+      ar_led = i;
+      break;
+    }
+  if (ar_led == from) {
+    r.why_not = from == 0 ? "MDM leads beyond the noise throughout: nothing to cross"
+                          : "MDM leads at the end, but AR never led beyond the noise before";
+    return r;
+  }
+  r.resolved = true;
+  r.x_lo = grid[ar_led];
+  r.x_hi = grid[from];
+  return r;
+}
+
 CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better) {
   CurveComparison r;
   if (ar.x.empty() || mdm.x.empty()) return r;
@@ -40,12 +122,8 @@ CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better)
   // The gap, signed so that > 0 means MDM is better, on the union grid of the shared range.
   const double sign = better == Better::lower ? 1.0 : -1.0;
   auto advantage = [&](double x) { return sign * (interpolate(ar, x) - interpolate(mdm, x)); };
-  std::vector<double> grid;
-  for (const auto* c : {&ar, &mdm})
-    for (double x : c->x)
-      if (x >= r.x_begin && x <= r.x_end) grid.push_back(x);
-  std::sort(grid.begin(), grid.end());
-  grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
+  const std::vector<double> grid = shared_grid(ar, mdm, r.x_begin, r.x_end);
+  r.resolved = resolve_crossover(ar, mdm, better);
 
   // A crossing is a change of the leader; exact ties (gap 0) keep the previous leader, and the
   // crossing is placed where the gap first reaches zero.

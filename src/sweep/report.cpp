@@ -56,17 +56,21 @@ struct Metric {
   std::string title() const { return task.empty() ? "val loss" : task + " acc"; }
 };
 
+// The metric's curve with its standard errors: the Monte-Carlo one of MDM's val loss (0 for
+// AR's exact NLL), a binomial one for an accuracy. An unknown error counts as 0.
 Curve curve_of(const PointResults& r, const Metric& m) {
   Curve c;
   for (const auto& e : r.evals) {
-    double y = e.val_loss;
+    double y = e.val_loss, se = e.val_loss_se;
     if (!m.task.empty()) {
       const auto it = e.tasks.find(m.task);
       y = it == e.tasks.end() ? std::nan("") : it->second.acc;
+      se = it == e.tasks.end() ? std::nan("") : binomial_se(y, it->second.examples);
     }
     if (!std::isfinite(y) || (!c.x.empty() && e.tokens <= c.x.back())) continue;
     c.x.push_back(e.tokens);
     c.y.push_back(y);
+    c.se.push_back(std::isfinite(se) ? se : 0.0);
   }
   return c;
 }
@@ -197,6 +201,7 @@ std::string curves_csv(const std::vector<PointResults>& results) {
       row("", "val_ppl", e.val_ppl);
       for (const auto& [name, s] : e.tasks) {
         row(name, "acc", s.acc);
+        row(name, "acc_se", binomial_se(s.acc, s.examples));
         row(name, "acc_norm", s.acc_norm);
         row(name, "delta_nll", s.delta_nll);
         row(name, "nll_right", s.nll_right);
@@ -220,6 +225,11 @@ std::string crossovers_csv(const std::vector<Compared>& compared) {
     };
     for (const auto& x : c.c.crossings) row(x.mdm_overtakes ? "mdm_overtakes" : "ar_retakes", x.x);
     if (c.c.trend && c.c.trend->crosses) row("trend", c.c.trend->x);
+    // The crossover beyond the noise (crossing.h): the interval it lies in.
+    if (c.c.resolved.resolved) {
+      row("resolved_from", c.c.resolved.x_lo);
+      row("resolved_to", c.c.resolved.x_hi);
+    }
   }
   return out.str();
 }
@@ -279,6 +289,13 @@ std::string describe(const Compared& k, const PointResults& mdm) {
       s += fmt::format(" (within 2 standard errors of MDM's estimate, {:.4f})", se);
   }
   s += ".";
+  if (c.resolved.resolved)
+    s += fmt::format(" Beyond the noise (MDM's lead over 2 combined standard errors to the end): "
+                     "the crossover lies between {} ({}) and {} tokens ({}).",
+                     tokens_text(c.resolved.x_lo), epoch_text(c.resolved.x_lo, u),
+                     tokens_text(c.resolved.x_hi), epoch_text(c.resolved.x_hi, u));
+  else
+    s += " Crossover beyond the noise: not resolved (" + c.resolved.why_not + ").";
   if (c.trend) {
     const auto& t = *c.trend;
     if (t.crosses)
@@ -304,7 +321,13 @@ std::string overview_cell(const CurveComparison& c, double unique) {
                 : fmt::format("{} ({})", tokens_text(*c.mdm_first_ahead),
                               epoch_text(*c.mdm_first_ahead, unique));
   const char* end = c.mdm_advantage > 0 ? "MDM" : c.mdm_advantage < 0 ? "AR" : "level";
-  return first + " / " + end;
+  const std::string beyond_noise =
+      !c.resolved.resolved ? std::string("not resolved")
+      : unique > 0 ? fmt::format("crossover in epochs {:.1f}-{:.1f}", c.resolved.x_lo / unique,
+                                 c.resolved.x_hi / unique)
+                   : fmt::format("crossover in {}-{} tokens", tokens_text(c.resolved.x_lo),
+                                 tokens_text(c.resolved.x_hi));
+  return first + " / " + end + " / " + beyond_noise;
 }
 
 struct FitRow {
@@ -389,7 +412,10 @@ ReportFiles write_report(const std::string& sweep_dir) {
         "accuracy: higher is better.\n\n";
 
   md << "## Overview\n\nEach cell: where MDM first leads (tokens, epoch) / who leads at the "
-        "end of the shared range.\n\n| group | unique tokens | epochs |";
+        "end of the shared range / the crossover beyond the noise: the interval between the last "
+        "eval where AR led by more than 2 combined standard errors and the first from which MDM "
+        "leads by more to the end (binomial errors for accuracies, the Monte-Carlo error of "
+        "MDM's val loss), or \"not resolved\".\n\n| group | unique tokens | epochs |";
   for (const auto& metric : metrics) md << " " << metric.title() << " |";
   md << "\n|---|---|---|";
   for (size_t i = 0; i < metrics.size(); ++i) md << "---|";

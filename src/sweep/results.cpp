@@ -62,7 +62,7 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
         for (const auto& [name, t] : e["tasks"].items()) {
           if (!t.is_object()) continue;
           rec.tasks[name] = {number(t, "acc"), number(t, "acc_norm"), number(t, "delta_nll"),
-                             number(t, "nll_right"), number(t, "nll_wrong")};
+                             number(t, "nll_right"), number(t, "nll_wrong"), number(t, "examples")};
         }
       by_step[rec.step] = std::move(rec);
     }

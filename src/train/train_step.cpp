@@ -22,20 +22,33 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
                                 " must divide the rank's " + std::to_string(rows) + " rows");
   StepResult r;
   r.lr = request.lr;
-  sharding.optimizer().zero_grads();
+  PhaseTimer* timer = request.timer;
+  {
+    PhaseScope optimizer(timer, Phase::kOptimizer);
+    sharding.optimizer().zero_grads();
+  }
   // The loss stays on the device until the step's one all-reduce: no sync per micro-batch.
-  at::Tensor loss;
-  for (int64_t m = 0; m < rows / micro; ++m) {
-    StepContext ctx = request.context;
-    ctx.global_row0 += m * micro;
-    const Batch batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
-    r.head_rows += batch.weights.ne(0).sum().item<int64_t>();  // host tensor: no device sync
-    r.positions += batch.inputs.numel();
-    const at::Tensor l = sharding.forward_backward(batch).to(at::kDouble).reshape({});
+  at::Tensor loss, head_rows;
+  const int64_t count = rows / micro;
+  for (int64_t m = 0; m < count; ++m) {
+    Batch batch;
+    {
+      PhaseScope data(timer, Phase::kData);
+      StepContext ctx = request.context;
+      ctx.global_row0 += m * micro;
+      batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
+      // Counted where the weights are, read after the step's one sync below.
+      const at::Tensor carrying = batch.weights.ne(0).sum();
+      head_rows = head_rows.defined() ? head_rows + carrying : carrying;
+      r.positions += batch.inputs.numel();
+    }
+    const at::Tensor l = sharding.forward_backward(batch, m + 1 == count).to(at::kDouble).reshape({});
     loss = loss.defined() ? loss + l : l;
   }
   sharding.reduce_gradients();
 
+  // The agreement below waits for the device's queued work and the other ranks: communication.
+  PhaseScope agreeing(timer, Phase::kComm);
   const at::Tensor grad_sq = sharding.grad_sq_share();
   const at::Device device = grad_sq.device();
   const at::Tensor local_bad = at::logical_not(at::isfinite(loss) & at::isfinite(grad_sq));
@@ -47,12 +60,14 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
   comm.all_reduce_sum(stats);
   stats = stats.cpu();
   const double* s = stats.data_ptr<double>();
+  r.head_rows = head_rows.item<int64_t>();  // the device has caught up with the all-reduce
 
   r.loss = s[kLoss];
   r.grad_norm = std::sqrt(s[kGradSq]);
   r.finite = s[kNonFinite] == 0 && std::isfinite(r.loss) && std::isfinite(r.grad_norm);
   r.stop_signal = s[kSigterm] > 0 ? SIGTERM : s[kSigint] > 0 ? SIGINT : 0;
   if (!r.finite) return r;
+  PhaseScope optimizer(timer, Phase::kOptimizer);
   sharding.optimizer().scale_grads(clip_factor(r.grad_norm, request.grad_clip));
   sharding.optimizer().step(request.lr);
   return r;

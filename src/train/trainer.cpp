@@ -155,11 +155,7 @@ void Trainer::build_model() {
   params_ = count_parameters(config_.model, vocab_);
   if (params_.total != model_->layout().total_numel())
     throw std::logic_error("parameter count disagrees with the analytic formula");
-  ShardingOptions sh;
-  sh.kind = config_.distributed.sharding;
-  sh.device = device_;
-  sh.compute_dtype = dtype_;
-  sh.bucket_bytes = config_.distributed.bucket_mb << 20;
+  const ShardingOptions sh = sharding_options(config_.distributed, device_, dtype_);
   sharding_ = make_sharding(sh, *model_, config_.optimizer, comm_);
   objective_ = make_objective(config_.objective, model_->mask_id());
   flops_per_token_ = training_flops_per_token(config_.model, vocab_, config_.data.seq_len);
@@ -261,6 +257,7 @@ void Trainer::emit(const std::string& kind, int64_t s, const nlohmann::json& fie
 }
 
 void Trainer::save(int64_t s) {
+  PhaseScope timed(timer_.get(), Phase::kCheckpoint);
   const auto t0 = std::chrono::steady_clock::now();
   TrainState state;
   state.step = s;
@@ -290,6 +287,7 @@ void Trainer::save(int64_t s) {
 }
 
 void Trainer::evaluate(int64_t s) {
+  PhaseScope timed(timer_.get(), Phase::kEval);
   const auto t0 = std::chrono::steady_clock::now();
   const auto flats = sharding_->full_flats(dtype_);
   const ValLoss v = validation_loss(*model_, flats, *objective_, val_windows_,
@@ -307,14 +305,23 @@ void Trainer::evaluate(int64_t s) {
 
 StepResult Trainer::train_step() {
   StepRequest request;
-  request.windows = sampler_->next();
+  {
+    PhaseScope data(timer_.get(), Phase::kData);
+    const at::Tensor windows = prefetcher_->take(step_);
+    sampler_->advance();  // the cursor a checkpoint saves: past the step taken
+    // Token ids only cross to the device (asynchronously, from pinned memory); the objective
+    // builds the batch, masks included, where the model runs.
+    request.windows = windows.to(at::TensorOptions().device(device_), /*non_blocking=*/true);
+  }
   request.context = {static_cast<uint64_t>(config_.training.seed), step_,
                      sampler_->first_global_row(step_), config_.training.global_batch};
   request.micro_batch = micro_;
   request.lr = learning_rate(config_.schedule, config_.optimizer, step_, total_steps_);
   request.grad_clip = config_.optimizer.grad_clip;
   request.stop_signal = g_signal;
+  request.timer = timer_.get();
   const StepResult r = crossover::train_step(*sharding_, *objective_, comm_, request);
+  timer_->enter(Phase::kOther);  // the trainer's own work until the next step's data
   ++step_;
   return r;
 }
@@ -333,46 +340,67 @@ void Trainer::stop_if_diverged(const StepResult& r) {
                            ". Lower optimizer.lr or raise optimizer.grad_clip.");
 }
 
-void Trainer::log_progress(const StepResult& r, double seconds) {
-  window_.seconds += seconds;
-  window_.total_seconds += seconds;
+void Trainer::count_step(const StepResult& r) {
+  ++window_.steps;
   window_.tokens += r.positions;
   window_.flops += step_flops(config_.model, vocab_, config_.data.seq_len, r.positions, r.head_rows);
+}
+
+void Trainer::log_progress(const StepResult& r) {
   if (step_ % config_.logging.log_every != 0 && step_ != total_steps_) return;
-  const double tok_s = window_.tokens / window_.seconds * comm_.world_size();
-  const double flops_s = window_.flops / window_.seconds;  // this rank
+  // The window's time by phase (util/phase_timer.h), per step. Evaluation and checkpoints
+  // since the last line are part of it; throughput and MFU count the training phases only.
+  const PhaseTimes times = timer_->take();
+  const double training_s = times.total() - times[Phase::kEval] - times[Phase::kCheckpoint];
+  window_.total_seconds += times.total();
+  const double tok_s = window_.tokens / training_s * comm_.world_size();
+  const double flops_s = window_.flops / training_s;  // this rank
   const double eta = window_.total_seconds / (step_ - start_step_) * (total_steps_ - step_);
+  nlohmann::json time = {{"step_s", times.total() / window_.steps}};
+  std::string parts;
+  for (int p = 0; p < kPhaseCount; ++p) {
+    const double per_step = times.seconds[p] / window_.steps;
+    time[std::string(phase_name(static_cast<Phase>(p))) + "_s"] = per_step;
+    if (per_step > 0)
+      parts += fmt::format("{}{} {:.0f}%", parts.empty() ? "" : " ", phase_name(static_cast<Phase>(p)),
+                           100.0 * times.seconds[p] / times.total());
+  }
   spdlog::info("step {}/{} | epoch {:.2f} | tokens {} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | "
-               "{} tok/s | {:.1f} GFLOP/s | MFU {:.1f}% | ETA {}",
+               "{} tok/s | {:.1f} GFLOP/s | MFU {:.1f}% | {:.3f} s/step ({}) | ETA {}",
                step_, total_steps_, epoch(step_),
                human_count(static_cast<double>(step_ * sampler_->tokens_per_step())), r.loss, r.lr,
                r.grad_norm, human_count(tok_s), flops_s / 1e9, 100.0 * flops_s / peak_flops_,
-               human_duration(eta));
+               times.total() / window_.steps, parts, human_duration(eta));
   emit("train", step_, {{"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
                         {"tok_per_s", tok_s}, {"tflops", flops_s / 1e12},
-                        {"mfu", flops_s / peak_flops_}, {"elapsed_s", seconds_since(start_)}});
+                        {"mfu", flops_s / peak_flops_}, {"time", time},
+                        {"elapsed_s", seconds_since(start_)}});
   result_.tokens_per_s = tok_s;
-  window_.seconds = window_.flops = 0;
-  window_.tokens = 0;
+  window_.flops = 0;
+  window_.tokens = window_.steps = 0;
 }
 
 TrainResult Trainer::loop() {
   start_step_ = step_;
+  // Timed from here: set-up and resume are not steps.
+  timer_ = std::make_unique<PhaseTimer>(make_device_timeline(device_), Phase::kOther);
+  sharding_->set_timer(timer_.get());
+  prefetcher_ = std::make_unique<BatchPrefetcher>(*sampler_, step_, total_steps_, /*depth=*/2,
+                                                  /*pinned=*/device_.is_cuda());
   double last_loss = 0;
   int stop_signal = 0;  // agreed by every rank in the step's all-reduce
   while (step_ < total_steps_ && stop_signal == 0) {
-    const auto t0 = std::chrono::steady_clock::now();
     const StepResult r = train_step();
     stop_signal = r.stop_signal;
+    count_step(r);  // a skipped step took its time too
     if (!r.finite) {
       stop_if_diverged(r);
       continue;
     }
     bad_steps_ = 0;
     fault_point("step", step_);
-    synchronize(device_);  // the step's time is the device's time
     last_loss = r.loss;
-    log_progress(r, seconds_since(t0));
+    log_progress(r);
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
     if (config_.eval.every > 0 && step_ % config_.eval.every == 0 && step_ < total_steps_)
       evaluate(step_);

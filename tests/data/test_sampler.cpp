@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "crossover/data/batch_prefetcher.h"
 #include "crossover/data/sampler.h"
 #include "crossover/util/random.h"
 #include "test_util.h"
@@ -154,6 +155,40 @@ TEST(RepeatSampler, RestoreMidEpochContinuesTheIdenticalStream) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("num_sequences"), std::string::npos) << e.what();
   }
+}
+
+TEST(BatchPrefetcher, GivesTheStepsNextWouldGiveInOrderWithoutMovingTheCursor) {
+  TempDir dir;
+  const auto store = TokenStore::open(make_store(dir));
+  RepeatSampler straight(store, kEos, opts(2000, 20000));
+  RepeatSampler sampler(store, kEos, opts(2000, 20000));
+  for (int i = 0; i < 3; ++i) straight.next();
+  sampler.restore(straight.state());
+  {
+    BatchPrefetcher prefetcher(sampler, 3, sampler.total_steps(), 2, /*pinned=*/false);
+    for (int64_t step = 3; step < 40; ++step) {
+      ASSERT_TRUE(at::equal(prefetcher.take(step), straight.next())) << step;
+      EXPECT_EQ(sampler.step(), step - 3 + 3);  // only the taker moves the cursor
+      sampler.advance();
+    }
+    try {
+      prefetcher.take(41);
+      FAIL() << "a skipped step was accepted";
+    } catch (const std::logic_error& e) {
+      EXPECT_NE(std::string(e.what()).find("step 40 is next"), std::string::npos) << e.what();
+    }
+  }  // destroyed with steps still unread: the thread stops
+  EXPECT_EQ(sampler.state(), straight.state());
+}
+
+TEST(BatchPrefetcher, StopsAtTheEndStep) {
+  TempDir dir;
+  const auto store = TokenStore::open(make_store(dir));
+  RepeatSampler sampler(store, kEos, opts(2000, 20000));
+  BatchPrefetcher prefetcher(sampler, 0, 2, 4, false);
+  prefetcher.take(0);
+  prefetcher.take(1);
+  EXPECT_THROW(prefetcher.take(2), std::logic_error);
 }
 
 TEST(RepeatSampler, RankSlicesAreDisjointAndTheirUnionIsTheOneRankBatch) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <thread>
 
 #include <ATen/ATen.h>
@@ -85,6 +86,75 @@ TEST_F(Distributed, DdpAndFsdpOnTwoRanksMatchOneProcess) {
     expect_close(losses(run), reference, 1e-5, sharding);
     EXPECT_NE(r.output.find("process group: 2 ranks over gloo"), std::string::npos);
   }
+}
+
+// The ways a step can schedule its work (activations kept or recomputed, gradients reduced per
+// micro-batch or once per step, reduce-scatters overlapping the backward) compute the same sums:
+// the same losses as one process, with two micro-batches per rank.
+TEST_F(Distributed, RecomputeAndGradientReductionChoicesGiveTheSameLosses) {
+  const std::string one = tmp_ / "one";
+  ASSERT_EQ(launch(1, config({"training.micro_batch=2"}), one).exit_code, 0);
+  const auto reference = losses(one);
+  ASSERT_EQ(reference.size(), 20u);
+  const std::vector<std::vector<std::string>> variants = {
+      {"distributed.sharding=fsdp", "distributed.recompute=full", "distributed.grad_reduce=micro_batch"},
+      {"distributed.sharding=fsdp", "distributed.recompute=none", "distributed.grad_reduce=micro_batch"},
+      {"distributed.sharding=fsdp", "distributed.recompute=full", "distributed.grad_reduce=step"},
+      {"distributed.sharding=fsdp", "distributed.recompute=none", "distributed.grad_reduce=step"},
+      {"distributed.sharding=ddp", "distributed.recompute=full"},
+  };
+  for (auto sets : variants) {
+    std::string name;
+    for (const auto& s : sets) name += s.substr(s.find('.') + 1) + " ";
+    sets.push_back("training.micro_batch=2");
+    const std::string run = tmp_ / ("v" + std::to_string(n_));
+    const auto r = launch(2, config(sets), run);
+    ASSERT_EQ(r.exit_code, 0) << name << r.output;
+    expect_close(losses(run), reference, 1e-5, name);
+  }
+}
+
+// bf16 gradient reduction rounds each rank's contribution: close to the fp32 run, not equal.
+TEST_F(Distributed, Bf16GradientReductionStaysCloseToFp32) {
+  const std::string one = tmp_ / "one";
+  ASSERT_EQ(launch(1, config({}), one).exit_code, 0);
+  const auto reference = losses(one);
+  for (const std::string sharding : {"ddp", "fsdp"}) {
+    const std::string run = tmp_ / ("bf16-" + sharding);
+    const auto r = launch(2, config({"distributed.sharding=" + sharding,
+                                     "distributed.reduce_dtype=bf16"}), run);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    expect_close(losses(run), reference, 2e-2, sharding + " reduce_dtype bf16");
+  }
+}
+
+// Every train event carries the time of a step by phase; the phases add up to the step time,
+// and a 2-rank fsdp run shows the communication it waited for.
+TEST_F(Distributed, TheStepTimeBreakdownAddsUpAndShowsExposedCommunication) {
+  const std::string run = tmp_ / "breakdown";
+  const auto r = launch(2, config({"distributed.sharding=fsdp"}), run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::map<std::string, double> totals;
+  int events = 0;
+  for (auto& e : read_metrics(run + "/metrics.jsonl")) {
+    if (e["kind"] != "train") continue;
+    ++events;
+    const auto& t = e.at("time");
+    double sum = 0;
+    for (const char* p : {"data", "forward", "backward", "comm", "optimizer", "eval", "checkpoint", "other"}) {
+      const double v = t.at(std::string(p) + "_s").get<double>();
+      EXPECT_GE(v, 0) << p;
+      sum += v;
+      totals[p] += v;
+    }
+    EXPECT_NEAR(sum, t.at("step_s").get<double>(), 1e-9 * t.at("step_s").get<double>());
+  }
+  EXPECT_EQ(events, 20);
+  for (const char* p : {"data", "forward", "backward", "comm", "optimizer", "eval", "checkpoint"})
+    EXPECT_GT(totals[p], 0) << p << " never timed";
+  // The progress line summarises it.
+  EXPECT_NE(r.output.find(" s/step (data "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" comm "), std::string::npos) << r.output;
 }
 
 TEST_F(Distributed, FsdpKeepsHalfTheOptimizerStateOnEachRank) {

@@ -148,6 +148,85 @@ TEST(SweepCrossing, LevelStartsAndTies) {
   EXPECT_FALSE(same.trend.has_value());
 }
 
+// Synthetic noisy curves: an exact AR loss and an MDM loss whose points carry a standard error.
+Curve noisy(std::vector<double> y, double se) {
+  Curve c;
+  for (size_t i = 0; i < y.size(); ++i) c.x.push_back(1000.0 * (i + 1));
+  c.y = std::move(y);
+  c.se.assign(c.y.size(), se);
+  return c;
+}
+
+TEST(SweepCrossover, NotResolvedWhenArStaysAheadBeyondTheNoise) {
+  const Curve ar = noisy({5, 4, 3.5, 3.2, 3.1}, 0);
+  const Curve mdm = noisy({5.1, 4.5, 4.0, 3.6, 3.4}, 0.02);
+  const auto r = resolve_crossover(ar, mdm, Better::lower);
+  EXPECT_FALSE(r.resolved);
+  EXPECT_EQ(r.why_not, "AR leads beyond the noise at the end");
+}
+
+TEST(SweepCrossover, OneCrossingIsCalledWithTheIntervalItLiesIn) {
+  // AR leads by far more than 2 SE until 3000 tokens, the gap closes within the noise at 4000,
+  // and MDM leads beyond it from 5000 to the end.
+  const Curve ar = noisy({5, 4, 3.6, 3.55, 3.6, 3.7, 3.8}, 0);
+  const Curve mdm = noisy({5.2, 4.3, 3.8, 3.56, 3.5, 3.45, 3.4}, 0.02);
+  const auto r = resolve_crossover(ar, mdm, Better::lower);
+  ASSERT_TRUE(r.resolved) << r.why_not;
+  EXPECT_EQ(r.x_lo, 3000);
+  EXPECT_EQ(r.x_hi, 5000);
+  // The raw comparison places the mean crossing inside that interval.
+  const auto c = compare_curves(ar, mdm, Better::lower);
+  ASSERT_EQ(c.crossings.size(), 1u);
+  EXPECT_GT(c.crossings[0].x, r.x_lo);
+  EXPECT_LT(c.crossings[0].x, r.x_hi);
+  EXPECT_TRUE(c.resolved.resolved);
+}
+
+TEST(SweepCrossover, ANoiseOnlyTouchIsNotACrossover) {
+  // The means cross twice and end with MDM ahead by 0.01, inside 2 SE of 0.02: the raw
+  // comparison sees crossings, the noise-aware one does not call any.
+  const Curve ar = noisy({5, 4, 3.50, 3.40, 3.35, 3.33}, 0);
+  const Curve mdm = noisy({5.3, 4.2, 3.49, 3.42, 3.34, 3.32}, 0.02);
+  EXPECT_GE(compare_curves(ar, mdm, Better::lower).crossings.size(), 2u);
+  const auto r = resolve_crossover(ar, mdm, Better::lower);
+  EXPECT_FALSE(r.resolved);
+  EXPECT_EQ(r.why_not, "at the end the curves are within 2 combined standard errors");
+}
+
+TEST(SweepCrossover, ALeadThatFallsBackIntoTheNoiseRestartsTheCount) {
+  // MDM leads beyond the noise at 4000, falls back within it at 5000, and leads again from 6000.
+  const Curve ar = noisy({5, 4, 3.6, 3.6, 3.6, 3.7, 3.8}, 0);
+  const Curve mdm = noisy({5.3, 4.3, 3.8, 3.5, 3.58, 3.5, 3.5}, 0.02);
+  const auto r = resolve_crossover(ar, mdm, Better::lower);
+  ASSERT_TRUE(r.resolved) << r.why_not;
+  EXPECT_EQ(r.x_lo, 3000);
+  EXPECT_EQ(r.x_hi, 6000);
+}
+
+TEST(SweepCrossover, AccuracyUsesBinomialErrorsAndHigherIsBetter) {
+  EXPECT_DOUBLE_EQ(binomial_se(0.5, 400), 0.025);
+  EXPECT_DOUBLE_EQ(binomial_se(0.0, 100), 0.0);
+  EXPECT_TRUE(std::isnan(binomial_se(0.5, 0)));
+  // 400 examples: SE 0.025 around 0.5, so a lead of 0.03 is noise and one of 0.09 is not.
+  auto acc = [](std::vector<double> y) {
+    Curve c = noisy(y, 0);
+    for (size_t i = 0; i < y.size(); ++i) c.se[i] = binomial_se(y[i], 400);
+    return c;
+  };
+  const Curve ar = acc({0.30, 0.45, 0.52, 0.50, 0.48});
+  EXPECT_FALSE(resolve_crossover(ar, acc({0.25, 0.40, 0.50, 0.53, 0.51}), Better::higher).resolved);
+  const auto r = resolve_crossover(ar, acc({0.25, 0.36, 0.50, 0.59, 0.60}), Better::higher);
+  ASSERT_TRUE(r.resolved) << r.why_not;
+  EXPECT_EQ(r.x_lo, 2000);
+  EXPECT_EQ(r.x_hi, 4000);
+}
+
+TEST(SweepCrossover, MdmAheadFromTheStartHasNothingToCross) {
+  const auto r = resolve_crossover(noisy({5, 4.5, 4}, 0), noisy({4, 3.5, 3}, 0.01), Better::lower);
+  EXPECT_FALSE(r.resolved);
+  EXPECT_EQ(r.why_not, "MDM leads beyond the noise throughout: nothing to cross");
+}
+
 TEST(SweepFit, EffectiveDataFormula) {
   EXPECT_DOUBLE_EQ(effective_data(5e5, 1e6, 15), 5e5);  // no repetition: D' = D
   EXPECT_DOUBLE_EQ(effective_data(1e6, 1e6, 15), 1e6);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "crossover/config/config.h"
 #include "crossover/model/flops.h"
@@ -313,6 +314,30 @@ TEST(SweepCost, GpuHoursAreTheFlopsOverThePeakAtTheStatedMfu) {
   }
   EXPECT_THROW(sweep_cost(plan, {"H100", 0.0}), std::invalid_argument);
   EXPECT_THROW(sweep_cost(plan, {"H100", 1.5}), std::invalid_argument);
+}
+
+// --mfu-from: the lowest MFU that `crossover bench train` measured on a GPU, from its saved output.
+TEST(SweepCost, MeasuredMfuIsTheLowestGpuResultOfABenchLog) {
+  testing::SweepFixture f;
+  const std::string log = f.dir / "bench.log";
+  std::ofstream(log) << "MFU reference: 989400.0 GFLOP/s (table: NVIDIA H100)\n"
+                        "obj      tokens/s ...\n"
+                        "ar    41000 ...\n"
+                        R"({"objective":"ar","mfu":0.452,"device":"cuda:0","sharding":"fsdp"})" "\n"
+                        R"({"objective":"mdm","mfu":0.431,"device":"cuda:0","sharding":"fsdp"})" "\n";
+  const auto [mfu, source] = measured_mfu(log);
+  EXPECT_DOUBLE_EQ(mfu, 0.431);
+  EXPECT_NE(source.find("ar fsdp 45.2%, mdm fsdp 43.1%"), std::string::npos) << source;
+
+  const std::string cpu = f.dir / "cpu.log";
+  std::ofstream(cpu) << R"({"objective":"ar","mfu":0.6,"device":"cpu","sharding":"none"})" "\n";
+  try {
+    measured_mfu(cpu);
+    ADD_FAILURE() << "a CPU bench must not price GPU hours";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("measured on the CPU"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(measured_mfu(f.dir / "missing.log"), std::runtime_error);
 }
 
 }  // namespace

@@ -65,10 +65,17 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
   ASSERT_EQ(files.paths.size(), 4u);
 
   const auto crossings = lines_of(testing::read_file(f.dir / "out/report/crossovers.csv"));
-  ASSERT_EQ(crossings.size(), 3u) << testing::read_file(f.dir / "out/report/crossovers.csv");
+  ASSERT_EQ(crossings.size(), 7u) << testing::read_file(f.dir / "out/report/crossovers.csv");
   EXPECT_EQ(crossings[0], "group,family,unique_tokens,task,metric,kind,tokens,epoch");
   EXPECT_EQ(crossings[1], "u100k,all,100000,,val_loss,mdm_overtakes,450000,4.5");
-  EXPECT_EQ(crossings[2], "u100k,all,100000,cloze,acc,mdm_overtakes,300000,3");
+  // Beyond the noise (SE 0.001 each): AR leads by 0.05 at 400k, MDM by 0.05 from 500k on.
+  EXPECT_EQ(crossings[2], "u100k,all,100000,,val_loss,resolved_from,400000,4");
+  EXPECT_EQ(crossings[3], "u100k,all,100000,,val_loss,resolved_to,500000,5");
+  EXPECT_EQ(crossings[4], "u100k,all,100000,cloze,acc,mdm_overtakes,300000,3");
+  // 100 examples: a binomial SE near 0.05, so only AR's lead of 0.2 at 100k and MDM's of 0.2
+  // and more from 500k count; the crossing of the means at 300k lies between.
+  EXPECT_EQ(crossings[5], "u100k,all,100000,cloze,acc,resolved_from,100000,1");
+  EXPECT_EQ(crossings[6], "u100k,all,100000,cloze,acc,resolved_to,500000,5");
 
   const std::string md = testing::read_file(f.dir / "out/report/summary.md");
   EXPECT_NE(md.find("MDM overtakes at 450.0k tokens (epoch 4.5)"), std::string::npos) << md;
@@ -78,7 +85,16 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
       << md;
   // Parallel trends (both fall 0.01 per step) never close the gap.
   EXPECT_NE(md.find("run parallel"), std::string::npos) << md;
-  EXPECT_NE(md.find("| u100k | 100.0k | 10.0 | 450.0k (epoch 4.5) / MDM |"), std::string::npos)
+  EXPECT_NE(md.find("| u100k | 100.0k | 10.0 | 450.0k (epoch 4.5) / MDM / crossover in epochs "
+                    "4.0-5.0 |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("the crossover lies between 400.0k (epoch 4.0) and 500.0k tokens (epoch 5.0)"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Crossover beyond the noise: not resolved (AR leads beyond the noise at the "
+                    "end)"),
+            std::string::npos)
       << md;
   EXPECT_NE(md.find("MDM `mdm-u1M` (partial, step 100/"), std::string::npos) << md;
   EXPECT_NE(files.headline.find("u100k: val loss: MDM overtakes at 450.0k tokens"),
@@ -104,11 +120,15 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
       << summary[2];
   EXPECT_NE(summary[4].find(",partial,"), std::string::npos) << summary[4];
 
-  // curves.csv: one row per metric per eval (val_loss, se, ppl, and 5 task fields when present).
+  // curves.csv: one row per metric per eval (val_loss, se, ppl, and 6 task fields when present:
+  // the binomial standard error of the accuracy among them).
   const auto curves = lines_of(testing::read_file(f.dir / "out/report/curves.csv"));
   EXPECT_EQ(curves[0], "point,group,family,objective,unique_tokens,step,tokens,epoch,flops,task,"
                        "metric,value");
-  EXPECT_EQ(curves.size(), 1u + 2 * 10 * 8 + 2 * 10 * 3);
+  EXPECT_EQ(curves.size(), 1u + 2 * 10 * 9 + 2 * 10 * 3);
+  EXPECT_NE(testing::read_file(f.dir / "out/report/curves.csv")
+                .find("ar-u100k,u100k,all,ar,100000,10,100000,1,600000000,cloze,acc_se,0.05\n"),
+            std::string::npos);
   EXPECT_EQ(curves[1], "ar-u100k,u100k,all,ar,100000,10,100000,1,600000000,,val_loss,3.05");
 }
 

@@ -33,7 +33,7 @@ struct Tiny {
   }
   double step(const Batch& b, double lr) {
     sharding->optimizer().zero_grads();
-    const double loss = sharding->forward_backward(b).item<double>();
+    const double loss = sharding->forward_backward(b, true).item<double>();
     sharding->reduce_gradients();
     const double norm = std::sqrt(sharding->grad_sq_share().item<double>());
     sharding->optimizer().scale_grads(clip_factor(norm, 1.0));

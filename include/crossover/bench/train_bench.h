@@ -18,8 +18,12 @@ namespace crossover {
 // Runs `warmup` then `steps` steps of `config` with objective.type = `objective` on one fixed
 // batch of random tokens from a vocabulary of `vocab`, on `device` over the ranks of `comm`.
 // `peak` in FLOP/s. Returns tok_per_s (all ranks), step_seconds, gflops (this rank), peak_gflops,
-// mfu, params, first_loss and last_loss (the fixed batch: the loss must fall), peak_memory_mib.
+// mfu, params, first_loss and last_loss (the fixed batch: the loss must fall), peak_memory_mib,
+// and time: the seconds per step of each phase (util/phase_timer.h), which add up to step_seconds.
+// With `profile`, the measured steps are recorded by LibTorch's profiler into that file (a Chrome
+// trace: chrome://tracing or Perfetto; one event per operator with its time).
 nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
-                                int warmup, int steps, Comm& comm, at::Device device, double peak);
+                                int warmup, int steps, Comm& comm, at::Device device, double peak,
+                                const std::string& profile = "");
 
 }  // namespace crossover

@@ -22,6 +22,9 @@ enum class LrShape { kCosine, kWsd, kConstant };
 enum class ShardingKind { kNone, kDdp, kFsdp };
 enum class CommBackend { kAuto, kGloo, kNccl };
 enum class ProcessGroupMode { kAuto, kAlways };
+enum class RecomputeChoice { kAuto, kFull, kNone };
+enum class ReduceDtype { kFp32, kBf16 };
+enum class GradReduce { kMicroBatch, kStep };
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 enum class DeviceChoice { kAuto, kCpu, kCuda };
 enum class PrecisionChoice { kAuto, kFp32, kBf16 };
@@ -52,6 +55,13 @@ CROSSOVER_CHOICE_NAMES(CommBackend, std::pair{CommBackend::kAuto, "auto"},
                        std::pair{CommBackend::kGloo, "gloo"}, std::pair{CommBackend::kNccl, "nccl"});
 CROSSOVER_CHOICE_NAMES(ProcessGroupMode, std::pair{ProcessGroupMode::kAuto, "auto"},
                        std::pair{ProcessGroupMode::kAlways, "always"});
+CROSSOVER_CHOICE_NAMES(RecomputeChoice, std::pair{RecomputeChoice::kAuto, "auto"},
+                       std::pair{RecomputeChoice::kFull, "full"},
+                       std::pair{RecomputeChoice::kNone, "none"});
+CROSSOVER_CHOICE_NAMES(ReduceDtype, std::pair{ReduceDtype::kFp32, "fp32"},
+                       std::pair{ReduceDtype::kBf16, "bf16"});
+CROSSOVER_CHOICE_NAMES(GradReduce, std::pair{GradReduce::kMicroBatch, "micro_batch"},
+                       std::pair{GradReduce::kStep, "step"});
 CROSSOVER_CHOICE_NAMES(LogLevel, std::pair{LogLevel::kDebug, "debug"},
                        std::pair{LogLevel::kInfo, "info"}, std::pair{LogLevel::kWarn, "warn"},
                        std::pair{LogLevel::kError, "error"});

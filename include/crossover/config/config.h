@@ -244,6 +244,9 @@ struct DistributedConfig {
   int64_t timeout_s = 300;
   int64_t bucket_mb = 25;
   ProcessGroupMode process_group = ProcessGroupMode::kAuto;
+  RecomputeChoice recompute = RecomputeChoice::kAuto;
+  ReduceDtype reduce_dtype = ReduceDtype::kFp32;
+  GradReduce grad_reduce = GradReduce::kMicroBatch;
 
   template <class V>
   void visit(V& v) {
@@ -261,6 +264,26 @@ struct DistributedConfig {
             "auto: a process group only for more than one rank; always: also for one (a single "
             "GPU then runs every collective of ddp and fsdp over NCCL)",
             rule::Any{});
+    v.field("recompute", recompute,
+            "activations in backward: full keeps only each block's input and recomputes the "
+            "block (about 4 forward-equivalents of work for 3), none keeps every activation; "
+            "auto is full for fsdp, none for none and ddp",
+            rule::Any{});
+    v.field("reduce_dtype", reduce_dtype,
+            "dtype of the gradient reduction (ddp all-reduce, fsdp reduce-scatter): bf16 halves "
+            "its bytes and rounds every rank's contribution; the sum lands in fp32 either way",
+            rule::Any{});
+    v.field("grad_reduce", grad_reduce,
+            "fsdp with several micro-batches: micro_batch reduce-scatters each block's gradient "
+            "after every micro-batch; step keeps the full fp32 gradient of every block on each "
+            "rank (4 bytes x parameters more memory) and reduce-scatters once per step. ddp "
+            "always reduces once per step",
+            rule::Any{});
+  }
+  // recompute with auto resolved for `sharding`.
+  bool recomputes() const {
+    return recompute == RecomputeChoice::kFull ||
+           (recompute == RecomputeChoice::kAuto && sharding == ShardingKind::kFsdp);
   }
   bool operator==(const DistributedConfig&) const = default;
 };

@@ -7,6 +7,8 @@
 //   make_current      makes it the current CUDA device before any CUDA work (the process group,
 //                     allocations, streams): otherwise every rank opens a context on GPU 0.
 //   synchronize       waits for the device's queued work (timing, end of step).
+//   make_device_timeline  the clock of a step's time breakdown (util/phase_timer.h): CUDA events
+//                     on the device's current stream, or the wall clock on the CPU.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -15,6 +17,7 @@
 #include <string>
 
 #include "crossover/config/config.h"
+#include "crossover/util/phase_timer.h"
 
 namespace crossover {
 
@@ -30,6 +33,9 @@ at::ScalarType resolve_precision(const HardwareConfig& hw, at::Device device);
 void make_current(at::Device device);
 // Blocks until every kernel queued on `device`'s current stream has finished (nothing on the CPU).
 void synchronize(at::Device device);
+
+// Marks on `device`'s timeline: CUDA events on its current stream, the wall clock on the CPU.
+std::unique_ptr<Timeline> make_device_timeline(at::Device device);
 
 // The device's product name ("NVIDIA H100 80GB HBM3"), or "cpu".
 std::string device_name(at::Device device);

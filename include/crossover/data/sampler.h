@@ -12,6 +12,8 @@
 // - Ranks: rank r of W gets rows [r*B/W, (r+1)*B/W) of every global batch; the union over
 //   ranks is the 1-rank batch, whatever W is, so resuming on another world size is exact.
 // - State: the step cursor (plus the identity of the stream, checked on restore).
+// - Memory: 8 bytes per subset document (where it starts in the stream); the token store itself
+//   is memory-mapped, so its pages are shared by every rank on a node.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -43,7 +45,7 @@ class RepeatSampler {
 
   int64_t num_sequences() const { return num_sequences_; }  // per epoch
   int64_t unique_tokens() const { return num_sequences_ * options_.seq_len; }
-  int64_t subset_documents() const { return static_cast<int64_t>(subset_docs_.size()); }
+  int64_t subset_documents() const { return static_cast<int64_t>(stream_starts_.size()); }
   int64_t tokens_per_step() const { return options_.global_batch * options_.seq_len; }
   int64_t total_steps() const { return total_steps_; }
   int64_t rows_per_rank() const { return options_.global_batch / options_.world_size; }
@@ -57,6 +59,8 @@ class RepeatSampler {
 
   // This rank's rows of the next global batch, [rows_per_rank, seq_len + 1] int64; advances.
   at::Tensor next();
+  // Advances past the next step, whose rows were read elsewhere (fill, BatchPrefetcher).
+  void advance() { ++step_; }
   // Global index (step * global_batch + i) of this rank's first row at `step`.
   int64_t first_global_row(int64_t step) const;
   // Rows [row, row + count) of the global batch at `step` into out ([count, seq_len + 1]).
@@ -76,7 +80,9 @@ class RepeatSampler {
   const TokenStore& store_;
   int32_t eos_;
   Options options_;
-  std::vector<uint64_t> subset_docs_;   // store document ids, in subset order
+  // Subset document k is store document order_(k), computed when needed (a keyed bijection):
+  // the only per-document memory is stream_starts_, 8 bytes a subset document.
+  IndexPermutation order_;
   std::vector<int64_t> stream_starts_;  // stream position where each subset document starts
   int64_t stream_len_ = 0;              // tokens in the (truncated) subset stream
   int64_t num_sequences_ = 0;

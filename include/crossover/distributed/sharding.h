@@ -3,8 +3,10 @@
 //   ddp  — every rank holds the full parameters; gradients are all-reduced in buckets;
 //   fsdp — ZeRO-3 per block: each rank holds 1/world of every parameter group (fp32 master
 //          shard, its gradient and its Adam moments); a block's full parameters exist only
-//          while it runs (gathered, then freed; gathered again and recomputed in backward).
-// The trainer drives every strategy through this interface.
+//          while it runs (gathered, then freed; gathered again and recomputed in backward), or,
+//          with distributed.recompute: none, from its forward to its backward.
+// The trainer drives every strategy through this interface. Communication a strategy waits on
+// is timed as Phase::kComm on the timer given to set_timer (the step's time breakdown).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +24,7 @@
 #include "crossover/model/transformer.h"
 #include "crossover/objective/objective.h"
 #include "crossover/optim/optimizer.h"
+#include "crossover/util/phase_timer.h"
 
 namespace crossover {
 
@@ -39,9 +42,10 @@ class Sharding {
 
   // Initialises the parameters from the seed (identical on every world size).
   virtual void init(uint64_t seed) = 0;
-  // Forward and backward of one micro-batch; gradients accumulate. Returns the detached local
-  // loss (a sum of weighted cross-entropies).
-  virtual at::Tensor forward_backward(const Batch& batch) = 0;
+  // Forward and backward of one micro-batch; gradients accumulate. `last`: the step's last
+  // micro-batch (fsdp with grad_reduce: step reduces only then). Returns the detached local loss
+  // (a sum of weighted cross-entropies).
+  virtual at::Tensor forward_backward(const Batch& batch, bool last) = 0;
   // After the last micro-batch of a step: gradients become the global-batch gradients.
   virtual void reduce_gradients() = 0;
   // This rank's share of the squared global gradient norm, a 0-dim fp64 tensor on the compute
@@ -59,6 +63,12 @@ class Sharding {
   virtual void load(const std::string& dir, const nlohmann::json& state) = 0;
 
   virtual MemoryReport memory() const = 0;
+
+  // Where forward, backward and waits on communication are timed (nullptr: untimed).
+  void set_timer(PhaseTimer* timer) { timer_ = timer; }
+
+ protected:
+  PhaseTimer* timer_ = nullptr;
 };
 
 struct ShardingOptions {
@@ -66,7 +76,14 @@ struct ShardingOptions {
   at::Device device = at::kCPU;
   at::ScalarType compute_dtype = at::kFloat;
   int64_t bucket_bytes = 25 << 20;
+  bool recompute = false;                  // keep only block inputs; recompute in backward
+  at::ScalarType reduce_dtype = at::kFloat;  // gradient reduction
+  bool reduce_per_step = false;            // fsdp: reduce-scatter at the last micro-batch only
 };
+
+// The options of distributed.* for `device` and the compute dtype.
+ShardingOptions sharding_options(const DistributedConfig& config, at::Device device,
+                                 at::ScalarType compute_dtype);
 
 std::unique_ptr<Sharding> make_sharding(const ShardingOptions& options, const Transformer& model,
                                         const OptimizerConfig& optimizer, Comm& comm);

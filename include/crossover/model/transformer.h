@@ -68,6 +68,12 @@ class Transformer {
                                     bool causal);
 
  private:
+  // Views of a block's flat buffer, with the neighbouring projections fused: wqkv is wq, wk, wv
+  // stacked ([d + 2 kv hd, d]), w_gate_up is w_gate over w_up ([2 ffn, d]).
+  struct BlockWeights {
+    at::Tensor attn_norm, wqkv, wo, q_norm, k_norm, ffn_norm, w_gate_up, w_down;
+  };
+  BlockWeights block_weights(int64_t layer, const at::Tensor& flat) const;
   at::Tensor rope(const at::Tensor& x, int64_t pos0) const;
   ModelConfig config_;
   int64_t vocab_, max_seq_len_;
@@ -77,6 +83,13 @@ class Transformer {
   bool use_sdpa_ = false;
 };
 
+// x * rsqrt(mean(x^2) + eps) * weight over the last dimension (statistics in fp32): the fused
+// single pass on fp32 CPU tensors (model/fused_cpu.h), else rms_norm_reference, which it is
+// tested against.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
+at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+// Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops (the reference
+// of rope_cpu, and the path on GPUs).
+at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace crossover

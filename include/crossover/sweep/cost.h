@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crossover/sweep/plan.h"
@@ -14,7 +15,13 @@ namespace crossover {
 struct ClusterAssumption {
   std::string gpu = "H100";  // a name in train/peak.h's table (H100, H200, B200, A100, ...)
   double mfu = 0.40;         // model FLOPs utilisation, (0, 1]
+  std::string mfu_source = "assumed";  // how the MFU was chosen, for the printout
 };
+
+// The MFU measured by `crossover bench train` on a GPU: the lowest `mfu` among the result lines
+// (JSON objects) of its output saved in `path`, and a description of where it came from. Throws
+// naming the file when it holds no result line, or only results measured on the CPU.
+std::pair<double, std::string> measured_mfu(const std::string& path);
 
 struct SweepCost {
   double peak_tflops = 0;                          // the GPU's dense bf16 peak

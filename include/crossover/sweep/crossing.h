@@ -4,19 +4,28 @@
 // union of both grids, and every sign change of the gap is located exactly by interpolation.
 // None, one or several crossings are all reported, in order.
 //
+// A crossing of the means is not yet a crossover: two noisy curves can touch, or cross and cross
+// back, by chance. resolve_crossover calls one only where MDM's lead exceeds `z` combined standard
+// errors (sqrt(se_ar^2 + se_mdm^2): the MC standard error of MDM's val loss, a binomial one for an
+// accuracy) at an eval point and at every later one to the end of the shared range; the crossing
+// lies between the last point where AR led by as much and that point. Anything else is "not
+// resolved", with the reason.
+//
 // When MDM is behind at the end, each curve's last trend (a least-squares line in
 // log-tokens) says how fast the measured end gap closes: the tokens where it would reach zero,
 // or that the curves diverge or run parallel.
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace crossover {
 
 struct Curve {
-  std::vector<double> x;  // tokens seen, strictly increasing
-  std::vector<double> y;  // the metric
+  std::vector<double> x;   // tokens seen, strictly increasing
+  std::vector<double> y;   // the metric
+  std::vector<double> se;  // its standard error at each x (empty: exact, as AR's val loss)
 };
 
 enum class Better { lower, higher };
@@ -35,6 +44,12 @@ struct TrendCrossing {
   double x = 0;             // tokens where it would reach zero (when crosses)
 };
 
+struct ResolvedCrossover {
+  bool resolved = false;
+  double x_lo = 0, x_hi = 0;  // when resolved: the crossing lies in [x_lo, x_hi]
+  std::string why_not;        // when not: what the data show
+};
+
 struct CurveComparison {
   bool overlap = false;  // both curves have points and share a tokens range
   double x_begin = 0, x_end = 0;
@@ -44,7 +59,13 @@ struct CurveComparison {
   double mdm_advantage_begin = 0;  // the same at x_begin
   std::optional<double> mdm_first_ahead;  // where MDM first leads (x_begin when it starts ahead)
   std::optional<TrendCrossing> trend;  // when MDM is behind at x_end
+  ResolvedCrossover resolved;          // resolve_crossover at z = 2
 };
+
+ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z = 2);
+
+// The binomial standard error of an accuracy over n examples, sqrt(p (1 - p) / n).
+double binomial_se(double accuracy, double examples);
 
 // Linear interpolation of `c` at x (clamped to its ends).
 double interpolate(const Curve& c, double x);

@@ -16,6 +16,7 @@ namespace crossover {
 // One multiple-choice task at one eval; NaN where the event lacks a field.
 struct TaskScores {
   double acc, acc_norm, delta_nll, nll_right, nll_wrong;
+  double examples;  // how many the accuracy is over (its binomial standard error)
 };
 
 struct EvalRecord {

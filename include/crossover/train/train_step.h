@@ -7,6 +7,10 @@
 //   [loss sum, squared gradient norm, non-finite flags, SIGINT flags, SIGTERM flags]
 // So every rank sees the same loss and norm, skips the same non-finite steps, and stops at the
 // same step when a signal reached any one of them.
+//
+// With a timer, the step's phases are timed (util/phase_timer.h): building each micro-batch
+// (data), forward, backward, waits on communication (comm: gathers and reductions the sharding
+// waits for, and the step's all-reduce), and the optimizer (zeroing, clipping, the update).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -16,6 +20,7 @@
 #include "crossover/comm/comm.h"
 #include "crossover/distributed/sharding.h"
 #include "crossover/objective/objective.h"
+#include "crossover/util/phase_timer.h"
 
 namespace crossover {
 
@@ -26,6 +31,7 @@ struct StepRequest {
   double lr = 0;             // learning rate of this step's update
   double grad_clip = 0;      // max global gradient norm (0: no clipping)
   int stop_signal = 0;       // SIGINT or SIGTERM received by this rank so far (0: none)
+  PhaseTimer* timer = nullptr;  // where the step's phases are timed (nullptr: untimed)
 };
 
 struct StepResult {

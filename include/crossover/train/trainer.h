@@ -14,6 +14,7 @@
 #include "crossover/checkpoint/checkpointer.h"
 #include "crossover/comm/comm.h"
 #include "crossover/config/config.h"
+#include "crossover/data/batch_prefetcher.h"
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
 #include "crossover/distributed/sharding.h"
@@ -23,6 +24,7 @@
 #include "crossover/objective/objective.h"
 #include "crossover/train/train_step.h"
 #include "crossover/util/metrics.h"
+#include "crossover/util/phase_timer.h"
 #include "crossover/util/tensorboard.h"
 
 namespace crossover {
@@ -60,7 +62,8 @@ class Trainer {
   TrainResult loop();
   StepResult train_step();  // the next batch through crossover::train_step; advances step_
   void stop_if_diverged(const StepResult& r);  // a skipped non-finite step; throws past the limit
-  void log_progress(const StepResult& r, double seconds);
+  void count_step(const StepResult& r);    // into the progress window
+  void log_progress(const StepResult& r);  // every logging.log_every steps: the line and event
   void evaluate(int64_t step);
   void save(int64_t step);
   TrainResult finish(int stop_signal, double last_loss);
@@ -101,10 +104,12 @@ class Trainer {
   TensorBoardWriter tensorboard_;
   int64_t step_ = 0, start_step_ = 0, bad_steps_ = 0;
   std::optional<int64_t> resumed_from_;
+  std::unique_ptr<PhaseTimer> timer_;  // the steps' time breakdown, from the loop's start
+  std::unique_ptr<BatchPrefetcher> prefetcher_;  // reads sampler_'s coming steps; goes first
   struct {
-    double seconds = 0, flops = 0, total_seconds = 0;
-    int64_t tokens = 0;
-  } window_;  // since the last progress line (total_seconds: since this process started)
+    double flops = 0, total_seconds = 0;
+    int64_t tokens = 0, steps = 0;
+  } window_;  // since the last progress line (total_seconds: since the loop started)
   TrainResult result_;
 };
 
