@@ -48,5 +48,23 @@ TEST(Cli, ConfigErrorsExitOneWithTheMessage) {
       << r.output;
 }
 
+// The paper's AR and MDM configs are one recipe: they differ only in the objective.
+TEST(Cli, ConfigDiffSaysWhetherOnlyTheObjectiveDiffers) {
+  for (const char* size : {"1b", "8b"}) {
+    const auto r = run_crossover("config diff " + testing::source_path(std::string("configs/") + size + "-ar.yaml") +
+                                 " " + testing::source_path(std::string("configs/") + size + "-mdm.yaml"));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(r.output, "objective.type: ar -> mdm\n1 key(s) differ; only objective.*: the model, "
+                        "data, optimizer and schedule are the same\n")
+        << size;
+  }
+  testing::TempDir dir;
+  testing::write_file(dir / "a.yaml", "optimizer:\n  lr: 1e-3\n");
+  testing::write_file(dir / "b.yaml", "optimizer:\n  lr: 2e-3\nobjective:\n  type: mdm\n");
+  const auto r = run_crossover("config diff " + (dir / "a.yaml") + " " + (dir / "b.yaml"));
+  EXPECT_NE(r.output.find("optimizer.lr: 0.001 -> 0.002\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 key(s) differ; not only objective.*"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace crossover
