@@ -2,6 +2,7 @@
 // `all` budget without meta.json) are JSON null, never a made-up value.
 #include "crossover/sweep/manifest.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -18,6 +19,14 @@ namespace crossover {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The sweep's total_tokens, or with a data.total_tokens axis the largest point's (each point
+// records its own).
+int64_t manifest_total(const SweepPlan& plan) {
+  int64_t total = plan.sweep.total_tokens;
+  for (const auto& p : plan.points) total = std::max(total, p.total_tokens);
+  return total;
+}
 
 std::string utc_now() {
   const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
@@ -82,7 +91,7 @@ nlohmann::ordered_json manifest_json(const SweepPlan& plan) {
       {"description", plan.sweep.description},
       {"workdir", plan.workdir},
       {"base", plan.sweep.base},
-      {"total_tokens", plan.sweep.total_tokens},
+      {"total_tokens", manifest_total(plan)},
       {"vocab_size", or_null(plan.vocab_size)},
       {"flops_note", plan.data_note.empty()
                          ? json("nominal training FLOPs: 6 x matmul parameters + attention, "

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crossover/config/token_count.h"
 #include "crossover/model/flops.h"
 #include "crossover/sweep/manifest.h"
 #include "crossover/util/fs.h"
@@ -154,11 +155,20 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
       p.labels.emplace_back(sweep.axes[a].name, value.label);
       p.settings.insert(p.settings.end(), value.settings.begin(), value.settings.end());
     }
-    p.settings.push_back({"data.total_tokens", std::to_string(sweep.total_tokens),
-                          sweep.total_where});
+    std::string total_where = sweep.total_where;
+    p.total_tokens = sweep.total_tokens;
+    for (const auto& s : p.settings)
+      if (s.key == "data.total_tokens") {
+        p.total_tokens = TokenCount::parse(s.value)->value();  // checked by parse_sweep
+        total_where = s.where;
+      }
+    if (sweep.total_tokens > 0)
+      p.settings.push_back({"data.total_tokens", std::to_string(sweep.total_tokens),
+                            sweep.total_where});
     p.name = join_labels(p.labels, {});
     p.group = join_labels(p.labels, {"objective.type"});
-    p.family = join_labels(p.labels, {"objective.type", "data.unique_tokens"});
+    // A family shares everything but the data budgets: R* is fitted across them.
+    p.family = join_labels(p.labels, {"objective.type", "data.unique_tokens", "data.total_tokens"});
     p.config = resolve_config(base_text, sweep.base, p.settings, p.name);
 
     const auto& c = p.config;
@@ -169,13 +179,12 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
       plan.data_tokens = facts->stream_tokens;
       plan.data_note = facts->note;
     }
-    p.total_tokens = sweep.total_tokens;
     p.unique_tokens = c.data.unique_tokens.is_all() ? facts->stream_tokens.value_or(-1)
                                                     : c.data.unique_tokens.value();
     p.tokens_per_step = c.training.global_batch * c.data.seq_len;
     p.steps = p.total_tokens / p.tokens_per_step;
     if (p.steps < 1)
-      throw ConfigError(sweep.total_where + ": total_tokens: " + std::to_string(p.total_tokens) +
+      throw ConfigError(total_where + ": total_tokens: " + std::to_string(p.total_tokens) +
                         " is less than one step of point " + p.name + " (" +
                         std::to_string(p.tokens_per_step) + " tokens)");
     if (facts->stream_tokens && p.unique_tokens > *facts->stream_tokens) {

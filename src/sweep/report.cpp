@@ -79,6 +79,7 @@ Curve curve_of(const PointResults& r, const Metric& m) {
 struct Pair {
   std::string group, family;
   double unique = 0;  // tokens per epoch, as the runs report it
+  double total = 0;   // the pair's training-token budget
   const PointResults* ar = nullptr;
   const PointResults* mdm = nullptr;
 };
@@ -95,7 +96,8 @@ std::vector<Pair> make_pairs(const std::vector<PointResults>& results) {
     auto it = std::find_if(pairs.begin(), pairs.end(),
                            [&](const Pair& p) { return p.group == r.point.group; });
     if (it == pairs.end()) {
-      pairs.push_back({r.point.group, r.point.family, r.unique_tokens});
+      pairs.push_back({r.point.group, r.point.family, r.unique_tokens,
+                       static_cast<double>(r.point.total_tokens)});
       it = pairs.end() - 1;
     }
     if (r.point.objective == "ar" && !it->ar) it->ar = &r;
@@ -111,7 +113,7 @@ std::vector<Pair> make_pairs(const std::vector<PointResults>& results) {
   std::stable_sort(pairs.begin(), pairs.end(), [&](const Pair& a, const Pair& b) {
     const auto fa = std::find(families.begin(), families.end(), a.family);
     const auto fb = std::find(families.begin(), families.end(), b.family);
-    return fa != fb ? fa < fb : a.unique < b.unique;
+    return fa != fb ? fa < fb : a.unique != b.unique ? a.unique < b.unique : a.total < b.total;
   });
   return pairs;
 }
@@ -330,31 +332,63 @@ std::string overview_cell(const CurveComparison& c, double unique) {
   return first + " / " + end + " / " + beyond_noise;
 }
 
+// "96.0B training tokens each", or the budgets of a data.total_tokens axis.
+std::string totals_text(const Manifest& m) {
+  std::set<int64_t> totals;
+  for (const auto& p : m.points) totals.insert(p.total_tokens);
+  if (totals.size() <= 1) return tokens_text(static_cast<double>(m.total_tokens)) + " training tokens each";
+  std::string s;
+  for (int64_t t : totals) s += (s.empty() ? "" : ", ") + tokens_text(static_cast<double>(t));
+  return "training budgets of " + s + " tokens";
+}
+
 struct FitRow {
   std::string objective, family;
   EffectiveDataFit fit;
+  std::string basis;  // what the fit stands on (final losses across budgets, or one trajectory)
   std::string note;
 };
 
+// Muennighoff et al. fit the law to the final losses of separate runs, each annealed to the end
+// of its own budget. With a data.total_tokens axis a family has such runs across total budgets;
+// from 5 finished runs over 2 or more totals the fit uses their final val losses. Otherwise it
+// falls back to every eval of the runs (the best so far, what early stopping keeps): points
+// taken before the learning rate has annealed, which describe the runs' trajectories rather
+// than estimate R*, and the report says so.
 std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
-  std::map<std::pair<std::string, std::string>, std::vector<FitSample>> samples;
+  struct Family {
+    std::vector<FitSample> trajectory, finals;
+    std::set<int64_t> totals;
+  };
+  std::map<std::pair<std::string, std::string>, Family> families;
   std::vector<std::pair<std::string, std::string>> order;
   for (const auto& r : results) {
     const auto key = std::make_pair(r.point.objective, r.point.family);
-    if (!samples.count(key)) order.push_back(key);
-    auto& s = samples[key];
-    // The best val loss so far (what early stopping keeps): the law describes diminishing
-    // returns of repeated data, not the rise of an overfitting run.
+    if (!families.count(key)) order.push_back(key);
+    auto& f = families[key];
     double best = std::numeric_limits<double>::infinity();
     for (const auto& e : r.evals)
       if (std::isfinite(e.val_loss)) {
         best = std::min(best, e.val_loss);
-        s.push_back({e.tokens, r.unique_tokens, best});
+        f.trajectory.push_back({e.tokens, r.unique_tokens, best});
       }
+    if (r.state.status == RunStatus::finished && !r.evals.empty() &&
+        std::isfinite(r.evals.back().val_loss)) {
+      f.finals.push_back({r.evals.back().tokens, r.unique_tokens, r.evals.back().val_loss});
+      f.totals.insert(r.point.total_tokens);
+    }
   }
   std::vector<FitRow> rows;
   for (const auto& key : order) {
-    FitRow row{key.first, key.second, fit_effective_data(samples[key]), ""};
+    const Family& fam = families[key];
+    const bool across = fam.finals.size() >= 5 && fam.totals.size() >= 2;
+    FitRow row{key.first, key.second,
+               fit_effective_data(across ? fam.finals : fam.trajectory),
+               across ? fmt::format("final losses of {} runs over {} total budgets",
+                                    fam.finals.size(), fam.totals.size())
+                      : "one budget's trajectory (intermediate evals): a description, not an "
+                        "estimate",
+               ""};
     const auto& f = row.fit;
     if (!f.ok) row.note = fmt::format("too few evaluations ({})", f.samples);
     else if (!f.repeated) row.note = "no run repeated its data yet: R* is not identifiable";
@@ -372,9 +406,9 @@ std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
 std::string fit_text(const FitRow& r) {
   if (!r.fit.ok) return fmt::format("R* ({}, {}): {}", r.objective, r.family, r.note);
   return fmt::format("R* ({}, {}) = {:.3g} (E {:.3f}, A {:.4g}, alpha {:.3f}; R^2 {:.3f} over {} "
-                     "evals){}",
+                     "points; fitted on {}){}",
                      r.objective, r.family, r.fit.r_star, r.fit.E, r.fit.A, r.fit.alpha, r.fit.r2,
-                     r.fit.samples, r.note.empty() ? "" : " - " + r.note);
+                     r.fit.samples, r.basis, r.note.empty() ? "" : " - " + r.note);
 }
 
 }  // namespace
@@ -401,11 +435,11 @@ ReportFiles write_report(const std::string& sweep_dir) {
   std::ostringstream md;
   md << "# Sweep report\n\n";
   md << fmt::format("Sweep `{}`{}: {} points ({} finished, {} partial, {} interrupted, {} failed, "
-                    "{} not started), {} training tokens each. crossover {}.\n\n",
+                    "{} not started), {}. crossover {}.\n\n",
                     m.source, m.description.empty() ? "" : " (" + m.description + ")",
                     results.size(), count[RunStatus::finished], count[RunStatus::partial],
                     count[RunStatus::interrupted], count[RunStatus::failed],
-                    count[RunStatus::not_started], tokens_text(m.total_tokens), kVersion);
+                    count[RunStatus::not_started], totals_text(m), kVersion);
   md << "A crossing is where the MDM curve crosses the AR curve on the shared tokens axis "
         "(linear interpolation between evaluations); epochs are tokens / unique tokens. Val "
         "loss: lower is better (MDM's is a Monte-Carlo bound on the NLL, AR's the exact NLL); "
@@ -422,7 +456,7 @@ ReportFiles write_report(const std::string& sweep_dir) {
   md << "\n";
   for (const auto& p : pairs) {
     md << "| " << p.group << " | " << (p.unique > 0 ? tokens_text(p.unique) : "?") << " | "
-       << (p.unique > 0 ? fmt::format("{:.1f}", m.total_tokens / p.unique) : "?") << " |";
+       << (p.unique > 0 ? fmt::format("{:.1f}", p.total / p.unique) : "?") << " |";
     for (const auto& metric : metrics) {
       auto it = std::find_if(compared.begin(), compared.end(), [&](const Compared& c) {
         return c.pair == &p && c.metric.name == metric.name && c.metric.task == metric.task;
@@ -438,7 +472,7 @@ ReportFiles write_report(const std::string& sweep_dir) {
   for (const auto& p : pairs) {
     md << fmt::format("\n### {}: {} unique tokens, {} epochs\n\n", p.group,
                       p.unique > 0 ? tokens_text(p.unique) : "?",
-                      p.unique > 0 ? fmt::format("{:.1f}", m.total_tokens / p.unique) : "?");
+                      p.unique > 0 ? fmt::format("{:.1f}", p.total / p.unique) : "?");
     md << run_text("AR", p.ar) << "; " << run_text("MDM", p.mdm) << ".\n\n";
     if (!p.ar || !p.mdm) {
       md << "No comparison: the group needs one `ar` and one `mdm` point.\n";
@@ -453,20 +487,23 @@ ReportFiles write_report(const std::string& sweep_dir) {
   }
 
   md << "\n## Effective data: Muennighoff's R* per objective\n\n"
-        "Fitted over every val-loss evaluation of the objective's runs: D' = D for D <= U, else "
-        "U + U R* (1 - exp(-(D/U - 1)/R*)); loss = E + A / D'^alpha. R* is the number of "
-        "repetitions after which more epochs are worth 1/e of fresh data (reported: about 15 "
-        "for AR, about 500 for diffusion).\n\n"
-        "| objective | family | R* | E | A | alpha | R^2 | evals | note |\n"
-        "|---|---|---|---|---|---|---|---|---|\n";
+        "D' = D for D <= U, else U + U R* (1 - exp(-(D/U - 1)/R*)); loss = E + A / D'^alpha. R* "
+        "is the number of repetitions after which more epochs are worth 1/e of fresh data "
+        "(reported: about 15 for AR, about 500 for diffusion). As Muennighoff et al. do, the fit "
+        "stands on the final (annealed) val losses of finished runs when a family has at least 5 "
+        "of them over 2 or more total budgets (a data.total_tokens axis); otherwise on every "
+        "evaluation of its runs (the best so far), which describes one budget's trajectory "
+        "under a schedule that has not annealed yet, not an estimate of R*.\n\n"
+        "| objective | family | R* | E | A | alpha | R^2 | points | fitted on | note |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& f : fits) {
     if (!f.fit.ok) {
-      md << fmt::format("| {} | {} | | | | | | {} | {} |\n", f.objective, f.family, f.fit.samples,
-                        f.note);
+      md << fmt::format("| {} | {} | | | | | | {} | {} | {} |\n", f.objective, f.family,
+                        f.fit.samples, f.basis, f.note);
     } else {
-      md << fmt::format("| {} | {} | {:.3g} | {:.4f} | {:.4g} | {:.4f} | {:.3f} | {} | {} |\n",
+      md << fmt::format("| {} | {} | {:.3g} | {:.4f} | {:.4g} | {:.4f} | {:.3f} | {} | {} | {} |\n",
                         f.objective, f.family, f.fit.r_star, f.fit.E, f.fit.A, f.fit.alpha,
-                        f.fit.r2, f.fit.samples, f.note);
+                        f.fit.r2, f.fit.samples, f.basis, f.note);
     }
     headline << fit_text(f) << "\n";
   }

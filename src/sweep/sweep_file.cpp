@@ -267,15 +267,6 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
     collect_settings(n, "", path, "set: ", s.set);
   }
 
-  const auto total = root["total_tokens"];
-  s.total_where = key_where(root, "total_tokens", path);
-  if (!total) fail(path, "total_tokens", "missing: the fixed training-token budget of every point");
-  const auto count = total.IsScalar() ? TokenCount::parse(total.Scalar()) : std::nullopt;
-  if (!count || count->is_all() || count->value() <= 0)
-    fail(s.total_where, "total_tokens",
-         "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + describe_yaml(total));
-  s.total_tokens = count->value();
-
   const auto axes = root["axes"];
   if (!axes) fail(path, "axes", "missing: at least one axis (e.g. objective.type: [ar, mdm])");
   if (!axes.IsMap() || axes.size() == 0)
@@ -284,13 +275,42 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
              describe_yaml(axes));
   parse_axes(axes, path, s);
 
+  // The training-token budget: one for every point, or an axis of its own (data.total_tokens),
+  // which a fit of R* on final losses across budgets needs.
+  bool total_axis = false;
+  for (const auto& axis : s.axes)
+    for (const auto& v : axis.values)
+      for (const auto& setting : v.settings)
+        if (setting.key == "data.total_tokens") {
+          const auto c = TokenCount::parse(setting.value);
+          if (!c || c->is_all() || c->value() <= 0)
+            fail(setting.where, setting.key,
+                 "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + setting.value);
+          total_axis = true;
+        }
+  const auto total = root["total_tokens"];
+  s.total_where = key_where(root, "total_tokens", path);
+  if (total && total_axis)
+    fail(s.total_where, "total_tokens",
+         "given twice: here and as the data.total_tokens axis; keep one");
+  if (!total && !total_axis)
+    fail(path, "total_tokens",
+         "missing: the training-token budget of every point (or a data.total_tokens axis)");
+  if (total) {
+    const auto count = total.IsScalar() ? TokenCount::parse(total.Scalar()) : std::nullopt;
+    if (!count || count->is_all() || count->value() <= 0)
+      fail(s.total_where, "total_tokens",
+           "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + describe_yaml(total));
+    s.total_tokens = count->value();
+  }
+
   if (const auto n = root["eval"]) parse_eval(n, key_where(root, "eval", path), path, s.eval);
 
   // The sweep owns these keys: a point that set them would break the comparison.
   auto reserved = [&](const SweepSetting& setting) {
     if (setting.key == "data.total_tokens")
       fail(setting.where, setting.key,
-           "is fixed for every point by total_tokens (" + s.total_where + ")");
+           "is set by total_tokens (" + s.total_where + ") or a data.total_tokens axis");
     if (setting.key == "eval.every" && s.eval.given())
       fail(setting.where, setting.key,
            "is derived per point from the eval section (" + s.eval.where + ")");
@@ -298,7 +318,8 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   for (const auto& setting : s.set) reserved(setting);
   for (const auto& axis : s.axes)
     for (const auto& v : axis.values)
-      for (const auto& setting : v.settings) reserved(setting);
+      for (const auto& setting : v.settings)
+        if (setting.key != "data.total_tokens") reserved(setting);
   return s;
 }
 

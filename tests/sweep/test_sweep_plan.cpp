@@ -194,10 +194,16 @@ TEST(SweepPlan, ErrorsNameTheSweepFileLineAndKey) {
   EXPECT_NE(err.find(file + ":2: total_tokens: expected a positive token count"),
             std::string::npos)
       << err;
+  // The budget is total_tokens or a data.total_tokens axis, never both, and never in set:.
   err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes: {data.total_tokens: [1M]}\n");
-  EXPECT_NE(err.find(file + ":3: data.total_tokens: is fixed for every point by total_tokens"),
-            std::string::npos)
-      << err;
+  EXPECT_EQ(err, file + ":2: total_tokens: given twice: here and as the data.total_tokens axis; keep one");
+  err = plan_error(f, "base: base.yaml\naxes: {objective.type: [ar]}\n");
+  EXPECT_NE(err.find("total_tokens: missing"), std::string::npos) << err;
+  err = plan_error(f, "base: base.yaml\naxes: {data.total_tokens: [1M, none]}\n");
+  EXPECT_NE(err.find("data.total_tokens: expected a positive token count"), std::string::npos) << err;
+  err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\nset: {data.total_tokens: 2M}\n"
+                      "axes: {objective.type: [ar]}\n");
+  EXPECT_NE(err.find("data.total_tokens: is set by total_tokens"), std::string::npos) << err;
   err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes: {objective.type: [ar]}\n"
                       "eval: {per_epochs: 1}\n");
   EXPECT_NE(err.find(file + ":4: eval.per_epochs: unknown key (did you mean per_epoch?)"),

@@ -145,10 +145,43 @@ TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
     }
   const ReportFiles files = write_report(f.dir / "out");
   EXPECT_NE(files.headline.find("R* (ar, all) = 12 "), std::string::npos) << files.headline;
+  // One total budget: the fit describes the trajectory and says so.
+  EXPECT_NE(files.headline.find("fitted on one budget's trajectory (intermediate evals): a "
+                                "description, not an estimate"),
+            std::string::npos)
+      << files.headline;
   const std::string md = testing::read_file(f.dir / "out/report/summary.md");
   EXPECT_NE(md.find("| ar | all | 12 |"), std::string::npos) << md;
   EXPECT_NE(md.find("No comparison: the group needs one `ar` and one `mdm` point."),
             std::string::npos);
+}
+
+// With a data.total_tokens axis the law is fitted, as Muennighoff et al. fit it, on the final
+// losses of finished runs across budgets: intermediate evals (here 0.5 above the law, as before
+// the learning rate anneals) do not enter it.
+TEST(SweepReport, FitsRStarOnFinalLossesAcrossTotalBudgets) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(
+      "base: base.yaml\n"
+      "axes: {objective.type: [ar], data.unique_tokens: [0.5M, 1M, 2M], "
+      "data.total_tokens: [2M, 4M, 8M, 16M]}\n");
+  ASSERT_EQ(m.points.size(), 12u);
+  auto law = [](double d, double u) { return 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35); };
+  for (const auto& p : m.points) {
+    const double u = static_cast<double>(p.unique_tokens), total = static_cast<double>(p.total_tokens);
+    for (int i = 1; i <= 4; ++i) {
+      const double d = total * i / 4;
+      append_event(p.run_dir, eval_event(i, d, u, law(d, u) + (i < 4 ? 0.5 : 0.0)));
+    }
+    append_event(p.run_dir, end_event("finished", 4));
+  }
+  const ReportFiles files = write_report(f.dir / "out");
+  EXPECT_NE(files.headline.find("R* (ar, all) = 12 "), std::string::npos) << files.headline;
+  EXPECT_NE(files.headline.find("fitted on final losses of 12 runs over 4 total budgets"),
+            std::string::npos)
+      << files.headline;
+  const std::string md = testing::read_file(f.dir / "out/report/summary.md");
+  EXPECT_NE(md.find("training budgets of 2.00M, 4.00M, 8.00M, 16.00M tokens"), std::string::npos) << md;
 }
 
 TEST(SweepReport, FitsTheBestLossSoFarSoOverfittingDoesNotBendTheLaw) {

@@ -52,7 +52,7 @@ struct SweepFile {
   std::string base;  // the base run config, resolved against the sweep file's directory
   std::string base_where;
   std::vector<SweepSetting> set;  // applied to every point, before the axes
-  int64_t total_tokens = 0;
+  int64_t total_tokens = 0;  // 0 when a data.total_tokens axis sets it per point
   std::string total_where;
   std::vector<SweepAxis> axes;
   EvalSchedule eval;
