@@ -59,7 +59,6 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
     request.grad_clip = 1.0;
     request.timer = &timer;
     const StepResult r = train_step(*sharding, *obj, comm, request);
-    timer.enter(Phase::kOther);
     if (s == 0) first_loss = r.loss;
     last_loss = r.loss;
     if (s < warmup) continue;
@@ -69,14 +68,13 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   measured = timer.take();
   profiler.reset();  // writes the trace
   const double seconds = measured.total();
-  nlohmann::json breakdown;
-  for (int p = 0; p < kPhaseCount; ++p)
-    breakdown[std::string(phase_name(static_cast<Phase>(p))) + "_s"] = measured.seconds[p] / steps;
   const double achieved = flops / seconds;  // this rank
   return {{"objective", to_string(objective)},
           {"tok_per_s", tokens / seconds},
           {"step_seconds", seconds / steps},
-          {"time", breakdown},
+          {"time", phase_seconds_per_step(measured, steps)},
+          {"time_shares", phase_shares(measured)},
+          {"profiled", !profile.empty()},
           {"gflops", achieved / 1e9},
           {"peak_gflops", peak / 1e9},
           {"mfu", achieved / peak},

@@ -13,7 +13,6 @@
 #include "crossover/config/device.h"
 #include "crossover/train/peak.h"
 #include "crossover/util/log.h"
-#include "crossover/util/phase_timer.h"
 #include "crossover/util/threads.h"
 
 namespace crossover::cli {
@@ -92,13 +91,8 @@ void add_bench_command(CLI::App& app) {
                   r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
                   100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),
                   r["last_loss"].get<double>(), r["peak_memory_mib"].get<double>());
-      std::string parts;
-      for (int p = 0; p < kPhaseCount; ++p) {
-        const char* name = phase_name(static_cast<Phase>(p));
-        const double sec = r["time"][std::string(name) + "_s"].get<double>();
-        if (sec > 0) parts += fmt::format(" {} {:.1f}%", name, 100 * sec / r["step_seconds"].get<double>());
-      }
-      std::printf("     time per step:%s\n", parts.c_str());
+      std::printf("     time per step: %s%s\n", r["time_shares"].get<std::string>().c_str(),
+                  t->profile.empty() ? "" : " (with the profiler's overhead)");
       std::printf("%s\n", r.dump().c_str());
     }
     comm->barrier();

@@ -135,6 +135,11 @@ class FullySharded final : public Sharding {
     r.shard = at::empty({shards_[g]}, r.full.options());
     r.pending = comm_.reduce_scatter_sum_async(r.full, r.shard);
     reductions_.emplace(g, std::move(r));
+    // At most two in flight: the backward runs from the last block down, so group g + 2's
+    // reduction has had the backward of two blocks to finish; waiting for it now frees its
+    // full-size buffer instead of holding one per block to the end of the backward.
+    while (!reductions_.empty() && reductions_.rbegin()->first >= g + 2)
+      finish_reduce(reductions_.rbegin()->first);
   }
 
   // Waits for group g's reduce-scatter, if one is in flight, and adds it to the group's gradient.
@@ -249,7 +254,12 @@ class FullySharded final : public Sharding {
     const int64_t gathered = options_.recompute
         ? (shards_[0] * comm_.world_size() + 2 * largest) * esize
         : shard_total * comm_.world_size() * esize;
-    return {shard_total * 4, shard_total * 4, 2 * shard_total * 4, gathered};
+    // Gradients: the fp32 shards, the reductions in flight (two full groups in the reduce
+    // dtype, and on Gloo a copy each), and with grad_reduce: step a full fp32 buffer per group.
+    const int64_t in_flight = 2 * largest * at::elementSize(options_.reduce_dtype) *
+                              (comm_.backend() == "gloo" ? 2 : 1);
+    const int64_t per_step = options_.reduce_per_step ? shard_total * comm_.world_size() * 4 : 0;
+    return {shard_total * 4, shard_total * 4 + in_flight + per_step, 2 * shard_total * 4, gathered};
   }
 
   const Transformer& model() const { return model_; }

@@ -5,6 +5,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace crossover {
@@ -56,9 +58,8 @@ void rms_norm_backward_rows(const float* x, const float* w, const float* rstd, c
     const float* gr = g + r * D;
     float* dxr = dx + r * D;
     const float inv = rstd[r];
-    float dot = 0;
     for (int64_t i = 0; i < D; ++i) gw[i] = gr[i] * w[i];
-    dot = sum_of_products(gw, xr, D);
+    const float dot = sum_of_products(gw, xr, D);
     const float c = dot * inv * inv / static_cast<float>(D);
     for (int64_t i = 0; i < D; ++i) {
       dxr[i] = inv * (gw[i] - xr[i] * c);
@@ -117,9 +118,10 @@ struct RmsNormCpu : public torch::autograd::Function<RmsNormCpu> {
     const at::Tensor g = grad_out[0].contiguous();
     const int64_t D = x.size(-1), rows = x.numel() / D;
     at::Tensor dx = at::empty_like(x);
-    // One partial weight gradient per chunk of rows, summed after: no shared writes.
-    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads() * 4,
-                                                                  (rows + 63) / 64));
+    // One partial weight gradient per chunk of rows, summed after: no shared writes. The chunks
+    // depend on the rows only, so the sum's order (and its rounding) is the same on any number
+    // of threads.
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 255) / 256));
     const int64_t per = (rows + chunks - 1) / chunks;
     at::Tensor partial = at::zeros({chunks, D}, x.options());
     const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>(), *rp = rstd.data_ptr<float>(),
@@ -164,23 +166,37 @@ struct RopeCpu : public torch::autograd::Function<RopeCpu> {
   }
 };
 
+// Without autograd (evaluation, generation, inference mode) the forward runs alone.
+bool records_graph(const at::Tensor& a, const at::Tensor& b) {
+  return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
+}
+
+void check_norm(const at::Tensor& x, const at::Tensor& w) {
+  if (w.numel() != x.size(-1))
+    throw std::invalid_argument("rms_norm: weight of " + std::to_string(w.numel()) +
+                                " elements for rows of " + std::to_string(x.size(-1)));
+}
+
+void check_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (x.dim() != 4 || x.size(3) % 2 != 0 || cos.dim() != 2 || cos.sizes() != sin.sizes() ||
+      cos.size(0) != x.size(2) || cos.size(1) * 2 != x.size(3))
+    throw std::invalid_argument("rope: expected x [B, H, T, hd] with hd even and cos, sin [T, hd/2]");
+}
+
 }  // namespace
 
 bool fused_cpu_applies(const at::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == at::kFloat;
 }
 
-// Without autograd (evaluation, generation, inference mode) the forward runs alone.
-bool records_graph(const at::Tensor& a, const at::Tensor& b) {
-  return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
-}
-
 at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  check_norm(x, weight);
   if (!records_graph(x, weight)) return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
   return RmsNormCpu::apply(x, weight, eps);
 }
 
 at::Tensor rope_cpu(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  check_rope(x, cos, sin);
   if (!records_graph(x, x)) return rope_apply(x.contiguous(), cos.contiguous(), sin.contiguous(), 1.0f);
   return RopeCpu::apply(x, cos, sin);
 }

@@ -114,9 +114,10 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, con
 }
 
 at::Tensor Transformer::embed(const at::Tensor& embed_flat, const at::Tensor& ids) const {
-  // index_select rather than embedding: the same rows, and its backward is one index_add_,
-  // where embedding's dense CPU backward adds the rows one select at a time.
   const at::Tensor table = param_view(embed_flat, layout_.groups[0].params[0]);
+  // On GPUs embedding's backward sums each row's gradient in fp32, deterministically; on the CPU
+  // it adds the rows one select at a time, where index_select's backward is one index_add_.
+  if (!table.device().is_cpu()) return at::embedding(table, ids);
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
   shape.push_back(table.size(1));
   return at::index_select(table, 0, ids.reshape({-1})).view(shape);

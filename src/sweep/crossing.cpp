@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace crossover {
@@ -75,6 +77,16 @@ ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better be
   if (begin > end) {
     r.why_not = "no shared range of tokens";
     return r;
+  }
+  for (const Curve* c : {&ar, &mdm}) {
+    if (!c->se.empty() && c->se.size() != c->x.size())
+      throw std::invalid_argument("resolve_crossover: a curve with " + std::to_string(c->x.size()) +
+                                  " points and " + std::to_string(c->se.size()) + " standard errors");
+    for (double e : c->se)
+      if (!std::isfinite(e)) {
+        r.why_not = "the data carry no standard error for every evaluation";
+        return r;
+      }
   }
   const double sign = better == Better::lower ? 1.0 : -1.0;
   const std::vector<double> grid = shared_grid(ar, mdm, begin, end);

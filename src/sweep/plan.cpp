@@ -165,6 +165,9 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
     if (sweep.total_tokens > 0)
       p.settings.push_back({"data.total_tokens", std::to_string(sweep.total_tokens),
                             sweep.total_where});
+    if (p.total_tokens <= 0)
+      throw ConfigError(sweep.path + ": point " + join_labels(p.labels, {}) +
+                        " gets no data.total_tokens: every value of the axis that sets it must");
     p.name = join_labels(p.labels, {});
     p.group = join_labels(p.labels, {"objective.type"});
     // A family shares everything but the data budgets: R* is fitted across them.

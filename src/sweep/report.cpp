@@ -57,7 +57,7 @@ struct Metric {
 };
 
 // The metric's curve with its standard errors: the Monte-Carlo one of MDM's val loss (0 for
-// AR's exact NLL), a binomial one for an accuracy. An unknown error counts as 0.
+// AR's exact NLL), a binomial one for an accuracy.
 Curve curve_of(const PointResults& r, const Metric& m) {
   Curve c;
   for (const auto& e : r.evals) {
@@ -70,7 +70,7 @@ Curve curve_of(const PointResults& r, const Metric& m) {
     if (!std::isfinite(y) || (!c.x.empty() && e.tokens <= c.x.back())) continue;
     c.x.push_back(e.tokens);
     c.y.push_back(y);
-    c.se.push_back(std::isfinite(se) ? se : 0.0);
+    c.se.push_back(se);  // NaN (older metrics without `examples`): no crossover is called
   }
   return c;
 }
@@ -386,11 +386,11 @@ std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
                fit_effective_data(across ? fam.finals : fam.trajectory),
                across ? fmt::format("final losses of {} runs over {} total budgets",
                                     fam.finals.size(), fam.totals.size())
-                      : "one budget's trajectory (intermediate evals): a description, not an "
-                        "estimate",
+                      : "the runs' trajectories (intermediate evals, under fewer than 5 finished runs over 2 "
+                        "total budgets): a description, not an estimate",
                ""};
     const auto& f = row.fit;
-    if (!f.ok) row.note = fmt::format("too few evaluations ({})", f.samples);
+    if (!f.ok) row.note = fmt::format("too few points ({})", f.samples);
     else if (!f.repeated) row.note = "no run repeated its data yet: R* is not identifiable";
     else if (f.r_star_at_bound)
       row.note = fmt::format("R* sits at the edge of the searched range [{:g}, {:g}]: the data do "

@@ -321,8 +321,7 @@ StepResult Trainer::train_step() {
   request.stop_signal = g_signal;
   request.timer = timer_.get();
   const StepResult r = crossover::train_step(*sharding_, *objective_, comm_, request);
-  timer_->enter(Phase::kOther);  // the trainer's own work until the next step's data
-  ++step_;
+  ++step_;  // the step's scopes have returned the timer to the trainer's own phase (other)
   return r;
 }
 
@@ -356,24 +355,16 @@ void Trainer::log_progress(const StepResult& r) {
   const double tok_s = window_.tokens / training_s * comm_.world_size();
   const double flops_s = window_.flops / training_s;  // this rank
   const double eta = window_.total_seconds / (step_ - start_step_) * (total_steps_ - step_);
-  nlohmann::json time = {{"step_s", times.total() / window_.steps}};
-  std::string parts;
-  for (int p = 0; p < kPhaseCount; ++p) {
-    const double per_step = times.seconds[p] / window_.steps;
-    time[std::string(phase_name(static_cast<Phase>(p))) + "_s"] = per_step;
-    if (per_step > 0)
-      parts += fmt::format("{}{} {:.0f}%", parts.empty() ? "" : " ", phase_name(static_cast<Phase>(p)),
-                           100.0 * times.seconds[p] / times.total());
-  }
   spdlog::info("step {}/{} | epoch {:.2f} | tokens {} | loss {:.4f} | lr {:.2e} | gnorm {:.3f} | "
                "{} tok/s | {:.1f} GFLOP/s | MFU {:.1f}% | {:.3f} s/step ({}) | ETA {}",
                step_, total_steps_, epoch(step_),
                human_count(static_cast<double>(step_ * sampler_->tokens_per_step())), r.loss, r.lr,
                r.grad_norm, human_count(tok_s), flops_s / 1e9, 100.0 * flops_s / peak_flops_,
-               times.total() / window_.steps, parts, human_duration(eta));
+               times.total() / window_.steps, phase_shares(times), human_duration(eta));
   emit("train", step_, {{"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
                         {"tok_per_s", tok_s}, {"tflops", flops_s / 1e12},
-                        {"mfu", flops_s / peak_flops_}, {"time", time},
+                        {"mfu", flops_s / peak_flops_},
+                        {"time", phase_seconds_per_step(times, window_.steps)},
                         {"elapsed_s", seconds_since(start_)}});
   result_.tokens_per_s = tok_s;
   window_.flops = 0;

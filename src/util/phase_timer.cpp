@@ -1,5 +1,8 @@
 #include "crossover/util/phase_timer.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -39,6 +42,25 @@ const char* phase_name(Phase phase) {
 }
 
 std::unique_ptr<Timeline> make_wall_clock_timeline() { return std::make_unique<WallClockTimeline>(); }
+
+std::string phase_shares(const PhaseTimes& times) {
+  std::string out;
+  const double total = times.total();
+  for (int p = 0; p < kPhaseCount; ++p) {
+    if (times.seconds[p] <= 0 || total <= 0) continue;
+    out += fmt::format("{}{} {:.0f}%", out.empty() ? "" : " ", phase_name(static_cast<Phase>(p)),
+                       100.0 * times.seconds[p] / total);
+  }
+  return out;
+}
+
+nlohmann::json phase_seconds_per_step(const PhaseTimes& times, int64_t steps) {
+  const double n = static_cast<double>(std::max<int64_t>(steps, 1));
+  nlohmann::json j = {{"step_s", times.total() / n}};
+  for (int p = 0; p < kPhaseCount; ++p)
+    j[std::string(phase_name(static_cast<Phase>(p))) + "_s"] = times.seconds[p] / n;
+  return j;
+}
 
 double PhaseTimes::total() const {
   double sum = 0;

@@ -221,6 +221,17 @@ TEST(SweepCrossover, AccuracyUsesBinomialErrorsAndHigherIsBetter) {
   EXPECT_EQ(r.x_hi, 4000);
 }
 
+TEST(SweepCrossover, NoStandardErrorNoCall) {
+  Curve mdm = noisy({5.2, 4.3, 3.8, 3.5, 3.4}, 0.02);
+  mdm.se[2] = std::nan("");  // an eval without an error estimate
+  const auto r = resolve_crossover(noisy({5, 4, 3.6, 3.7, 3.8}, 0), mdm, Better::lower);
+  EXPECT_FALSE(r.resolved);
+  EXPECT_EQ(r.why_not, "the data carry no standard error for every evaluation");
+  mdm.se.pop_back();
+  EXPECT_THROW(resolve_crossover(noisy({5, 4, 3.6, 3.7, 3.8}, 0), mdm, Better::lower),
+               std::invalid_argument);
+}
+
 TEST(SweepCrossover, MdmAheadFromTheStartHasNothingToCross) {
   const auto r = resolve_crossover(noisy({5, 4.5, 4}, 0), noisy({4, 3.5, 3}, 0.01), Better::lower);
   EXPECT_FALSE(r.resolved);

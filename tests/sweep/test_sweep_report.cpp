@@ -146,8 +146,9 @@ TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
   const ReportFiles files = write_report(f.dir / "out");
   EXPECT_NE(files.headline.find("R* (ar, all) = 12 "), std::string::npos) << files.headline;
   // One total budget: the fit describes the trajectory and says so.
-  EXPECT_NE(files.headline.find("fitted on one budget's trajectory (intermediate evals): a "
-                                "description, not an estimate"),
+  EXPECT_NE(files.headline.find("fitted on the runs' trajectories (intermediate evals, under "
+                                "fewer than 5 finished runs over 2 total budgets): a description, "
+                                "not an estimate"),
             std::string::npos)
       << files.headline;
   const std::string md = testing::read_file(f.dir / "out/report/summary.md");

@@ -10,7 +10,8 @@
 //     waits on shows as communication only where it is exposed (not overlapped by compute), and
 //     the stream idling while the host builds a batch shows as data.
 // Reading the times (take) waits for the last mark to complete, so the trainer takes them once
-// per progress line, not per step.
+// per progress line, not per step. A timer is used by one thread at a time: the main thread, or
+// (on CUDA) the autograd engine's device thread while the main thread waits in backward().
 #pragma once
 
 #include <array>
@@ -18,6 +19,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace crossover {
 
@@ -62,6 +65,11 @@ class PhaseTimer {
   std::vector<Phase> entered_;  // the phase each mark entered
   Phase current_;
 };
+
+// The phases that took time as shares of the total: "data 1% forward 30% backward 56% ...".
+std::string phase_shares(const PhaseTimes& times);
+// Seconds per step: {"step_s": total / steps, "data_s": ..., ..., "other_s": ...}.
+nlohmann::json phase_seconds_per_step(const PhaseTimes& times, int64_t steps);
 
 // Enters `phase` for the scope, then returns to the phase it left. Does nothing without a timer.
 class PhaseScope {
