@@ -9,9 +9,10 @@
 //   backward: (full) all-gather block i again (i - 1 prefetched) and recompute it with autograd;
 //             take the gradients of its input and of its full parameters, and start the
 //             reduce-scatter of the latter into this rank's shard without waiting for it.
-// A reduce-scatter is waited on only when its result is needed: before the optimizer step
-// (reduce_gradients), or when the same group's next one starts. So it overlaps the backward of
-// the blocks below. With grad_reduce: step, the micro-batches before the last add their full
+// A reduce-scatter is not waited for when it starts: it overlaps the backward of the next two
+// blocks below, and is waited on when the reduction two blocks further down starts (so at most
+// two full-size buffers are in flight), before the optimizer step (reduce_gradients), or when the
+// same group's next one starts. With grad_reduce: step, the micro-batches before the last add their full
 // gradients into one fp32 buffer per group and only the last micro-batch reduce-scatters.
 // One autograd Function per block does this. The embedding group is gathered once per micro-batch
 // (its gather prefetched at the end of the previous one), and its gradient reduce-scattered
