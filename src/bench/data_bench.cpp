@@ -12,6 +12,7 @@
 #include "crossover/data/data_dir.h"
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
+#include "crossover/util/progress.h"
 
 namespace crossover {
 
@@ -48,10 +49,6 @@ int64_t anonymous_resident_bytes() {
   for (std::string line; std::getline(status, line);)
     if (line.rfind("RssAnon:", 0) == 0) return std::stoll(line.substr(8)) * 1024;  // kB
   return -1;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
 }  // namespace

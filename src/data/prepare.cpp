@@ -31,10 +31,6 @@ namespace {
 constexpr const char* kShardFormat = "crossover-prepare-shard";
 constexpr const char* kShardStore = "docs.bin";
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 // Seeded selection sampling (Knuth's algorithm S): walks the documents once and marks exactly
 // `want` of `total` as validation, each subset equally likely. Replaying it with the same seed
 // gives the same decisions, so nothing is stored per document, and a merge of shards replays it
@@ -357,7 +353,6 @@ std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_byte
   if (first == n || first > last) first = last;  // an empty shard
   return {first, last};
 }
-
 
 nlohmann::json prepare_corpus(const PrepareOptions& o) {
   const auto start = std::chrono::steady_clock::now();

@@ -25,10 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 std::string progress_line(const ManifestPoint& p, const RunState& s, Clock::time_point since) {
   const int64_t total = s.total_steps > 0 ? s.total_steps : p.steps;
   std::string line = p.name + ": step " + std::to_string(s.step) + "/" + std::to_string(total);

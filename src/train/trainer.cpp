@@ -53,10 +53,6 @@ class SignalScope {
   void (*old_term_)(int);
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
 }  // namespace
 
 void check_resume_compatible(const RunConfig& saved, const RunConfig& now,

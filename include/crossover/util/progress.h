@@ -27,6 +27,11 @@ class Progress {
 
 // "1.23M", "45.6k", "7.89B": compact counts for progress lines.
 std::string human_count(double n);
+// Seconds of the steady clock since t.
+inline double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 // "1h02m", "3m05s", "12s".
 std::string human_duration(double seconds);
 
