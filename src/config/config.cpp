@@ -260,6 +260,9 @@ void validate_with(const RunConfig& c, const Locations& locs, const std::string&
   check(m.heads % m.kv_heads_resolved() == 0, "model.kv_heads",
         "must divide model.heads (" + std::to_string(m.heads) + "), got " +
             std::to_string(m.kv_heads));
+  check(m.dropout == 0 || m.layers <= 80, "model.dropout",
+        "its masks cover at most 80 layers (model/dropout.h), the model has " +
+            std::to_string(m.layers));
   check(c.optimizer.min_lr <= c.optimizer.lr, "optimizer.min_lr",
         "must not exceed optimizer.lr (" + rule::format_number(c.optimizer.lr) + "), got " +
             rule::format_number(c.optimizer.min_lr));

@@ -40,7 +40,7 @@ class FullySharded;
 struct ShardedBlock : public torch::autograd::Function<ShardedBlock> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                             const at::Tensor& shard, FullySharded* owner, int64_t layer,
-                            bool causal);
+                            bool causal, DropoutKey dropout);
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out);
 };
@@ -168,7 +168,7 @@ class FullySharded final : public Sharding {
       prefetch(1);
       at::Tensor x = model_.embed(embed, batch.inputs.to(device));
       for (int64_t i = 0; i < model_.config().layers; ++i)
-        x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal);
+        x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal, batch.dropout);
       const at::Tensor h = model_.final_norm(embed, x);
       loss = weighted_cross_entropy(h, model_.head_weight(embed), batch.targets.to(device),
                                     batch.weights.to(device));
@@ -289,7 +289,7 @@ class FullySharded final : public Sharding {
 
 at::Tensor ShardedBlock::forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                                  const at::Tensor& shard, FullySharded* owner, int64_t layer,
-                                 bool causal) {
+                                 bool causal, DropoutKey dropout) {
   const at::Tensor full = owner->gather(1 + layer);
   owner->prefetch(2 + layer);  // the next block's parameters travel while this one computes
   ctx->saved_data["owner"] = reinterpret_cast<int64_t>(owner);
@@ -297,7 +297,8 @@ at::Tensor ShardedBlock::forward(torch::autograd::AutogradContext* ctx, const at
   ctx->saved_data["causal"] = causal;
   if (owner->recompute()) {
     ctx->save_for_backward({x});
-    return owner->model().block(layer, full, x, causal);
+    save_dropout_key(ctx, dropout);
+    return owner->model().block(layer, full, x, causal, nullptr, CacheMode::Read, dropout);
   }
   // Kept: the block's own graph (activations and full parameters) lives in the context until
   // backward, outside the outer graph, so its parameter gradient never lands in a .grad.
@@ -306,7 +307,7 @@ at::Tensor ShardedBlock::forward(torch::autograd::AutogradContext* ctx, const at
   at::Tensor y;
   {
     at::AutoGradMode grad_mode(true);
-    y = owner->model().block(layer, params, x_in, causal);
+    y = owner->model().block(layer, params, x_in, causal, nullptr, CacheMode::Read, dropout);
   }
   ctx->saved_data["y"] = y;
   ctx->saved_data["x"] = x_in;
@@ -325,7 +326,8 @@ torch::autograd::variable_list ShardedBlock::backward(torch::autograd::AutogradC
     params = owner->gather(1 + layer).detach().set_requires_grad(true);
     if (layer > 0) owner->prefetch(layer);  // block layer - 1 is next in the backward
     at::AutoGradMode grad_mode(true);
-    y = owner->model().block(layer, params, x, causal);
+    y = owner->model().block(layer, params, x, causal, nullptr, CacheMode::Read,
+                             saved_dropout_key(ctx));
   } else {
     x = ctx->saved_data["x"].toTensor();
     params = ctx->saved_data["params"].toTensor();
@@ -334,7 +336,7 @@ torch::autograd::variable_list ShardedBlock::backward(torch::autograd::AutogradC
   const auto grads = torch::autograd::grad({y}, {x, params}, {grad_out[0]});
   if (!owner->recompute()) ctx->saved_data.clear();  // the block's graph and parameters go now
   owner->reduce_gradient(1 + layer, grads[1]);
-  return {grads[0], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  return {grads[0], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
 }  // namespace

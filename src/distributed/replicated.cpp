@@ -23,12 +23,13 @@ namespace {
 struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
                             const at::Tensor& params, const Transformer* model, int64_t layer,
-                            bool causal) {
+                            bool causal, DropoutKey dropout) {
     ctx->save_for_backward({x, params});
     ctx->saved_data["model"] = reinterpret_cast<int64_t>(model);
     ctx->saved_data["layer"] = layer;
     ctx->saved_data["causal"] = causal;
-    return model->block(layer, params, x, causal);
+    save_dropout_key(ctx, dropout);
+    return model->block(layer, params, x, causal, nullptr, CacheMode::Read, dropout);
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad_out) {
@@ -40,10 +41,11 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
     {
       at::AutoGradMode grad_mode(true);
       y = model->block(ctx->saved_data["layer"].toInt(), params, x,
-                       ctx->saved_data["causal"].toBool());
+                       ctx->saved_data["causal"].toBool(), nullptr, CacheMode::Read,
+                       saved_dropout_key(ctx));
     }
     const auto grads = torch::autograd::grad({y}, {x, params}, {grad_out[0]});
-    return {grads[0], grads[1], at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grads[0], grads[1], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -185,7 +187,7 @@ class Replicated final : public Sharding {
     const at::Device device = options_.device;
     at::Tensor x = model_.embed(flats[0], batch.inputs.to(device));
     for (int64_t i = 0; i < model_.config().layers; ++i)
-      x = CheckpointedBlock::apply(x, flats[1 + i], &model_, i, batch.causal);
+      x = CheckpointedBlock::apply(x, flats[1 + i], &model_, i, batch.causal, batch.dropout);
     return weighted_cross_entropy(model_.final_norm(flats[0], x), model_.head_weight(flats[0]),
                                   batch.targets.to(device), batch.weights.to(device));
   }

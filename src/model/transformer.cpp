@@ -70,7 +70,8 @@ at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& c, const at::Te
 }
 
 at::Tensor Transformer::plain_attention(const at::Tensor& q, const at::Tensor& k,
-                                        const at::Tensor& v, bool causal) {
+                                        const at::Tensor& v, bool causal,
+                                        const at::Tensor& prob_scale) {
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
   const double scale = 1.0 / std::sqrt(hd);
   const at::Tensor q3 = q.reshape({B * H, Tq, hd}), kt = k.reshape({B * H, Tk, hd}).transpose(1, 2);
@@ -88,12 +89,13 @@ at::Tensor Transformer::plain_attention(const at::Tensor& q, const at::Tensor& k
   } else {
     scores = at::bmm(q3, kt).mul_(scale);  // bmm keeps its inputs, not its output, for backward
   }
-  const at::Tensor p = at::softmax(scores.to(at::kFloat), -1).to(v.scalar_type());
+  at::Tensor p = at::softmax(scores.to(at::kFloat), -1).to(v.scalar_type());
+  if (prob_scale.defined()) p = p * prob_scale;
   return at::bmm(p, v.reshape({B * H, Tk, hd})).view({B, H, Tq, hd});
 }
 
 at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, const at::Tensor& v0,
-                                  bool causal) const {
+                                  bool causal, const at::Tensor& prob_scale) const {
   at::Tensor k = k0, v = v0;
   const int64_t rep = q.size(1) / k.size(1);
   if (rep > 1) {
@@ -101,7 +103,8 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, con
     v = v.repeat_interleave(rep, 1);
   }
 #if TORCH_VERSION_MAJOR >= 2
-  if (use_sdpa_) {
+  // sdpa's own dropout draws from the global generator, which a recomputed block cannot replay.
+  if (use_sdpa_ && !prob_scale.defined()) {
     // is_causal aligns the mask top-left; with cached keys the mask must be explicit.
     if (!causal || q.size(2) == k.size(2))
       return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
@@ -110,7 +113,7 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, con
     return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
   }
 #endif
-  return plain_attention(q, k, v, causal);
+  return plain_attention(q, k, v, causal, prob_scale);
 }
 
 at::Tensor Transformer::embed(const at::Tensor& embed_flat, const at::Tensor& ids) const {
@@ -124,7 +127,8 @@ at::Tensor Transformer::embed(const at::Tensor& embed_flat, const at::Tensor& id
 }
 
 at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::Tensor& x,
-                              bool causal, KVCache* cache, CacheMode mode) const {
+                              bool causal, KVCache* cache, CacheMode mode,
+                              const DropoutKey& drop) const {
   const BlockWeights w = block_weights(layer, flat);
   const int64_t B = x.size(0), T = x.size(1), d = config_.d_model, H = config_.heads,
                 KV = config_.kv_heads_resolved(), hd = config_.head_dim();
@@ -159,11 +163,20 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
       v = at::cat({cv.narrow(2, 0, pos0), v}, 2);
     }
   }
-  const at::Tensor a = attention(q, k, v, causal).transpose(1, 2).reshape({B, T, d});
-  const at::Tensor x1 = x + at::linear(a, w.wo);
+  const double p = drop.active ? config_.dropout : 0.0;
+  at::Tensor prob_scale;
+  if (p > 0)
+    prob_scale = dropout_scale(drop, layer, DropoutSite::kAttentionProbs, B, H * T * k.size(2), p)
+                     .to(x.device())
+                     .to(x.scalar_type())
+                     .view({B * H, T, k.size(2)});
+  const at::Tensor a = attention(q, k, v, causal, prob_scale).transpose(1, 2).reshape({B, T, d});
+  const at::Tensor x1 =
+      x + dropout(at::linear(a, w.wo), p, drop, layer, DropoutSite::kAttentionOut);
   const at::Tensor f = rms_norm(x1, w.ffn_norm, eps);
   const auto gate_up = at::linear(f, w.w_gate_up).chunk(2, -1);  // one GEMM for both
-  return x1 + at::linear(at::silu(gate_up[0]) * gate_up[1], w.w_down);
+  return x1 + dropout(at::linear(at::silu(gate_up[0]) * gate_up[1], w.w_down), p, drop, layer,
+                      DropoutSite::kFfnOut);
 }
 
 Transformer::BlockWeights Transformer::block_weights(int64_t layer, const at::Tensor& flat) const {
@@ -223,11 +236,13 @@ at::Tensor Transformer::head_weight(const at::Tensor& embed_flat) const {
 }
 
 at::Tensor Transformer::hidden(const std::vector<at::Tensor>& flats, const at::Tensor& ids,
-                               bool causal, KVCache* cache, CacheMode mode) const {
+                               bool causal, KVCache* cache, CacheMode mode,
+                               const DropoutKey& dropout) const {
   if (static_cast<int64_t>(flats.size()) != config_.layers + 1)
     throw std::invalid_argument("Transformer::hidden: expected one flat buffer per group");
   at::Tensor x = embed(flats[0], ids);
-  for (int64_t i = 0; i < config_.layers; ++i) x = block(i, flats[1 + i], x, causal, cache, mode);
+  for (int64_t i = 0; i < config_.layers; ++i)
+    x = block(i, flats[1 + i], x, causal, cache, mode, dropout);
   if (cache && mode == CacheMode::Append) cache->length += ids.size(1);
   return final_norm(flats[0], x);
 }

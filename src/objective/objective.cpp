@@ -25,6 +25,10 @@ double uniform01(uint32_t bits_hi, uint32_t bits_lo) {
 
 // The masks of this step's rows: keyed by (seed, step, global row), so they do not depend on
 // the rank layout; losses are averaged over the global batch.
+DropoutKey dropout_key(const StepContext& ctx) {
+  return DropoutKey{true, ctx.seed, ctx.step, ctx.global_row0};
+}
+
 kernels::MaskParams mask_params(const StepContext& ctx, int64_t mask_id, int weighting,
                                 int64_t len) {
   kernels::MaskParams p;
@@ -62,6 +66,7 @@ class Autoregressive final : public Objective {
                                     config_.random_length_prob);
     Batch b;
     b.causal = true;
+    b.dropout = dropout_key(ctx);
     b.inputs = windows.narrow(1, 0, len).contiguous();
     b.targets = windows.narrow(1, 1, len).contiguous();
     const float scale = 1.0f / static_cast<float>(ctx.global_batch);
@@ -120,7 +125,7 @@ class MaskedDiffusion final : public Objective {
                                                                       : kernels::kWeightInverseT,
                                len);
     auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
-    return Batch{m.noisy, x0, m.weight, false};
+    return Batch{m.noisy, x0, m.weight, false, dropout_key(ctx)};
   }
 
  private:
@@ -163,7 +168,8 @@ int64_t step_length(uint64_t seed, int64_t step, int64_t seq_len, double p) {
 at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
                       const Batch& batch) {
   const at::Device device = flats[0].device();
-  const at::Tensor h = model.hidden(flats, batch.inputs.to(device), batch.causal);
+  const at::Tensor h = model.hidden(flats, batch.inputs.to(device), batch.causal, nullptr,
+                                    CacheMode::Read, batch.dropout);
   return weighted_cross_entropy(h, model.head_weight(flats[0]), batch.targets.to(device),
                                 batch.weights.to(device));
 }

@@ -114,6 +114,33 @@ TEST_F(Distributed, RecomputeAndGradientReductionChoicesGiveTheSameLosses) {
   }
 }
 
+// Dropout masks are keyed by step and global row: ddp and fsdp on 2 ranks, blocks recomputed in
+// backward or kept, reproduce the 1-process run with dropout; and dropout changes the run.
+TEST_F(Distributed, DropoutMasksDoNotDependOnTheLayoutOrOnRecompute) {
+  const std::string plain = tmp_ / "plain";
+  ASSERT_EQ(launch(1, config({"training.micro_batch=2"}), plain).exit_code, 0);
+  const std::string one = tmp_ / "one";
+  const auto r1 = launch(1, config({"training.micro_batch=2", "model.dropout=0.1"}), one);
+  ASSERT_EQ(r1.exit_code, 0) << r1.output;
+  const auto reference = losses(one);
+  ASSERT_EQ(reference.size(), 20u);
+  EXPECT_GT(std::abs(reference.back() - losses(plain).back()), 1e-3);
+  const std::vector<std::vector<std::string>> variants = {
+      {"distributed.sharding=fsdp", "distributed.recompute=full"},
+      {"distributed.sharding=fsdp", "distributed.recompute=none"},
+      {"distributed.sharding=ddp", "distributed.recompute=full"},
+  };
+  for (auto sets : variants) {
+    const std::string name = sets[0] + " " + sets[1];
+    sets.push_back("training.micro_batch=2");
+    sets.push_back("model.dropout=0.1");
+    const std::string run = tmp_ / ("d" + std::to_string(n_));
+    const auto r = launch(2, config(sets), run);
+    ASSERT_EQ(r.exit_code, 0) << name << r.output;
+    expect_close(losses(run), reference, 1e-5, name);
+  }
+}
+
 // bf16 gradient reduction rounds each rank's contribution: close to the fp32 run, not equal.
 TEST_F(Distributed, Bf16GradientReductionStaysCloseToFp32) {
   const std::string one = tmp_ / "one";

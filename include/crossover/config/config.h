@@ -28,6 +28,7 @@ struct ModelConfig {
   bool tie_embeddings = true;
   double init_std = 0.02;
   AttentionImpl attention = AttentionImpl::kAuto;
+  double dropout = 0.0;
 
   int64_t kv_heads_resolved() const { return kv_heads == 0 ? heads : kv_heads; }
   int64_t ffn_hidden_resolved() const {
@@ -55,6 +56,11 @@ struct ModelConfig {
     v.field("attention", attention,
             "attention implementation: sdpa where LibTorch has it (auto) or the plain one",
             rule::Any{});
+    v.field("dropout", dropout,
+            "training only: drop attention probabilities and each block's two residual branches "
+            "with this probability (0 = off; masks keyed by step and row, so recompute and "
+            "resume draw the same ones)",
+            rule::Range{0.0, 1.0, false, true});
   }
   bool operator==(const ModelConfig&) const = default;
 };

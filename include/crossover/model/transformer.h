@@ -2,7 +2,8 @@
 // an extra [MASK] row; N pre-norm blocks (RMSNorm -> attention with RoPE, optional grouped-query
 // heads and QK-norm -> residual -> RMSNorm -> SwiGLU -> residual); final RMSNorm; LM head tied
 // to the embedding or untied; no biases. Causal attention for `ar`, full attention for `mdm`:
-// that flag is the only difference between the two models.
+// that flag is the only difference between the two models. With model.dropout > 0, a training
+// forward (an active DropoutKey) drops attention probabilities and both residual branches.
 //
 // The class holds the shape and the RoPE tables, not the weights: every function takes the flat
 // parameter buffers of model/layout.h (fp32 masters, or bf16 copies, or FSDP-gathered buffers),
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "crossover/config/config.h"
+#include "crossover/model/dropout.h"
 #include "crossover/model/layout.h"
 
 namespace crossover {
@@ -47,14 +49,16 @@ class Transformer {
   // The pieces (flats[0] is the "embed" group, flats[1 + i] block i):
   at::Tensor embed(const at::Tensor& embed_flat, const at::Tensor& ids) const;
   at::Tensor block(int64_t layer, const at::Tensor& block_flat, const at::Tensor& x, bool causal,
-                   KVCache* cache = nullptr, CacheMode mode = CacheMode::Read) const;
+                   KVCache* cache = nullptr, CacheMode mode = CacheMode::Read,
+                   const DropoutKey& dropout = {}) const;
   at::Tensor final_norm(const at::Tensor& embed_flat, const at::Tensor& x) const;
   // The LM head [vocab, d]: the embedding without its [MASK] row when tied.
   at::Tensor head_weight(const at::Tensor& embed_flat) const;
 
   // ids [B, T] -> final hidden states [B, T, d]. With a cache, positions start at cache->length.
   at::Tensor hidden(const std::vector<at::Tensor>& flats, const at::Tensor& ids, bool causal,
-                    KVCache* cache = nullptr, CacheMode mode = CacheMode::Read) const;
+                    KVCache* cache = nullptr, CacheMode mode = CacheMode::Read,
+                    const DropoutKey& dropout = {}) const;
   // hidden -> logits [.., vocab] (materialised: for generation and small evaluations).
   at::Tensor logits(const at::Tensor& embed_flat, const at::Tensor& hidden) const;
 
@@ -62,10 +66,11 @@ class Transformer {
 
   // Attention on [B, H, Tq, hd] queries and [B, KV, Tk, hd] keys/values; queries sit at
   // positions Tk - Tq .. Tk - 1 (so a causal query sees keys up to its own position).
+  // prob_scale [B * H, Tq, Tk], when given, multiplies the attention probabilities (dropout).
   at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                       bool causal) const;
+                       bool causal, const at::Tensor& prob_scale = {}) const;
   static at::Tensor plain_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                    bool causal);
+                                    bool causal, const at::Tensor& prob_scale = {});
 
  private:
   // Views of a block's flat buffer, with the neighbouring projections fused: wqkv is wq, wk, wv

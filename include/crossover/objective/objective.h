@@ -36,6 +36,7 @@ struct Batch {
   at::Tensor targets;  // [rows, T] int64
   at::Tensor weights;  // [rows, T] float; 0 where a position carries no signal
   bool causal = true;
+  DropoutKey dropout;  // training batches key the model's dropout masks (model.dropout)
 };
 
 // How a trained model of the objective produces text (generate/complete.h runs it).
