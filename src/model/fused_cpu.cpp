@@ -4,7 +4,9 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -83,6 +85,59 @@ void rope_rows(const float* x, const float* cos, const float* sin, float* y, int
       const float si = sign * s[i];
       y1[i] = x1[i] * c[i] - x2[i] * si;
       y2[i] = x2[i] * c[i] + x1[i] * si;
+    }
+  }
+}
+
+// e^x in float: Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial (about 1 ulp),
+// written without library calls so that the loops around it vectorise (with
+// -fno-trapping-math, set for this file in CMakeLists.txt). n = round(x / ln 2) by the
+// 1.5 * 2^23 trick: adding it leaves no fraction bits, so the sum rounds to an integer.
+inline float exp_approx(float x) {
+  x = x > 88.3762626647949f ? 88.3762626647949f : x;  // ternaries: vector min and max
+  x = x < -87.3365447504f ? -87.3365447504f : x;
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// SwiGLU rows: gate_up row [gate (F) | up (F)] -> y = silu(gate) * up.
+CROSSOVER_CPU_CLONES
+void swiglu_rows(const float* gu, float* y, int64_t rows, int64_t F) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* __restrict g = gu + r * 2 * F;
+    const float* __restrict u = g + F;
+    float* __restrict yr = y + r * F;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < F; ++i) yr[i] = g[i] / (1.0f + exp_approx(-g[i])) * u[i];
+  }
+}
+
+// d gate = dy up silu'(gate), d up = dy silu(gate), with silu'(g) = s (1 + g (1 - s)), s the
+// sigmoid; written as one [gate | up] row, the layout of the GEMM that made them.
+CROSSOVER_CPU_CLONES
+void swiglu_backward_rows(const float* gu, const float* dy, float* dgu, int64_t rows, int64_t F) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* __restrict g = gu + r * 2 * F;
+    const float* __restrict u = g + F;
+    const float* __restrict d = dy + r * F;
+    float* __restrict dg = dgu + r * 2 * F;
+    float* __restrict du = dg + F;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < F; ++i) {
+      const float s = 1.0f / (1.0f + exp_approx(-g[i]));
+      du[i] = d[i] * g[i] * s;
+      dg[i] = d[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
     }
   }
 }
@@ -166,6 +221,40 @@ struct RopeCpu : public torch::autograd::Function<RopeCpu> {
   }
 };
 
+at::Tensor swiglu_forward(const at::Tensor& gu) {
+  const int64_t F = gu.size(-1) / 2, rows = gu.numel() / (2 * F);
+  std::vector<int64_t> shape(gu.sizes().begin(), gu.sizes().end());
+  shape.back() = F;
+  at::Tensor y = at::empty(shape, gu.options());
+  const float* gp = gu.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, rows, kGrainRows, [&](int64_t b, int64_t e) {
+    swiglu_rows(gp + b * 2 * F, yp + b * F, e - b, F);
+  });
+  return y;
+}
+
+struct SwigluCpu : public torch::autograd::Function<SwigluCpu> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& gate_up) {
+    const at::Tensor gu = gate_up.contiguous();
+    ctx->save_for_backward({gu});
+    return swiglu_forward(gu);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const at::Tensor gu = ctx->get_saved_variables()[0];
+    const at::Tensor dy = grad_out[0].contiguous();
+    const int64_t F = gu.size(-1) / 2, rows = gu.numel() / (2 * F);
+    at::Tensor dgu = at::empty_like(gu);
+    const float *gp = gu.data_ptr<float>(), *dp = dy.data_ptr<float>();
+    float* op = dgu.data_ptr<float>();
+    at::parallel_for(0, rows, kGrainRows, [&](int64_t b, int64_t e) {
+      swiglu_backward_rows(gp + b * 2 * F, dp + b * F, op + b * 2 * F, e - b, F);
+    });
+    return {dgu};
+  }
+};
+
 // Without autograd (evaluation, generation, inference mode) the forward runs alone.
 bool records_graph(const at::Tensor& a, const at::Tensor& b) {
   return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
@@ -193,6 +282,14 @@ at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double ep
   check_norm(x, weight);
   if (!records_graph(x, weight)) return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
   return RmsNormCpu::apply(x, weight, eps);
+}
+
+at::Tensor swiglu_cpu(const at::Tensor& gate_up) {
+  if (gate_up.size(-1) % 2 != 0)
+    throw std::invalid_argument("swiglu: the last dimension (" + std::to_string(gate_up.size(-1)) +
+                                ") is not gate and up of equal width");
+  if (!records_graph(gate_up, gate_up)) return swiglu_forward(gate_up.contiguous());
+  return SwigluCpu::apply(gate_up);
 }
 
 at::Tensor rope_cpu(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

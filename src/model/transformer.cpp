@@ -21,6 +21,16 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return rms_norm_reference(x, weight, eps);
 }
 
+at::Tensor swiglu(const at::Tensor& gate_up) {
+  if (fused_cpu_applies(gate_up)) return swiglu_cpu(gate_up);
+  return swiglu_reference(gate_up);
+}
+
+at::Tensor swiglu_reference(const at::Tensor& gate_up) {
+  const auto parts = gate_up.chunk(2, -1);
+  return at::silu(parts[0]) * parts[1];
+}
+
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps) {
   // Statistics in fp32 whatever the compute dtype.
   const at::Tensor xf = x.to(at::kFloat);
@@ -45,6 +55,9 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
   const at::Tensor angles = at::outer(at::arange(max_seq_len, at::kDouble), inv_freq);
   cos_ = angles.cos().to(at::kFloat);
   sin_ = angles.sin().to(at::kFloat);
+  // Set here for the CPU, so that CPU batch workers (util/worker_pool.h) only ever read them.
+  cos_dev_ = cos_;
+  sin_dev_ = sin_;
 }
 
 at::Tensor Transformer::rope(const at::Tensor& x, int64_t pos0) const {
@@ -174,9 +187,8 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
   const at::Tensor x1 =
       x + dropout(at::linear(a, w.wo), p, drop, layer, DropoutSite::kAttentionOut);
   const at::Tensor f = rms_norm(x1, w.ffn_norm, eps);
-  const auto gate_up = at::linear(f, w.w_gate_up).chunk(2, -1);  // one GEMM for both
-  return x1 + dropout(at::linear(at::silu(gate_up[0]) * gate_up[1], w.w_down), p, drop, layer,
-                      DropoutSite::kFfnOut);
+  const at::Tensor gate_up = at::linear(f, w.w_gate_up);  // one GEMM for both
+  return x1 + dropout(at::linear(swiglu(gate_up), w.w_down), p, drop, layer, DropoutSite::kFfnOut);
 }
 
 Transformer::BlockWeights Transformer::block_weights(int64_t layer, const at::Tensor& flat) const {

@@ -93,6 +93,10 @@ class Transformer {
 // tested against.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+// silu(gate) * up of gate_up [..., 2F] = [gate | up]: the fused single pass on fp32 CPU tensors
+// (model/fused_cpu.h), else swiglu_reference, which it is tested against.
+at::Tensor swiglu(const at::Tensor& gate_up);
+at::Tensor swiglu_reference(const at::Tensor& gate_up);
 // Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops (the reference
 // of rope_cpu, and the path on GPUs).
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
