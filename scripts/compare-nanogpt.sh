@@ -10,7 +10,8 @@
 # NANOGPT_DIR is a checkout of karpathy/nanoGPT (only its model.py is imported; nothing of it is
 # part of crossover). The environment sets the shape and threads:
 #   LAYERS=4 D_MODEL=256 HEADS=4 SEQ=256 BATCH=8 VOCAB=4096 THREADS=$(nproc) STEPS=5 WARMUP=2
-# and BUILD_DIR (default build; scripts/build.sh makes it). OPENBLAS_CORETYPE=Haswell with
+# and BUILD_DIR (default build; scripts/build.sh makes it); CROSSOVER_ARGS adds options to
+# crossover's bench (e.g. "--set hardware.cpu_workers=1" for intra-op threads only). OPENBLAS_CORETYPE=Haswell with
 # ATEN_CPU_CAPABILITY=avx2 makes an AVX-512 machine run both on the kernels of an AVX2 one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ crossover_step() {  # crossover_step ar|mdm -> tok/s
     --warmup "$warmup" --steps "$steps" --threads "$threads" \
     --set model.layers="$L" --set model.d_model="$D" --set model.heads="$H" \
     --set data.seq_len="$T" --set training.global_batch="$B" --set training.micro_batch=0 \
-    --set hardware.peak_tflops=1 |
+    --set hardware.peak_tflops=1 ${CROSSOVER_ARGS:-} |
     /usr/bin/python3 -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.startswith("{")][0]["tok_per_s"])'
 }
 nanogpt_step() {

@@ -31,7 +31,8 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   const int64_t rows = B / world;
   const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
   const Transformer model(config.model, vocab, L, config.optimizer);
-  const ShardingOptions so = sharding_options(config.distributed, device, dtype);
+  ShardingOptions so = sharding_options(config.distributed, device, dtype);
+  set_cpu_workers(so, config.hardware.cpu_workers, threads, micro);
   auto sharding = make_sharding(so, model, config.optimizer, comm);
   sharding->init(0);
   const auto obj = make_objective(config.objective, model.mask_id());
@@ -86,6 +87,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
           {"world_size", world},
           {"backend", comm.backend()},
           {"threads", threads},
+          {"cpu_workers", so.cpu_workers},
           {"device", device.str()},
           {"dtype", at::toString(dtype)}};
 }

@@ -3,15 +3,18 @@
 // distributed.bucket_mb after the last micro-batch. The loss weights are already normalised by
 // the global batch, so the sum over ranks is the global-batch gradient (the same as averaging
 // per-rank means). With distributed.recompute: full, each block keeps only its input and runs
-// again in backward (CheckpointedBlock), as fsdp does.
+// again in backward (CheckpointedBlock), as fsdp does. On the CPU with hardware.cpu_workers > 1
+// a micro-batch's rows are split over worker threads (util/worker_pool.h).
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <algorithm>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
 #include "crossover/model/loss_head.h"
+#include "crossover/util/worker_pool.h"
 #include "strategies.h"
 
 namespace crossover {
@@ -77,6 +80,8 @@ class Replicated final : public Sharding {
       slot.decay = decay_segments(g);
       adam_.add_slot(std::move(slot));
     }
+    if (o.cpu_workers > 1 && o.device.is_cpu())
+      pool_ = std::make_unique<WorkerPool>(o.cpu_workers, o.threads_per_worker);
   }
 
   std::string name() const override { return to_string(options_.kind); }
@@ -92,13 +97,12 @@ class Replicated final : public Sharding {
   }
 
   at::Tensor forward_backward(const Batch& batch, bool /*last*/) override {
+    const int64_t parts = pool_ ? std::min<int64_t>(pool_->size(), batch.inputs.size(0)) : 1;
+    if (parts > 1) return split_forward_backward(batch, parts);
     at::Tensor loss;
     {
       PhaseScope forward(timer_, Phase::kForward);
-      std::vector<at::Tensor> flats;
-      for (const auto& m : masters_)
-        flats.push_back(options_.compute_dtype == at::kFloat ? m : m.to(options_.compute_dtype));
-      loss = options_.recompute ? checkpointed_loss(flats, batch) : batch_loss(model_, flats, batch);
+      loss = loss_of(masters_, batch);
     }
     PhaseScope backward(timer_, Phase::kBackward);
     loss.backward();
@@ -182,6 +186,47 @@ class Replicated final : public Sharding {
   }
 
  private:
+  // The micro-batch's loss on parameters `leaves` (the masters or leaves sharing their storage).
+  at::Tensor loss_of(const std::vector<at::Tensor>& leaves, const Batch& batch) const {
+    std::vector<at::Tensor> flats;
+    for (const auto& m : leaves)
+      flats.push_back(options_.compute_dtype == at::kFloat ? m : m.to(options_.compute_dtype));
+    return options_.recompute ? checkpointed_loss(flats, batch) : batch_loss(model_, flats, batch);
+  }
+
+  // The rows split into `parts` contiguous slices, one per worker. Each worker builds its
+  // slice's graph on its own leaves (sharing the masters' storage), so no gradient is written
+  // by two threads; forward and backward are separate rounds, so both phases are timed. The
+  // slices' gradients are added to the masters' in slice order: the sum does not depend on
+  // which worker finished first.
+  at::Tensor split_forward_backward(const Batch& batch, int64_t parts) {
+    const int64_t rows = batch.inputs.size(0);
+    std::vector<std::vector<at::Tensor>> leaves(parts);
+    std::vector<at::Tensor> losses(parts);
+    std::vector<std::function<void()>> jobs;
+    for (int64_t w = 0; w < parts; ++w)
+      jobs.push_back([&, w] {
+        const int64_t begin = rows * w / parts, end = rows * (w + 1) / parts;
+        for (const auto& m : masters_) leaves[w].push_back(m.detach().set_requires_grad(true));
+        losses[w] = loss_of(leaves[w], batch_rows(batch, begin, end - begin));
+      });
+    {
+      PhaseScope forward(timer_, Phase::kForward);
+      pool_->run(jobs);
+    }
+    PhaseScope backward(timer_, Phase::kBackward);
+    for (int64_t w = 0; w < parts; ++w) jobs[w] = [&, w] { losses[w].backward(); };
+    pool_->run(jobs);
+    at::NoGradGuard no_grad;
+    at::Tensor loss = losses[0].detach();
+    for (int64_t w = 0; w < parts; ++w) {
+      for (size_t g = 0; g < masters_.size(); ++g)
+        if (leaves[w][g].grad().defined()) masters_[g].mutable_grad().add_(leaves[w][g].grad());
+      if (w > 0) loss = loss + losses[w].detach();
+    }
+    return loss;
+  }
+
   // batch_loss with every block checkpointed.
   at::Tensor checkpointed_loss(const std::vector<at::Tensor>& flats, const Batch& batch) const {
     const at::Device device = options_.device;
@@ -197,6 +242,7 @@ class Replicated final : public Sharding {
   Comm& comm_;
   AdamW adam_;
   std::vector<at::Tensor> masters_;
+  std::unique_ptr<WorkerPool> pool_;  // CPU batch workers (none when cpu_workers <= 1)
 };
 
 }  // namespace

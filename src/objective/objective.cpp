@@ -165,6 +165,15 @@ int64_t step_length(uint64_t seed, int64_t step, int64_t seq_len, double p) {
   return 1 + static_cast<int64_t>(bits.v[2] % static_cast<uint64_t>(seq_len));
 }
 
+Batch batch_rows(const Batch& batch, int64_t begin, int64_t count) {
+  Batch b = batch;
+  b.inputs = batch.inputs.narrow(0, begin, count);
+  b.targets = batch.targets.narrow(0, begin, count);
+  b.weights = batch.weights.narrow(0, begin, count);
+  b.dropout.global_row0 += begin;
+  return b;
+}
+
 at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
                       const Batch& batch) {
   const at::Device device = flats[0].device();

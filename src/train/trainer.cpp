@@ -12,6 +12,7 @@
 #include "crossover/checkpoint/run_dir.h"
 #include "crossover/config/device.h"
 #include "crossover/data/data_dir.h"
+#include "crossover/eval/eval_schedule.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/optim/lr_schedule.h"
 #include "crossover/train/peak.h"
@@ -151,7 +152,9 @@ void Trainer::build_model() {
   params_ = count_parameters(config_.model, vocab_);
   if (params_.total != model_->layout().total_numel())
     throw std::logic_error("parameter count disagrees with the analytic formula");
-  const ShardingOptions sh = sharding_options(config_.distributed, device_, dtype_);
+  ShardingOptions sh = sharding_options(config_.distributed, device_, dtype_);
+  set_cpu_workers(sh, config_.hardware.cpu_workers, threads_, micro_);
+  cpu_workers_ = sh.cpu_workers;
   sharding_ = make_sharding(sh, *model_, config_.optimizer, comm_);
   objective_ = make_objective(config_.objective, model_->mask_id());
   flops_per_token_ = training_flops_per_token(config_.model, vocab_, config_.data.seq_len);
@@ -159,8 +162,9 @@ void Trainer::build_model() {
 
 void Trainer::log_setup() const {
   const auto& m = config_.model;
-  spdlog::info("crossover {}: {} on {} ({}, {} threads), world size {}, sharding {}", kVersion,
+  spdlog::info("crossover {}: {} on {} ({}, {} threads{}), world size {}, sharding {}", kVersion,
                objective_->name(), device_.str(), at::toString(dtype_), threads_,
+               cpu_workers_ > 1 ? " in " + std::to_string(cpu_workers_) + " batch workers" : "",
                comm_.world_size(), sharding_->name());
   spdlog::info("model: {} layers, d_model {}, {} heads ({} kv), ffn {}, vocab {} (+[MASK]): {} "
                "parameters ({} in blocks, {} embedding{})",
@@ -389,8 +393,7 @@ TrainResult Trainer::loop() {
     last_loss = r.loss;
     log_progress(r);
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
-    if (config_.eval.every > 0 && step_ % config_.eval.every == 0 && step_ < total_steps_)
-      evaluate(step_);
+    if (evaluation_due(config_.eval, step_, total_steps_)) evaluate(step_);
     if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 && step_ < total_steps_)
       save(step_);
   }

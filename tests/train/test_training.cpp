@@ -21,14 +21,16 @@ struct Tiny {
   std::unique_ptr<Comm> comm = make_local_comm();
   std::unique_ptr<Sharding> sharding;
 
-  explicit Tiny(int64_t vocab, int64_t d = 64, int64_t layers = 2, double lr = 3e-3) {
+  explicit Tiny(int64_t vocab, int64_t d = 64, int64_t layers = 2, double lr = 3e-3,
+                ShardingOptions so = {}, double dropout = 0) {
     model.layers = layers;
     model.d_model = d;
     model.heads = 4;
+    model.dropout = dropout;
     opt.lr = lr;
     opt.weight_decay = 0.0;
     transformer = std::make_unique<Transformer>(model, vocab, 64, opt);
-    sharding = make_sharding(ShardingOptions{}, *transformer, opt, *comm);
+    sharding = make_sharding(so, *transformer, opt, *comm);
     sharding->init(0);
   }
   double step(const Batch& b, double lr) {
@@ -94,6 +96,62 @@ TEST(Training, EachObjectiveMemorisesOneFixedBatch) {
     EXPECT_LT(recent, 0.1 * std::log(V)) << type << " after " << steps << " steps";
     std::printf("%s: loss %.3f (< %.3f) after %d steps\n", type.c_str(), recent, 0.1 * std::log(V), steps);
   }
+}
+
+// CPU batch workers split a micro-batch's rows over threads: the same losses and parameters as
+// one thread running the whole micro-batch, up to float summation order, for both objectives,
+// with dropout (row-keyed masks) and with recomputed blocks; 5 rows over 2 and 3 workers.
+TEST(Training, CpuBatchWorkersGiveTheSameTrainingAsOneThread) {
+  const int64_t V = 256;
+  const at::Tensor w = fixed_windows(5, 32, V);
+  for (const std::string type : {"ar", "mdm"})
+    for (const int workers : {2, 3})
+      for (const bool recompute : {false, true}) {
+        ObjectiveConfig oc;
+        oc.type = *parse_choice<ObjectiveType>(type);
+        const auto obj = make_objective(oc, V);
+        ShardingOptions serial;
+        serial.recompute = recompute;
+        ShardingOptions split = serial;
+        set_cpu_workers(split, workers, workers, 5);
+        ASSERT_EQ(split.cpu_workers, workers);
+        Tiny a(V, 64, 2, 3e-3, serial, 0.1), b(V, 64, 2, 3e-3, split, 0.1);
+        // The gradients of one micro-batch from the same parameters.
+        const Batch first = obj->make_batch(w, StepContext{0, 0, 0, 5});
+        for (Tiny* t : {&a, &b}) {
+          t->sharding->optimizer().zero_grads();
+          t->sharding->forward_backward(first, true);
+          t->sharding->reduce_gradients();
+        }
+        for (size_t g = 0; g < a.sharding->optimizer().slots().size(); ++g) {
+          const at::Tensor ga = a.sharding->optimizer().slots()[g].grad;
+          const at::Tensor gb = b.sharding->optimizer().slots()[g].grad;
+          EXPECT_LE((gb - ga).abs().max().item<double>(), 1e-5 * ga.abs().max().item<double>())
+              << type << " " << workers << " group " << g;
+        }
+        // Then training: the losses stay together (the parameters drift apart only by rounding,
+        // which Adam amplifies where a gradient is near zero).
+        for (int s = 0; s < 4; ++s) {
+          const Batch batch = obj->make_batch(w, StepContext{0, s, s * 5, 5});
+          const double la = a.step(batch, 3e-3), lb = b.step(batch, 3e-3);
+          EXPECT_NEAR(lb, la, 1e-5 * std::abs(la)) << type << " " << workers << " step " << s;
+        }
+      }
+}
+
+TEST(Training, CpuWorkersAreResolvedOnlyWhereTheyApply) {
+  ShardingOptions o;
+  set_cpu_workers(o, 0, 8, 4);  // auto: min(threads, rows), threads split between them
+  EXPECT_EQ(o.cpu_workers, 4);
+  EXPECT_EQ(o.threads_per_worker, 2);
+  set_cpu_workers(o, 1, 8, 4);  // off
+  EXPECT_EQ(o.cpu_workers, 1);
+  o.kind = ShardingKind::kFsdp;
+  set_cpu_workers(o, 0, 8, 4);
+  EXPECT_EQ(o.cpu_workers, 1);
+  o.kind = ShardingKind::kNone;
+  set_cpu_workers(o, 0, 1, 4);  // one thread: nothing to split
+  EXPECT_EQ(o.cpu_workers, 1);
 }
 
 TEST(Training, LearningRateSchedules) {

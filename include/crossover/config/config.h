@@ -206,6 +206,7 @@ struct TrainingConfig {
 
 struct EvalConfig {
   int64_t every = 0;
+  int64_t log_points = 0;
   int64_t val_sequences = 64;
   int64_t mc_samples = 32;
   std::vector<std::string> tasks;
@@ -215,6 +216,10 @@ struct EvalConfig {
   template <class V>
   void visit(V& v) {
     v.field("every", every, "validation every this many steps; 0 = only at the end",
+            rule::NonNegative{});
+    v.field("log_points", log_points,
+            "also evaluate at this many log-spaced steps (total^(i/N), i = 1..N): dense early, "
+            "where an AR run on repeated data reaches its best; 0 = none",
             rule::NonNegative{});
     v.field("val_sequences", val_sequences, "fixed validation sequences (from val.bin)",
             rule::Positive{});
@@ -315,6 +320,7 @@ struct LoggingConfig {
 struct HardwareConfig {
   DeviceChoice device = DeviceChoice::kAuto;
   int64_t threads = 0;
+  int64_t cpu_workers = 0;
   PrecisionChoice precision = PrecisionChoice::kAuto;
   double peak_tflops = 0.0;
 
@@ -323,6 +329,11 @@ struct HardwareConfig {
     v.field("device", device, "cuda when available (auto), or force cpu / cuda",
             rule::Any{});
     v.field("threads", threads, "CPU threads for LibTorch; 0 = all available cores",
+            rule::NonNegative{});
+    v.field("cpu_workers", cpu_workers,
+            "CPU, sharding none/ddp: split each micro-batch's rows over this many worker threads, "
+            "each with threads / workers LibTorch threads; 0 = min(threads, rows per "
+            "micro-batch), 1 = off",
             rule::NonNegative{});
     v.field("precision", precision, "compute precision: bf16 on CUDA and fp32 on CPU (auto)",
             rule::Any{});

@@ -79,11 +79,17 @@ struct ShardingOptions {
   bool recompute = false;                  // keep only block inputs; recompute in backward
   at::ScalarType reduce_dtype = at::kFloat;  // gradient reduction
   bool reduce_per_step = false;            // fsdp: reduce-scatter at the last micro-batch only
+  int cpu_workers = 1;                     // none/ddp on the CPU: micro-batch rows split over
+  int threads_per_worker = 1;              //   this many threads (util/worker_pool.h)
 };
 
 // The options of distributed.* for `device` and the compute dtype.
 ShardingOptions sharding_options(const DistributedConfig& config, at::Device device,
                                  at::ScalarType compute_dtype);
+
+// hardware.cpu_workers resolved into `options` for `threads` intra-op threads and micro-batches
+// of `rows` rows: workers only on the CPU with none or ddp; 0 picks min(threads, rows).
+void set_cpu_workers(ShardingOptions& options, int64_t configured, int threads, int64_t rows);
 
 std::unique_ptr<Sharding> make_sharding(const ShardingOptions& options, const Transformer& model,
                                         const OptimizerConfig& optimizer, Comm& comm);

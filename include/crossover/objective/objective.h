@@ -73,6 +73,9 @@ class Objective {
                                             const ScoreOptions& options) const = 0;
 };
 
+// Rows [begin, begin + count) of a batch; its dropout key moves to the first row taken.
+Batch batch_rows(const Batch& batch, int64_t begin, int64_t count);
+
 // One micro-batch through the model and the fused loss head, given the flats to compute with:
 // the sum of weight x cross-entropy over the batch's positions.
 at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,

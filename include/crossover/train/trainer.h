@@ -85,6 +85,7 @@ class Trainer {
   const std::chrono::steady_clock::time_point start_;
   at::ScalarType dtype_ = at::kFloat;
   int threads_ = 1;
+  int cpu_workers_ = 1;  // batch workers of the CPU step (hardware.cpu_workers)
 
   int64_t vocab_ = 0, micro_ = 0, total_steps_ = 0;
   std::unique_ptr<TokenStore> train_store_;
