@@ -287,6 +287,37 @@ TEST(SweepPlan, PaperSweepPlans) {
   EXPECT_DOUBLE_EQ(plan.points[9].epochs, 1.0);
 }
 
+// The headline experiment's sweep files plan as README describes them: its AR and MDM points
+// differ only in objective.type, and the noise ablations are AR at 10k unique tokens.
+TEST(SweepPlan, HeadlineSweepsPlan) {
+  const auto plan_of = [](const std::string& name) {
+    return plan_sweep(load_sweep(testing::source_path("configs/sweeps/" + name)),
+                      testing::source_path(""));
+  };
+  const SweepPlan main = plan_of("kjv-headline.yaml");
+  ASSERT_EQ(main.points.size(), 4u);
+  for (const auto& p : main.points) {
+    EXPECT_EQ(p.total_tokens, 6'000'000);
+    EXPECT_EQ(p.config.eval.log_points, 16);
+    EXPECT_TRUE(p.config.optimizer.decay_embeddings);
+    EXPECT_DOUBLE_EQ(p.config.objective.random_length_prob, 0.01);
+  }
+  RunConfig ar = main.points[0].config, mdm = main.points[2].config;
+  EXPECT_EQ(main.points[0].name, "ar-u10k");
+  EXPECT_EQ(main.points[2].name, "mdm-u10k");
+  ar.objective = ar.objective.with_type(ObjectiveType::kMdm);
+  EXPECT_TRUE(ar == mdm);
+  const SweepPlan d256 = plan_of("kjv-headline-d256.yaml");
+  ASSERT_EQ(d256.points.size(), 2u);
+  EXPECT_EQ(d256.points[0].config.model.d_model, 256);
+  EXPECT_EQ(d256.points[0].config.eval.log_points, 0);  // as it ran
+  const SweepPlan noise = plan_of("kjv-headline-ar-noise.yaml");
+  ASSERT_EQ(noise.points.size(), 2u);
+  EXPECT_DOUBLE_EQ(noise.points[0].config.model.dropout, 0.1);
+  EXPECT_DOUBLE_EQ(noise.points[1].config.objective.ar_input_mask_prob, 0.1);
+  for (const auto& p : noise.points) EXPECT_EQ(p.config.objective.type, ObjectiveType::kAr);
+}
+
 }  // namespace
 }  // namespace crossover
 
