@@ -218,13 +218,10 @@ class Replicated final : public Sharding {
     for (int64_t w = 0; w < parts; ++w) jobs[w] = [&, w] { losses[w].backward(); };
     pool_->run(jobs);
     at::NoGradGuard no_grad;
-    at::Tensor loss = losses[0].detach();
-    for (int64_t w = 0; w < parts; ++w) {
+    for (int64_t w = 0; w < parts; ++w)
       for (size_t g = 0; g < masters_.size(); ++g)
         if (leaves[w][g].grad().defined()) masters_[g].mutable_grad().add_(leaves[w][g].grad());
-      if (w > 0) loss = loss + losses[w].detach();
-    }
-    return loss;
+    return at::stack(losses).sum();
   }
 
   // batch_loss with every block checkpointed.

@@ -17,11 +17,15 @@ std::vector<int64_t> log_spaced_steps(int64_t total_steps, int64_t points) {
   return steps;
 }
 
-bool evaluation_due(const EvalConfig& eval, int64_t step, int64_t total_steps) {
-  if (step >= total_steps) return false;
-  if (eval.every > 0 && step % eval.every == 0) return true;
-  const auto steps = log_spaced_steps(total_steps, eval.log_points);
-  return std::binary_search(steps.begin(), steps.end(), step);
+EvalSchedule::EvalSchedule(const EvalConfig& eval, int64_t total_steps)
+    : every_(eval.every),
+      total_steps_(total_steps),
+      log_steps_(log_spaced_steps(total_steps, eval.log_points)) {}
+
+bool EvalSchedule::due(int64_t step) const {
+  if (step >= total_steps_) return false;
+  if (every_ > 0 && step % every_ == 0) return true;
+  return std::binary_search(log_steps_.begin(), log_steps_.end(), step);
 }
 
 }  // namespace crossover

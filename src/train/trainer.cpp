@@ -12,7 +12,6 @@
 #include "crossover/checkpoint/run_dir.h"
 #include "crossover/config/device.h"
 #include "crossover/data/data_dir.h"
-#include "crossover/eval/eval_schedule.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/optim/lr_schedule.h"
 #include "crossover/train/peak.h"
@@ -136,6 +135,7 @@ void Trainer::open_data() {
                       ") must divide the per-rank batch (training.global_batch / world size = " +
                       std::to_string(rows) + ")");
   total_steps_ = sampler_->total_steps();
+  eval_schedule_ = EvalSchedule(config_.eval, total_steps_);
 
   // Multiple-choice tasks (eval.tasks), read and tokenised once (a bad file fails before any
   // event is written); scored at every evaluation.
@@ -393,7 +393,7 @@ TrainResult Trainer::loop() {
     last_loss = r.loss;
     log_progress(r);
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
-    if (evaluation_due(config_.eval, step_, total_steps_)) evaluate(step_);
+    if (eval_schedule_.due(step_)) evaluate(step_);
     if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 && step_ < total_steps_)
       save(step_);
   }

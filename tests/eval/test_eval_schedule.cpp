@@ -18,13 +18,15 @@ TEST(EvalSchedule, RegularAndLogSpacedEvaluationsCombine) {
   e.every = 400;
   e.log_points = 6;
   std::vector<int64_t> due;
+  const EvalSchedule schedule(e, 1000);
   for (int64_t s = 1; s <= 1000; ++s)
-    if (evaluation_due(e, s, 1000)) due.push_back(s);
+    if (schedule.due(s)) due.push_back(s);
   // The last step is the run's final evaluation, made by the trainer itself.
   EXPECT_EQ(due, (std::vector<int64_t>{3, 10, 32, 100, 316, 400, 800}));
   e.log_points = 0;
   e.every = 0;
-  for (int64_t s = 1; s <= 1000; ++s) EXPECT_FALSE(evaluation_due(e, s, 1000));
+  const EvalSchedule none(e, 1000);
+  for (int64_t s = 1; s <= 1000; ++s) EXPECT_FALSE(none.due(s));
 }
 
 }  // namespace

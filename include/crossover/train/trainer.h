@@ -18,6 +18,7 @@
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
 #include "crossover/distributed/sharding.h"
+#include "crossover/eval/eval_schedule.h"
 #include "crossover/eval/multiple_choice.h"
 #include "crossover/model/flops.h"
 #include "crossover/model/transformer.h"
@@ -88,6 +89,7 @@ class Trainer {
   int cpu_workers_ = 1;  // batch workers of the CPU step (hardware.cpu_workers)
 
   int64_t vocab_ = 0, micro_ = 0, total_steps_ = 0;
+  EvalSchedule eval_schedule_;  // eval.every and eval.log_points over total_steps_
   std::unique_ptr<TokenStore> train_store_;
   std::unique_ptr<RepeatSampler> sampler_;
   at::Tensor val_windows_;
