@@ -19,7 +19,7 @@ at::Tensor AdamW::local_grad_sq() const {
   at::Tensor total;
   for (const auto& s : slots_) {
     if (!s.grad.defined()) continue;
-    const at::Tensor sq = s.grad.to(at::kDouble).pow(2).sum();
+    const at::Tensor sq = adamw_cpu_applies(s) ? grad_sq_cpu(s.grad) : grad_sq_composed(s.grad);
     total = total.defined() ? total + sq : sq;
   }
   if (!total.defined()) {
@@ -45,20 +45,30 @@ void AdamW::zero_grads() {
 void AdamW::step(double lr) {
   at::NoGradGuard no_grad;
   ++steps_;
-  const double b1 = config_.beta1, b2 = config_.beta2;
-  const double bc1 = 1.0 - std::pow(b1, static_cast<double>(steps_));
-  const double bc2 = 1.0 - std::pow(b2, static_cast<double>(steps_));
   for (auto& s : slots_) {
     if (!s.grad.defined()) continue;
-    if (config_.weight_decay > 0)
-      for (const auto& seg : s.decay)
-        s.param.narrow(0, seg.offset, seg.length).mul_(1.0 - lr * config_.weight_decay);
-    s.exp_avg.mul_(b1).add_(s.grad, 1.0 - b1);
-    s.exp_avg_sq.mul_(b2).addcmul_(s.grad, s.grad, 1.0 - b2);
-    const at::Tensor denom = (s.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(config_.eps);
-    s.param.addcdiv_(s.exp_avg, denom, -lr / bc1);
+    if (adamw_cpu_applies(s))
+      adamw_update_cpu(s, config_, lr, steps_);
+    else
+      adamw_update_composed(s, config_, lr, steps_);
   }
 }
+
+void adamw_update_composed(OptimizerSlot& s, const OptimizerConfig& config, double lr, int64_t step) {
+  at::NoGradGuard no_grad;
+  const double b1 = config.beta1, b2 = config.beta2;
+  const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(b2, static_cast<double>(step));
+  if (config.weight_decay > 0)
+    for (const auto& seg : s.decay)
+      s.param.narrow(0, seg.offset, seg.length).mul_(1.0 - lr * config.weight_decay);
+  s.exp_avg.mul_(b1).add_(s.grad, 1.0 - b1);
+  s.exp_avg_sq.mul_(b2).addcmul_(s.grad, s.grad, 1.0 - b2);
+  const at::Tensor denom = (s.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(config.eps);
+  s.param.addcdiv_(s.exp_avg, denom, -lr / bc1);
+}
+
+at::Tensor grad_sq_composed(const at::Tensor& grad) { return grad.to(at::kDouble).pow(2).sum(); }
 
 double clip_factor(double grad_norm, double max_norm) {
   if (max_norm <= 0 || !std::isfinite(grad_norm)) return 1.0;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <cmath>
 
@@ -204,6 +205,51 @@ TEST(Training, AdamWMatchesTheReferenceUpdate) {
   EXPECT_DOUBLE_EQ(clip_factor(4.0, 1.0), 1.0 / (4.0 + 1e-6));
   EXPECT_DOUBLE_EQ(clip_factor(0.5, 1.0), 1.0);
   EXPECT_DOUBLE_EQ(clip_factor(9.0, 0.0), 1.0);
+}
+
+TEST(Training, FusedCpuAdamWMatchesTheComposedUpdate) {
+  OptimizerConfig o;
+  o.weight_decay = 0.1;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  // Odd length: tasks and vector lanes end mid-slot; decay segments cross task boundaries.
+  const int64_t n = 100003;
+  OptimizerSlot fused, composed;
+  fused.param = at::randn({n}, gen);
+  fused.exp_avg = at::zeros({n});
+  fused.exp_avg_sq = at::zeros({n});
+  fused.decay = {{0, 50000}, {70000, 10001}};
+  composed = fused;
+  composed.param = fused.param.clone();
+  composed.exp_avg = fused.exp_avg.clone();
+  composed.exp_avg_sq = fused.exp_avg_sq.clone();
+  EXPECT_FALSE(adamw_cpu_applies(fused));  // no gradient yet
+  for (int64_t step = 1; step <= 3; ++step) {
+    fused.grad = composed.grad = at::randn({n}, gen) * 0.1;
+    ASSERT_TRUE(adamw_cpu_applies(fused));
+    adamw_update_cpu(fused, o, 0.01, step);
+    adamw_update_composed(composed, o, 0.01, step);
+  }
+  for (auto [a, b] : {std::pair{fused.param, composed.param}, {fused.exp_avg, composed.exp_avg},
+                      {fused.exp_avg_sq, composed.exp_avg_sq}})
+    EXPECT_LE((a - b).abs().max().item<double>(), 1e-6 * b.abs().max().item<double>());
+  // A slot in another dtype takes the composed update.
+  EXPECT_FALSE(adamw_cpu_applies(OptimizerSlot{fused.param.to(at::kDouble), fused.grad,
+                                               fused.exp_avg, fused.exp_avg_sq, {}}));
+}
+
+TEST(Training, CpuGradientSumOfSquaresIsExactEnoughAndThreadIndependent) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
+  const at::Tensor g = at::randn({300001}, gen) * 1e-2;
+  const double fused = grad_sq_cpu(g).item<double>();
+  EXPECT_NEAR(fused, grad_sq_composed(g).item<double>(), 1e-12 * fused);
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const double one = grad_sq_cpu(g).item<double>();
+  at::set_num_threads(2);
+  const double two = grad_sq_cpu(g).item<double>();
+  at::set_num_threads(threads);
+  EXPECT_EQ(one, two);
+  EXPECT_EQ(one, fused);
 }
 
 }  // namespace

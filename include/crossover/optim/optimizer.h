@@ -50,6 +50,20 @@ class AdamW {
   int64_t steps_ = 0;
 };
 
+// One slot's AdamW update (step `step`, counted from 1) and its gradient's sum of squares, two
+// ways each: composed LibTorch ops (any device and dtype), and single passes over fp32 CPU slots
+// (optim/adamw_cpu.cpp) that read and write each element once where the composed update makes
+// 7-9 passes and a temporary. AdamW uses the passes wherever they apply; the tests hold them to
+// the composed versions and to a reference in double.
+bool adamw_cpu_applies(const OptimizerSlot& slot);
+void adamw_update_composed(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
+void adamw_update_cpu(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
+// Sum of squares of an fp32 gradient as a 0-dim fp64 tensor on its device (accumulated in fp64).
+at::Tensor grad_sq_composed(const at::Tensor& grad);
+// The same for a CPU fp32 gradient in fixed chunks of elements, so the sum's rounding does not
+// depend on the number of threads.
+at::Tensor grad_sq_cpu(const at::Tensor& grad);
+
 // The clipping factor for a global gradient norm: min(1, max_norm / (norm + 1e-6)); 1 when
 // clipping is off (max_norm == 0).
 double clip_factor(double grad_norm, double max_norm);
