@@ -1,12 +1,13 @@
 #include "crossover/model/fused_cpu.h"
 
+#include "crossover/util/vector_math.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -15,28 +16,7 @@ namespace crossover {
 
 namespace {
 
-// Each loop is compiled for AVX-512, AVX2 and plain x86-64; the loader picks the best the CPU
-// has, so one binary runs on every x86-64 and vectorises where it can.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CROSSOVER_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CROSSOVER_CPU_CLONES
-#endif
-
 constexpr int64_t kGrainRows = 16;
-
-// sum a[i] b[i] in 16 interleaved partial sums, which the compiler turns into vector lanes (a
-// single running sum is a chain it may not reorder).
-inline float sum_of_products(const float* a, const float* b, int64_t n) {
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int k = 0; k < 16; ++k) acc[k] += a[i + k] * b[i + k];
-  float sum = 0;
-  for (int k = 0; k < 16; ++k) sum += acc[k];
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
 
 CROSSOVER_CPU_CLONES
 void rms_norm_rows(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t D,
@@ -70,45 +50,83 @@ void rms_norm_backward_rows(const float* x, const float* w, const float* rstd, c
   }
 }
 
-// Rows of [B, H, T, hd]: row r is at position r % T. sign = -1 rotates back (the backward).
+// One position's q, k and v heads from its row of the fused projection [(H + 2 KV) hd]: q and k
+// heads RMS-normalised (when norm) and rotated by the position's angles c, s [hd / 2], each
+// written to its head's row of [B, heads, T, hd]; rstd gets the H + KV normalisers.
+struct HeadShape {
+  int64_t H, KV, T, hd;
+  bool norm;
+  float eps;
+};
+
 CROSSOVER_CPU_CLONES
-void rope_rows(const float* x, const float* cos, const float* sin, float* y, int64_t row0,
-               int64_t rows, int64_t T, int64_t half, float sign) {
-  for (int64_t r = row0; r < row0 + rows; ++r) {
-    const float* x1 = x + r * 2 * half;
-    const float* x2 = x1 + half;
-    float* y1 = y + r * 2 * half;
-    float* y2 = y1 + half;
-    const float* c = cos + (r % T) * half;
-    const float* s = sin + (r % T) * half;
+void qkv_heads_row(const float* __restrict x, const float* wq, const float* wk, const float* c,
+                   const float* s, float* q, float* k, float* v, float* rstd, int64_t b, int64_t t,
+                   const HeadShape& L) {
+  const int64_t hd = L.hd, half = hd / 2;
+  for (int64_t h = 0; h < L.H + 2 * L.KV; ++h) {
+    const float* __restrict xh = x + h * hd;
+    if (h >= L.H + L.KV) {
+      float* __restrict out = v + ((b * L.KV + h - L.H - L.KV) * L.T + t) * hd;
+      for (int64_t i = 0; i < hd; ++i) out[i] = xh[i];
+      continue;
+    }
+    const bool is_q = h < L.H;
+    float* __restrict out = is_q ? q + ((b * L.H + h) * L.T + t) * hd
+                                 : k + ((b * L.KV + h - L.H) * L.T + t) * hd;
+    const float* __restrict w = is_q ? wq : wk;
+    float inv = 1.0f;
+    if (L.norm) {
+      inv = 1.0f / std::sqrt(sum_of_products(xh, xh, hd) / static_cast<float>(hd) + L.eps);
+      rstd[h] = inv;
+    }
     for (int64_t i = 0; i < half; ++i) {
-      const float si = sign * s[i];
-      y1[i] = x1[i] * c[i] - x2[i] * si;
-      y2[i] = x2[i] * c[i] + x1[i] * si;
+      const float a = L.norm ? (xh[i] * inv) * w[i] : xh[i];
+      const float z = L.norm ? (xh[i + half] * inv) * w[i + half] : xh[i + half];
+      out[i] = a * c[i] - z * s[i];
+      out[i + half] = z * c[i] + a * s[i];
     }
   }
 }
 
-// e^x in float: Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial (about 1 ulp),
-// written without library calls so that the loops around it vectorise (with
-// -fno-trapping-math, set for this file in CMakeLists.txt). n = round(x / ln 2) by the
-// 1.5 * 2^23 trick: adding it leaves no fraction bits, so the sum rounds to an integer.
-inline float exp_approx(float x) {
-  x = x > 88.3762626647949f ? 88.3762626647949f : x;  // ternaries: vector min and max
-  x = x < -87.3365447504f ? -87.3365447504f : x;
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+// The backward of qkv_heads_row: the rotation undone on d q, d k, then the normalisation's
+// backward (dx = rstd (dy w - xhat mean(dy w xhat)), dw += dy xhat), into the row of d qkv.
+CROSSOVER_CPU_CLONES
+void qkv_heads_backward_row(const float* __restrict x, const float* wq, const float* wk,
+                            const float* c, const float* s, const float* dq, const float* dk,
+                            const float* dv, const float* rstd, float* __restrict dx, float* dwq,
+                            float* dwk, float* scratch, int64_t b, int64_t t, const HeadShape& L) {
+  const int64_t hd = L.hd, half = hd / 2;
+  for (int64_t h = 0; h < L.H + 2 * L.KV; ++h) {
+    const float* __restrict xh = x + h * hd;
+    float* __restrict dxh = dx + h * hd;
+    if (h >= L.H + L.KV) {
+      const float* __restrict g = dv + ((b * L.KV + h - L.H - L.KV) * L.T + t) * hd;
+      for (int64_t i = 0; i < hd; ++i) dxh[i] = g[i];
+      continue;
+    }
+    const bool is_q = h < L.H;
+    const float* __restrict g = is_q ? dq + ((b * L.H + h) * L.T + t) * hd
+                                     : dk + ((b * L.KV + h - L.H) * L.T + t) * hd;
+    // d of the normalised head (before rotation): the rotation by -angle.
+    float* __restrict dy = L.norm ? scratch : dxh;
+    for (int64_t i = 0; i < half; ++i) {
+      dy[i] = g[i] * c[i] + g[i + half] * s[i];
+      dy[i + half] = g[i + half] * c[i] - g[i] * s[i];
+    }
+    if (!L.norm) continue;
+    const float* __restrict w = is_q ? wq : wk;
+    float* __restrict dw = is_q ? dwq : dwk;
+    const float inv = rstd[h];
+    float* __restrict gw = scratch + hd;
+    for (int64_t i = 0; i < hd; ++i) gw[i] = dy[i] * w[i];
+    const float dot = sum_of_products(gw, xh, hd);
+    const float cst = dot * inv * inv / static_cast<float>(hd);
+    for (int64_t i = 0; i < hd; ++i) {
+      dxh[i] = inv * (gw[i] - xh[i] * cst);
+      dw[i] += dy[i] * xh[i] * inv;
+    }
+  }
 }
 
 // SwiGLU rows: gate_up row [gate (F) | up (F)] -> y = silu(gate) * up.
@@ -195,29 +213,91 @@ struct RmsNormCpu : public torch::autograd::Function<RmsNormCpu> {
   }
 };
 
-at::Tensor rope_apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, float sign) {
-  const int64_t T = x.size(2), half = x.size(3) / 2, rows = x.numel() / x.size(3);
-  at::Tensor y = at::empty_like(x);
-  const float *xp = x.data_ptr<float>(), *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, rows, kGrainRows * 4, [&](int64_t b, int64_t e) {
-    rope_rows(xp, cp, sp, yp, b, e - b, T, half, sign);
-  });
-  return y;
+// q [B, H, T, hd], k and v [B, KV, T, hd] (contiguous) and the normalisers [B, T, H + KV] of a
+// contiguous qkv [B, T, (H + 2 KV) hd].
+struct Heads {
+  at::Tensor q, k, v, rstd;
+};
+
+HeadShape head_shape(const at::Tensor& qkv, int64_t H, int64_t KV, bool norm, double eps) {
+  const int64_t hd = qkv.size(2) / (H + 2 * KV);
+  return {H, KV, qkv.size(1), hd, norm, static_cast<float>(eps)};
 }
 
-struct RopeCpu : public torch::autograd::Function<RopeCpu> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
-                            const at::Tensor& cos, const at::Tensor& sin) {
-    const at::Tensor c = cos.contiguous(), s = sin.contiguous();
-    ctx->save_for_backward({c, s});
-    return rope_apply(x.contiguous(), c, s, 1.0f);
+Heads qkv_heads_forward(const at::Tensor& qkv, const at::Tensor& wq, const at::Tensor& wk,
+                        const at::Tensor& cos, const at::Tensor& sin, const HeadShape& L) {
+  const int64_t B = qkv.size(0), T = L.T, hd = L.hd, width = qkv.size(2);
+  Heads out{at::empty({B, L.H, T, hd}, qkv.options()), at::empty({B, L.KV, T, hd}, qkv.options()),
+            at::empty({B, L.KV, T, hd}, qkv.options()),
+            at::empty({B, T, L.H + L.KV}, qkv.options())};
+  const float *xp = qkv.data_ptr<float>(), *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>();
+  const float* wqp = L.norm ? wq.data_ptr<float>() : nullptr;
+  const float* wkp = L.norm ? wk.data_ptr<float>() : nullptr;
+  float *qp = out.q.data_ptr<float>(), *kp = out.k.data_ptr<float>(), *vp = out.v.data_ptr<float>(),
+        *rp = out.rstd.data_ptr<float>();
+  at::parallel_for(0, B * T, kGrainRows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / T, t = r % T;
+      qkv_heads_row(xp + r * width, wqp, wkp, cp + t * (hd / 2), sp + t * (hd / 2), qp, kp, vp,
+                    rp + r * (L.H + L.KV), b, t, L);
+    }
+  });
+  return out;
+}
+
+struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
+  // q_norm and k_norm are empty without QK-norm.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                const at::Tensor& qkv, const at::Tensor& q_norm,
+                                                const at::Tensor& k_norm, const at::Tensor& cos,
+                                                const at::Tensor& sin, int64_t H, int64_t KV,
+                                                double eps) {
+    const bool norm = q_norm.numel() > 0;
+    const HeadShape L = head_shape(qkv, H, KV, norm, eps);
+    Heads h = qkv_heads_forward(qkv, q_norm, k_norm, cos, sin, L);
+    ctx->save_for_backward({qkv, q_norm, k_norm, cos, sin, h.rstd});
+    ctx->saved_data["H"] = H;
+    ctx->saved_data["KV"] = KV;
+    ctx->saved_data["eps"] = eps;
+    return {h.q, h.k, h.v};
   }
+
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grad_out) {
+                                                 torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    return {rope_apply(grad_out[0].contiguous(), saved[0], saved[1], -1.0f), at::Tensor(),
-            at::Tensor()};
+    const at::Tensor &qkv = saved[0], &wq = saved[1], &wk = saved[2], &cos = saved[3],
+                     &sin = saved[4], &rstd = saved[5];
+    const int64_t H = ctx->saved_data["H"].toInt(), KV = ctx->saved_data["KV"].toInt();
+    const HeadShape L = head_shape(qkv, H, KV, wq.numel() > 0, ctx->saved_data["eps"].toDouble());
+    const int64_t B = qkv.size(0), T = L.T, hd = L.hd, width = qkv.size(2), rows = B * T;
+    auto grad = [&](size_t i, int64_t heads) {
+      return grads[i].defined() ? grads[i].contiguous() : at::zeros({B, heads, T, hd}, qkv.options());
+    };
+    const at::Tensor dq = grad(0, H), dk = grad(1, KV), dv = grad(2, KV);
+    at::Tensor dqkv = at::empty_like(qkv);
+    // Partial weight gradients per fixed chunk of rows, summed after (as in RmsNormCpu).
+    const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 255) / 256));
+    const int64_t per = (rows + chunks - 1) / chunks;
+    at::Tensor partial = at::zeros({chunks, 2, hd}, qkv.options());
+    const float *xp = qkv.data_ptr<float>(), *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>(),
+                *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>(),
+                *rp = rstd.data_ptr<float>();
+    const float* wqp = L.norm ? wq.data_ptr<float>() : nullptr;
+    const float* wkp = L.norm ? wk.data_ptr<float>() : nullptr;
+    float *dxp = dqkv.data_ptr<float>(), *pp = partial.data_ptr<float>();
+    at::parallel_for(0, chunks, 1, [&](int64_t cb, int64_t ce) {
+      std::vector<float> scratch(2 * hd);
+      for (int64_t c = cb; c < ce; ++c)
+        for (int64_t r = c * per; r < std::min(rows, (c + 1) * per); ++r)
+          qkv_heads_backward_row(xp + r * width, wqp, wkp, cp + (r % T) * (hd / 2),
+                                 sp + (r % T) * (hd / 2), dqp, dkp, dvp, rp + r * (H + KV),
+                                 dxp + r * width, pp + c * 2 * hd, pp + c * 2 * hd + hd,
+                                 scratch.data(), r / T, r % T, L);
+    });
+    at::Tensor dw;
+    if (L.norm) dw = partial.sum(0);
+    return {dqkv,          L.norm ? dw[0] : at::Tensor(), L.norm ? dw[1] : at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -266,12 +346,6 @@ void check_norm(const at::Tensor& x, const at::Tensor& w) {
                                 " elements for rows of " + std::to_string(x.size(-1)));
 }
 
-void check_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  if (x.dim() != 4 || x.size(3) % 2 != 0 || cos.dim() != 2 || cos.sizes() != sin.sizes() ||
-      cos.size(0) != x.size(2) || cos.size(1) * 2 != x.size(3))
-    throw std::invalid_argument("rope: expected x [B, H, T, hd] with hd even and cos, sin [T, hd/2]");
-}
-
 }  // namespace
 
 bool fused_cpu_applies(const at::Tensor& x) {
@@ -284,18 +358,37 @@ at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double ep
   return RmsNormCpu::apply(x, weight, eps);
 }
 
+QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads, const at::Tensor& q_norm,
+                       const at::Tensor& k_norm, double eps, const at::Tensor& cos,
+                       const at::Tensor& sin) {
+  const bool norm = q_norm.defined();
+  if (qkv.dim() != 3 || qkv.size(2) % (heads + 2 * kv_heads) != 0)
+    throw std::invalid_argument("qkv_heads: expected qkv [B, T, (heads + 2 kv_heads) hd]");
+  const int64_t hd = qkv.size(2) / (heads + 2 * kv_heads);
+  if (hd % 2 != 0 || cos.dim() != 2 || cos.sizes() != sin.sizes() || cos.size(0) != qkv.size(1) ||
+      cos.size(1) * 2 != hd)
+    throw std::invalid_argument("qkv_heads: expected an even head size and cos, sin [T, hd / 2]");
+  if (norm && (q_norm.numel() != hd || !k_norm.defined() || k_norm.numel() != hd))
+    throw std::invalid_argument("qkv_heads: q_norm and k_norm must have head_dim elements");
+  const at::Tensor x = qkv.contiguous(), c = cos.contiguous(), s = sin.contiguous();
+  const at::Tensor none = at::empty({0}, qkv.options());
+  const at::Tensor wq = norm ? q_norm.contiguous() : none, wk = norm ? k_norm.contiguous() : none;
+  const bool graph = at::GradMode::is_enabled() &&
+                     (qkv.requires_grad() || (norm && (q_norm.requires_grad() || k_norm.requires_grad())));
+  if (!graph) {
+    Heads h = qkv_heads_forward(x, wq, wk, c, s, head_shape(x, heads, kv_heads, norm, eps));
+    return {h.q, h.k, h.v};
+  }
+  const auto out = QkvHeadsCpu::apply(x, wq, wk, c, s, heads, kv_heads, eps);
+  return {out[0], out[1], out[2]};
+}
+
 at::Tensor swiglu_cpu(const at::Tensor& gate_up) {
   if (gate_up.size(-1) % 2 != 0)
     throw std::invalid_argument("swiglu: the last dimension (" + std::to_string(gate_up.size(-1)) +
                                 ") is not gate and up of equal width");
   if (!records_graph(gate_up, gate_up)) return swiglu_forward(gate_up.contiguous());
   return SwigluCpu::apply(gate_up);
-}
-
-at::Tensor rope_cpu(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  check_rope(x, cos, sin);
-  if (!records_graph(x, x)) return rope_apply(x.contiguous(), cos.contiguous(), sin.contiguous(), 1.0f);
-  return RopeCpu::apply(x, cos, sin);
 }
 
 }  // namespace crossover

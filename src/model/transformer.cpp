@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/api/include/torch/version.h>
 
+#include "crossover/model/attention_cpu.h"
 #include "crossover/model/fused_cpu.h"
 
 #include <cmath>
@@ -60,20 +61,44 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
   sin_dev_ = sin_;
 }
 
-at::Tensor Transformer::rope(const at::Tensor& x, int64_t pos0) const {
-  const int64_t T = x.size(2);
+std::pair<at::Tensor, at::Tensor> Transformer::rope_tables(int64_t pos0, int64_t T,
+                                                          const at::Tensor& like) const {
   if (pos0 + T > max_seq_len_)
     throw std::out_of_range("position " + std::to_string(pos0 + T) +
                             " beyond the model's maximum sequence length " +
                             std::to_string(max_seq_len_));
-  if (!cos_dev_.defined() || cos_dev_.device() != x.device()) {
-    cos_dev_ = cos_.to(x.device());
-    sin_dev_ = sin_.to(x.device());
+  if (!cos_dev_.defined() || cos_dev_.device() != like.device()) {
+    cos_dev_ = cos_.to(like.device());
+    sin_dev_ = sin_.to(like.device());
   }
-  const at::Tensor c = cos_dev_.narrow(0, pos0, T).to(x.scalar_type());
-  const at::Tensor s = sin_dev_.narrow(0, pos0, T).to(x.scalar_type());
-  if (fused_cpu_applies(x)) return rope_cpu(x, c, s);
-  return rope_reference(x, c, s);
+  return {cos_dev_.narrow(0, pos0, T).to(like.scalar_type()),
+          sin_dev_.narrow(0, pos0, T).to(like.scalar_type())};
+}
+
+QkvHeads Transformer::heads(const at::Tensor& qkv, const BlockWeights& w, int64_t pos0) const {
+  const auto [c, s] = rope_tables(pos0, qkv.size(1), qkv);
+  const int64_t H = config_.heads, KV = config_.kv_heads_resolved();
+  const at::Tensor q_norm = config_.qk_norm ? w.q_norm : at::Tensor();
+  const at::Tensor k_norm = config_.qk_norm ? w.k_norm : at::Tensor();
+  if (fused_cpu_applies(qkv) && (!config_.qk_norm || fused_cpu_applies(w.q_norm)))
+    return qkv_heads_cpu(qkv, H, KV, q_norm, k_norm, config_.norm_eps, c, s);
+  return qkv_heads_reference(qkv, H, KV, q_norm, k_norm, config_.norm_eps, c, s);
+}
+
+QkvHeads qkv_heads_reference(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                             const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,
+                             const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t B = qkv.size(0), T = qkv.size(1), hd = qkv.size(2) / (heads + 2 * kv_heads);
+  // Split (not narrowed) so that backward joins the three gradients once.
+  const auto parts = qkv.split_with_sizes({heads * hd, kv_heads * hd, kv_heads * hd}, -1);
+  at::Tensor q = parts[0].view({B, T, heads, hd}).transpose(1, 2);
+  at::Tensor k = parts[1].view({B, T, kv_heads, hd}).transpose(1, 2);
+  const at::Tensor v = parts[2].view({B, T, kv_heads, hd}).transpose(1, 2);
+  if (q_norm.defined()) {
+    q = rms_norm_reference(q, q_norm, eps);
+    k = rms_norm_reference(k, k_norm, eps);
+  }
+  return {rope_reference(q, cos, sin), rope_reference(k, cos, sin), v};
 }
 
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& c, const at::Tensor& s) {
@@ -126,6 +151,8 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, con
     return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
   }
 #endif
+  if (!prob_scale.defined() && attention_cpu_applies(q, k, causal))
+    return attention_cpu(q, k, v, causal);
   return plain_attention(q, k, v, causal, prob_scale);
 }
 
@@ -143,23 +170,13 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
                               bool causal, KVCache* cache, CacheMode mode,
                               const DropoutKey& drop) const {
   const BlockWeights w = block_weights(layer, flat);
-  const int64_t B = x.size(0), T = x.size(1), d = config_.d_model, H = config_.heads,
-                KV = config_.kv_heads_resolved(), hd = config_.head_dim();
+  const int64_t B = x.size(0), T = x.size(1), d = config_.d_model, H = config_.heads;
   const double eps = config_.norm_eps;
   const int64_t pos0 = cache ? cache->length : 0;
 
   const at::Tensor h = rms_norm(x, w.attn_norm, eps);
-  // q, k and v from one GEMM; split (not narrowed) so that backward joins their gradients once.
-  const auto qkv = at::linear(h, w.wqkv).split_with_sizes({H * hd, KV * hd, KV * hd}, -1);
-  at::Tensor q = qkv[0].view({B, T, H, hd}).transpose(1, 2);
-  at::Tensor k = qkv[1].view({B, T, KV, hd}).transpose(1, 2);
-  at::Tensor v = qkv[2].view({B, T, KV, hd}).transpose(1, 2);
-  if (config_.qk_norm) {
-    q = rms_norm(q, w.q_norm, eps);
-    k = rms_norm(k, w.k_norm, eps);
-  }
-  q = rope(q, pos0);
-  k = rope(k, pos0);
+  // q, k and v from one GEMM.
+  auto [q, k, v] = heads(at::linear(h, w.wqkv), w, pos0);
   if (cache) {
     if (pos0 + T > cache->capacity())
       throw std::out_of_range("KV cache full: " + std::to_string(pos0 + T) + " positions, capacity " +

@@ -45,19 +45,53 @@ TEST(FusedCpu, RmsNormMatchesTheReferenceInValueAndGradients) {
   }
 }
 
-TEST(FusedCpu, RopeMatchesTheReferenceInValueAndGradient) {
+TEST(FusedCpu, QkvHeadsMatchTheReferenceInValueAndGradients) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
-  for (int64_t hd : {2, 8, 64, 34}) {
-    const int64_t T = 11;
-    const at::Tensor x = at::randn({2, T, 3, hd}, gen).transpose(1, 2);  // [B, H, T, hd] strided
-    const at::Tensor angles = at::randn({T, hd / 2}, gen);
-    const at::Tensor c = angles.cos(), s = angles.sin();
-    const at::Tensor g = at::randn({2, 3, T, hd}, gen);
-    const auto fused = run([&](auto& a, auto&) { return rope_cpu(a, c, s); }, x, c, g);
-    const auto ref = run([&](auto& a, auto&) { return rope_reference(a, c, s); }, x, c, g);
-    expect_close(fused.out, ref.out, 1e-6, "rope");
-    expect_close(fused.dx, ref.dx, 1e-6, "rope dx");
-  }
+  // With and without QK-norm, grouped keys (4 query heads, 2 kv heads), head sizes that fill
+  // vector lanes and leave remainders.
+  for (const bool norm : {true, false})
+    for (int64_t hd : {2, 8, 64, 34}) {
+      SCOPED_TRACE((norm ? "qk-norm hd " : "hd ") + std::to_string(hd));
+      const int64_t B = 2, T = 11, H = 4, KV = 2;
+      const at::Tensor qkv0 = at::randn({B, T, (H + 2 * KV) * hd}, gen) * 2;
+      const at::Tensor qn0 = at::randn({hd}, gen), kn0 = at::randn({hd}, gen);
+      const at::Tensor angles = at::randn({T, hd / 2}, gen);
+      const at::Tensor c = angles.cos(), s = angles.sin();
+      const at::Tensor gq = at::randn({B, H, T, hd}, gen), gk = at::randn({B, KV, T, hd}, gen),
+                       gv = at::randn({B, KV, T, hd}, gen);
+      struct Out {
+        QkvHeads heads;
+        at::Tensor dqkv, dqn, dkn;
+      };
+      auto run_heads = [&](auto f) {
+        const at::Tensor qkv = qkv0.clone().set_requires_grad(true);
+        const at::Tensor qn = qn0.clone().set_requires_grad(true), kn = kn0.clone().set_requires_grad(true);
+        QkvHeads h = f(qkv, norm ? qn : at::Tensor(), norm ? kn : at::Tensor());
+        ((h.q * gq).sum() + (h.k * gk).sum() + (h.v * gv).sum()).backward();
+        return Out{{h.q.detach(), h.k.detach(), h.v.detach()}, qkv.grad(), qn.grad(), kn.grad()};
+      };
+      const Out fused = run_heads([&](auto& x, auto qn, auto kn) {
+        return qkv_heads_cpu(x, H, KV, qn, kn, 1e-6, c, s);
+      });
+      const Out ref = run_heads([&](auto& x, auto qn, auto kn) {
+        return qkv_heads_reference(x, H, KV, qn, kn, 1e-6, c, s);
+      });
+      expect_close(fused.heads.q, ref.heads.q, 1e-6, "q");
+      expect_close(fused.heads.k, ref.heads.k, 1e-6, "k");
+      EXPECT_TRUE(at::equal(fused.heads.v, ref.heads.v));
+      EXPECT_TRUE(fused.heads.q.is_contiguous() && fused.heads.k.is_contiguous() &&
+                  fused.heads.v.is_contiguous());
+      expect_close(fused.dqkv, ref.dqkv, 1e-5, "d qkv");
+      if (norm) {
+        expect_close(fused.dqn, ref.dqn, 1e-5, "d q_norm");
+        expect_close(fused.dkn, ref.dkn, 1e-5, "d k_norm");
+      } else {
+        EXPECT_FALSE(fused.dqn.defined());
+      }
+    }
+  EXPECT_THROW(qkv_heads_cpu(at::zeros({1, 3, 10}), 1, 1, {}, {}, 1e-6, at::zeros({3, 1}),
+                             at::zeros({3, 1})),
+               std::invalid_argument);
 }
 
 TEST(FusedCpu, SwigluMatchesTheReferenceInValueAndGradient) {

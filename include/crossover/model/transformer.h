@@ -13,10 +13,12 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "crossover/config/config.h"
 #include "crossover/model/dropout.h"
+#include "crossover/model/fused_cpu.h"
 #include "crossover/model/layout.h"
 
 namespace crossover {
@@ -79,7 +81,10 @@ class Transformer {
     at::Tensor attn_norm, wqkv, wo, q_norm, k_norm, ffn_norm, w_gate_up, w_down;
   };
   BlockWeights block_weights(int64_t layer, const at::Tensor& flat) const;
-  at::Tensor rope(const at::Tensor& x, int64_t pos0) const;
+  // cos, sin [T, hd / 2] of positions pos0.. on `like`'s device and dtype.
+  std::pair<at::Tensor, at::Tensor> rope_tables(int64_t pos0, int64_t T, const at::Tensor& like) const;
+  // q, k, v of a block from its projection qkv [B, T, (H + 2 KV) hd], at positions pos0..
+  QkvHeads heads(const at::Tensor& qkv, const BlockWeights& w, int64_t pos0) const;
   ModelConfig config_;
   int64_t vocab_, max_seq_len_;
   ModelLayout layout_;
@@ -97,8 +102,12 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
 // (model/fused_cpu.h), else swiglu_reference, which it is tested against.
 at::Tensor swiglu(const at::Tensor& gate_up);
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
-// Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops (the reference
-// of rope_cpu, and the path on GPUs).
+// Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops.
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+// qkv_heads_cpu (model/fused_cpu.h) composed of LibTorch ops: split, transposed views,
+// rms_norm_reference and rope_reference. Its reference, and the path on GPUs and in bf16.
+QkvHeads qkv_heads_reference(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                             const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,
+                             const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace crossover
