@@ -1,5 +1,6 @@
 #include "crossover/model/attention_cpu.h"
 
+#include "crossover/model/cpu_gemm.h"
 #include "crossover/util/vector_math.h"
 
 #include <ATen/ATen.h>
@@ -10,6 +11,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace crossover {
 
@@ -74,37 +76,70 @@ void softmax_backward_row(const float* __restrict p, float* __restrict dp, int64
   for (int64_t j = visible; j < len; ++j) dp[j] = 0.0f;
 }
 
-// Applies f(row pointer, row) to every row of block i of scores [BH, Tq, Tk].
+// One head's attention, forward: q [Tq, hd], k, v [Tk, hd] (rows of hd), p [Tq, Tk] gets the
+// probabilities (each block's columns past its key_end unwritten), out rows of hd at stride ldo.
+void head_forward(const float* q, const float* k, const float* v, float* p, float* out,
+                  int64_t ldo, const Blocks& b, int64_t hd, float scale) {
+  const int64_t Tk = b.keys;
+  for (int64_t i = 0; i < b.count(); ++i) {
+    const int64_t r0 = b.begin(i), n = b.size(i), e = b.key_end(i);
+    float* pi = p + r0 * Tk;
+    gemm_f32(false, true, n, e, hd, 1.0f, q + r0 * hd, hd, k, hd, 0.0f, pi, Tk);
+    for (int64_t r = 0; r < n; ++r) softmax_row(pi + r * Tk, e, b.visible(r0 + r), scale);
+    gemm_f32(false, false, n, hd, e, 1.0f, pi, Tk, v, hd, 0.0f, out + r0 * ldo, ldo);
+  }
+}
+
+// One head's backward from d out (rows at stride ldg): d scores into the scratch ds [Tq, Tk]
+// block by block, then dq per query block and dk, dv per key block (key block j is read by
+// query blocks j.. when causal, by all of them otherwise): one product each, no accumulation.
+void head_backward(const float* q, const float* k, const float* v, const float* p, const float* g,
+                   int64_t ldg, float* ds, float* dq, float* dk, float* dv, const Blocks& b,
+                   int64_t hd, float scale) {
+  const int64_t Tq = b.queries, Tk = b.keys;
+  for (int64_t i = 0; i < b.count(); ++i) {
+    const int64_t r0 = b.begin(i), n = b.size(i), e = b.key_end(i);
+    float* dsi = ds + r0 * Tk;
+    gemm_f32(false, true, n, e, hd, 1.0f, g + r0 * ldg, ldg, v, hd, 0.0f, dsi, Tk);
+    for (int64_t r = 0; r < n; ++r)
+      softmax_backward_row(p + (r0 + r) * Tk, dsi + r * Tk, e, b.visible(r0 + r), scale);
+    gemm_f32(false, false, n, hd, e, 1.0f, dsi, Tk, k, hd, 0.0f, dq + r0 * hd, hd);
+  }
+  for (int64_t j = 0; j < (b.causal ? b.count() : 1); ++j) {
+    const int64_t c0 = b.causal ? b.begin(j) : 0, nc = b.causal ? b.size(j) : Tk;
+    const int64_t r0 = b.causal ? c0 : 0, rows = Tq - r0;
+    gemm_f32(true, false, nc, hd, rows, 1.0f, ds + r0 * Tk + c0, Tk, q + r0 * hd, hd, 0.0f,
+             dk + c0 * hd, hd);
+    gemm_f32(true, false, nc, hd, rows, 1.0f, p + r0 * Tk + c0, Tk, g + r0 * ldg, ldg, 0.0f,
+             dv + c0 * hd, hd);
+  }
+}
+
+// Heads run in parallel, each start to end on one thread: a head's q, k, v and scores stay in
+// its core's cache through every block.
 template <class F>
-void for_block_rows(const at::Tensor& scores, const Blocks& b, int64_t i, F f) {
-  const int64_t BH = scores.size(0), Tq = scores.size(1), Tk = scores.size(2);
-  const int64_t r0 = b.begin(i), n = b.size(i);
-  float* base = scores.data_ptr<float>();
-  at::parallel_for(0, BH * n, 16, [&](int64_t lo, int64_t hi) {
-    for (int64_t idx = lo; idx < hi; ++idx) {
-      const int64_t bh = idx / n, row = r0 + idx % n;
-      f(base + (bh * Tq + row) * Tk, row);
-    }
+void for_each_head(int64_t heads, F f) {
+  at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t h = begin; h < end; ++h) f(h);
   });
 }
 
-// The probabilities [BH, Tq, Tk] (each block's columns past its key_end unwritten) and the
-// output [BH, Tq, hd].
+// The probabilities [B, H, Tq, Tk] and the output [B, Tq, H, hd] (the layout the output
+// projection reads) of contiguous q [B, H, Tq, hd], k, v [B, H, Tk, hd].
 std::pair<at::Tensor, at::Tensor> attention_forward(const at::Tensor& q, const at::Tensor& k,
                                                     const at::Tensor& v, bool causal) {
-  const int64_t BH = q.size(0), Tq = q.size(1), Tk = k.size(1), hd = q.size(2);
+  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Blocks b = blocks_of(Tq, Tk, causal);
-  at::Tensor p = at::empty({BH, Tq, Tk}, q.options());
-  at::Tensor out = at::empty({BH, Tq, hd}, q.options());
-  for (int64_t i = 0; i < b.count(); ++i) {
-    const int64_t r0 = b.begin(i), n = b.size(i), e = b.key_end(i);
-    at::Tensor pi = p.narrow(1, r0, n).narrow(2, 0, e);
-    at::bmm_out(pi, q.narrow(1, r0, n), k.narrow(1, 0, e).transpose(1, 2));
-    for_block_rows(p, b, i, [&](float* row, int64_t r) { softmax_row(row, e, b.visible(r), scale); });
-    at::Tensor out_i = out.narrow(1, r0, n);
-    at::bmm_out(out_i, pi, v.narrow(1, 0, e));
-  }
+  at::Tensor p = at::empty({B, H, Tq, Tk}, q.options());
+  at::Tensor out = at::empty({B, Tq, H, hd}, q.options());
+  const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
+  float *pp = p.data_ptr<float>(), *op = out.data_ptr<float>();
+  for_each_head(B * H, [&](int64_t bh) {
+    const int64_t batch = bh / H, head = bh % H;
+    head_forward(qp + bh * Tq * hd, kp + bh * Tk * hd, vp + bh * Tk * hd, pp + bh * Tq * Tk,
+                 op + (batch * Tq * H + head) * hd, H * hd, b, hd, scale);
+  });
   return {p, out};
 }
 
@@ -121,37 +156,23 @@ struct BlockAttentionCpu : public torch::autograd::Function<BlockAttentionCpu> {
                                                  torch::autograd::variable_list grad_out) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &p = saved[3];
-    const at::Tensor g = grad_out[0].contiguous();
-    const int64_t Tq = q.size(1), Tk = k.size(1);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(q.size(2)));
+    const at::Tensor g = grad_out[0].contiguous();  // [B, Tq, H, hd]
+    const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const Blocks b = blocks_of(Tq, Tk, ctx->saved_data["causal"].toBool());
-    // d scores (scaled), written block by block where the probabilities are.
-    at::Tensor ds = at::empty_like(p);
     at::Tensor dq = at::empty_like(q), dk = at::empty_like(k), dv = at::empty_like(v);
-    for (int64_t i = 0; i < b.count(); ++i) {
-      const int64_t r0 = b.begin(i), n = b.size(i), e = b.key_end(i);
-      at::Tensor dsi = ds.narrow(1, r0, n).narrow(2, 0, e);
-      at::bmm_out(dsi, g.narrow(1, r0, n), v.narrow(1, 0, e).transpose(1, 2));
-      const float* pp = p.data_ptr<float>();
-      float* dsp = ds.data_ptr<float>();
-      for_block_rows(ds, b, i, [&](float* row, int64_t r) {
-        softmax_backward_row(pp + (row - dsp), row, e, b.visible(r), scale);
-      });
-      at::Tensor dq_i = dq.narrow(1, r0, n);
-      at::bmm_out(dq_i, dsi, k.narrow(1, 0, e));
-    }
-    // Key block j is read by query blocks j.. (causal) or by all of them: one GEMM each for its
-    // key and value gradients, with no accumulation.
-    for (int64_t j = 0; j < b.count(); ++j) {
-      const int64_t c0 = b.causal ? b.begin(j) : 0, nc = b.causal ? b.size(j) : Tk;
-      const int64_t r0 = b.causal ? c0 : 0;
-      const at::Tensor ds_col = ds.narrow(1, r0, Tq - r0).narrow(2, c0, nc).transpose(1, 2);
-      const at::Tensor p_col = p.narrow(1, r0, Tq - r0).narrow(2, c0, nc).transpose(1, 2);
-      at::Tensor dk_j = dk.narrow(1, c0, nc), dv_j = dv.narrow(1, c0, nc);
-      at::bmm_out(dk_j, ds_col, q.narrow(1, r0, Tq - r0));
-      at::bmm_out(dv_j, p_col, g.narrow(1, r0, Tq - r0));
-      if (!b.causal) break;
-    }
+    const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>(),
+                *pp = p.data_ptr<float>(), *gp = g.data_ptr<float>();
+    float *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>();
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> ds(static_cast<size_t>(Tq * Tk));  // one head's d scores, reused
+      for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t batch = bh / H, head = bh % H;
+        head_backward(qp + bh * Tq * hd, kp + bh * Tk * hd, vp + bh * Tk * hd, pp + bh * Tq * Tk,
+                      gp + (batch * Tq * H + head) * hd, H * hd, ds.data(), dqp + bh * Tq * hd,
+                      dkp + bh * Tk * hd, dvp + bh * Tk * hd, b, hd, scale);
+      }
+    });
     return {dq, dk, dv, at::Tensor()};
   }
 };
@@ -170,14 +191,12 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
   if (causal && q.size(2) != k.size(2))
     throw std::invalid_argument("attention_cpu: causal attention needs as many queries as keys (" +
                                 std::to_string(q.size(2)) + " vs " + std::to_string(k.size(2)) + ")");
-  const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
-  const at::Tensor q3 = q.reshape({B * H, Tq, hd}), k3 = k.reshape({B * H, Tk, hd}),
-                   v3 = v.reshape({B * H, Tk, hd});
+  const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   const bool graph = at::GradMode::is_enabled() &&
                      (q.requires_grad() || k.requires_grad() || v.requires_grad());
   const at::Tensor out =
-      graph ? BlockAttentionCpu::apply(q3, k3, v3, causal) : attention_forward(q3, k3, v3, causal).second;
-  return out.view({B, H, Tq, hd});
+      graph ? BlockAttentionCpu::apply(qc, kc, vc, causal) : attention_forward(qc, kc, vc, causal).second;
+  return out.transpose(1, 2);  // [B, H, Tq, hd] over [B, Tq, H, hd]
 }
 
 }  // namespace crossover
