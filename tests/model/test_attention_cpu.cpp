@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 
 #include "crossover/model/attention_cpu.h"
 #include "crossover/model/transformer.h"
