@@ -54,7 +54,8 @@ struct ModelConfig {
             "std of the normal init; residual output projections use init_std/sqrt(2*layers)",
             rule::Positive{});
     v.field("attention", attention,
-            "attention implementation: sdpa where LibTorch has it (auto) or the plain one",
+            "attention implementation: auto (the blocked CPU kernel for fp32 on the CPU, sdpa "
+            "elsewhere where LibTorch has it), sdpa, or plain (composed LibTorch ops)",
             rule::Any{});
     v.field("dropout", dropout,
             "training only: drop attention probabilities and each block's two residual branches "
