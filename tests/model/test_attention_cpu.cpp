@@ -57,6 +57,23 @@ TEST(AttentionCpu, MatchesTheComposedAttentionInValueAndGradients) {
   }
 }
 
+TEST(AttentionCpu, FullAttentionTakesFewerQueriesThanKeys) {
+  // MDM's block decoding: a block's queries against the cached keys and its own.
+  at::manual_seed(4);
+  const at::Tensor q = at::randn({2, 2, 9, 16}), k = at::randn({2, 2, 70, 16}), v = at::randn({2, 2, 70, 16});
+  const at::Tensor g = at::randn({2, 2, 9, 16});
+  ASSERT_TRUE(attention_cpu_applies(q, k, false));
+  const Result fast = run([](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, false); },
+                          q, k, v, g);
+  const Result ref = run(
+      [](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, false); }, q, k,
+      v, g);
+  EXPECT_LE(max_error(fast.out, ref.out), 2e-6);
+  EXPECT_LE(max_error(fast.dq, ref.dq), 2e-5);
+  EXPECT_LE(max_error(fast.dk, ref.dk), 2e-5);
+  EXPECT_LE(max_error(fast.dv, ref.dv), 2e-6);
+}
+
 TEST(AttentionCpu, CausalQueriesDoNotSeeLaterKeys) {
   at::manual_seed(5);
   const int64_t T = 150;
