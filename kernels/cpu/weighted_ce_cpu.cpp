@@ -19,24 +19,11 @@ namespace {
 CROSSOVER_CPU_CLONES
 float weighted_ce_row(float* __restrict x, int64_t V, int64_t num_valid, int64_t y, float w,
                       float grad_scale) {
-  float peak[16];
-  for (int k = 0; k < 16; ++k) peak[k] = -INFINITY;
-  int64_t c = 0;
-  for (; c + 16 <= num_valid; c += 16)
-    for (int k = 0; k < 16; ++k) peak[k] = x[c + k] > peak[k] ? x[c + k] : peak[k];
-  float max = -INFINITY;
-  for (int k = 0; k < 16; ++k) max = peak[k] > max ? peak[k] : max;
-  for (; c < num_valid; ++c) max = x[c] > max ? x[c] : max;
+  const float max = max_of(x, num_valid);
   const float target_logit = x[y];
 #pragma GCC ivdep
   for (int64_t j = 0; j < num_valid; ++j) x[j] = exp_approx(x[j] - max);
-  double acc[8] = {};
-  c = 0;
-  for (; c + 8 <= num_valid; c += 8)
-    for (int k = 0; k < 8; ++k) acc[k] += x[c + k];
-  double sum = 0.0;
-  for (int k = 0; k < 8; ++k) sum += acc[k];
-  for (; c < num_valid; ++c) sum += x[c];
+  const double sum = sum_of<double>(x, num_valid);
   const float g = static_cast<float>(w * grad_scale / sum);
   for (int64_t j = 0; j < num_valid; ++j) x[j] *= g;
   x[y] -= w * grad_scale;

@@ -43,24 +43,10 @@ Blocks blocks_of(int64_t queries, int64_t keys, bool causal) {
 // value GEMM over the block's full width adds nothing for masked keys).
 CROSSOVER_CPU_CLONES
 void softmax_row(float* __restrict s, int64_t len, int64_t visible, float scale) {
-  float peak[16];
-  for (int k = 0; k < 16; ++k) peak[k] = -3.4e38f;
-  int64_t i = 0;
-  for (; i + 16 <= visible; i += 16)
-    for (int k = 0; k < 16; ++k) peak[k] = s[i + k] > peak[k] ? s[i + k] : peak[k];
-  float m = -3.4e38f;
-  for (int k = 0; k < 16; ++k) m = peak[k] > m ? peak[k] : m;
-  for (; i < visible; ++i) m = s[i] > m ? s[i] : m;
-  const float shift = m * scale;
+  const float shift = max_of(s, visible) * scale;
 #pragma GCC ivdep
   for (int64_t j = 0; j < visible; ++j) s[j] = exp_approx(s[j] * scale - shift);
-  float acc[16] = {};
-  i = 0;
-  for (; i + 16 <= visible; i += 16)
-    for (int k = 0; k < 16; ++k) acc[k] += s[i + k];
-  float sum = 0;
-  for (int k = 0; k < 16; ++k) sum += acc[k];
-  for (; i < visible; ++i) sum += s[i];
+  const float sum = sum_of(s, visible);
   const float inv = 1.0f / sum;
   for (int64_t j = 0; j < visible; ++j) s[j] *= inv;
   for (int64_t j = visible; j < len; ++j) s[j] = 0.0f;

@@ -31,23 +31,25 @@ void rms_norm_rows(const float* x, const float* w, float* y, float* rstd, int64_
   }
 }
 
+// One row x [D] with normaliser inv and d output g: dx = inv (g w - xhat mean(g w xhat)),
+// dw += g xhat, with xhat = x inv; gw is scratch [D].
+inline void rms_norm_backward_row(const float* __restrict x, const float* __restrict w, float inv,
+                                  const float* __restrict g, float* __restrict dx,
+                                  float* __restrict dw, float* __restrict gw, int64_t D) {
+  for (int64_t i = 0; i < D; ++i) gw[i] = g[i] * w[i];
+  const float c = sum_of_products(gw, x, D) * inv * inv / static_cast<float>(D);
+  for (int64_t i = 0; i < D; ++i) {
+    dx[i] = inv * (gw[i] - x[i] * c);
+    dw[i] += g[i] * x[i] * inv;
+  }
+}
+
 // dx = rstd (g w - xhat mean(g w xhat)), dw += g xhat (summed over these rows).
 CROSSOVER_CPU_CLONES
 void rms_norm_backward_rows(const float* x, const float* w, const float* rstd, const float* g,
                             float* dx, float* dw, float* gw, int64_t rows, int64_t D) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * D;
-    const float* gr = g + r * D;
-    float* dxr = dx + r * D;
-    const float inv = rstd[r];
-    for (int64_t i = 0; i < D; ++i) gw[i] = gr[i] * w[i];
-    const float dot = sum_of_products(gw, xr, D);
-    const float c = dot * inv * inv / static_cast<float>(D);
-    for (int64_t i = 0; i < D; ++i) {
-      dxr[i] = inv * (gw[i] - xr[i] * c);
-      dw[i] += gr[i] * xr[i] * inv;
-    }
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    rms_norm_backward_row(x + r * D, w, rstd[r], g + r * D, dx + r * D, dw, gw, D);
 }
 
 // One position's q, k and v heads from its row of the fused projection [(H + 2 KV) hd]: q and k
@@ -115,17 +117,7 @@ void qkv_heads_backward_row(const float* __restrict x, const float* wq, const fl
       dy[i + half] = g[i + half] * c[i] - g[i] * s[i];
     }
     if (!L.norm) continue;
-    const float* __restrict w = is_q ? wq : wk;
-    float* __restrict dw = is_q ? dwq : dwk;
-    const float inv = rstd[h];
-    float* __restrict gw = scratch + hd;
-    for (int64_t i = 0; i < hd; ++i) gw[i] = dy[i] * w[i];
-    const float dot = sum_of_products(gw, xh, hd);
-    const float cst = dot * inv * inv / static_cast<float>(hd);
-    for (int64_t i = 0; i < hd; ++i) {
-      dxh[i] = inv * (gw[i] - xh[i] * cst);
-      dw[i] += dy[i] * xh[i] * inv;
-    }
+    rms_norm_backward_row(xh, is_q ? wq : wk, rstd[h], dy, dxh, is_q ? dwq : dwk, scratch + hd, hd);
   }
 }
 

@@ -28,6 +28,33 @@ inline float sum_of_products(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
+// max of a[0, n) (-inf when empty) in 16 interleaved partial maxima.
+inline float max_of(const float* a, int64_t n) {
+  float peak[16];
+  for (int k = 0; k < 16; ++k) peak[k] = -__builtin_inff();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) peak[k] = a[i + k] > peak[k] ? a[i + k] : peak[k];
+  float m = -__builtin_inff();
+  for (int k = 0; k < 16; ++k) m = peak[k] > m ? peak[k] : m;
+  for (; i < n; ++i) m = a[i] > m ? a[i] : m;
+  return m;
+}
+
+// sum of a[0, n) in 16 interleaved partial sums of type Acc (float, or double where a long sum
+// must not drift).
+template <class Acc = float>
+inline Acc sum_of(const float* a, int64_t n) {
+  Acc acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) acc[k] += a[i + k];
+  Acc sum = 0;
+  for (int k = 0; k < 16; ++k) sum += acc[k];
+  for (; i < n; ++i) sum += a[i];
+  return sum;
+}
+
 // e^x in float: Cody-Waite reduction by ln 2 and Cephes' degree-6 polynomial (about 1 ulp),
 // written without library calls so that the loops around it vectorise (with
 // -fno-trapping-math, set for the files that use it in CMakeLists.txt). n = round(x / ln 2) by
