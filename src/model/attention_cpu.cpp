@@ -1,8 +1,5 @@
 #include "crossover/model/attention_cpu.h"
 
-#include "crossover/model/cpu_gemm.h"
-#include "crossover/util/vector_math.h"
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -13,13 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "crossover/model/cpu_gemm.h"
+#include "crossover/util/vector_math.h"
+
 namespace crossover {
 
 namespace {
 
 // Query rows per block of causal attention: smaller blocks skip more of the masked triangle but
 // run the BLAS on smaller products. At T = 256, hd = 64 (OpenBLAS's AVX2 kernels, 2 threads) the
-// whole AR training step ran at 5766-5829 tok/s with 64 rows, 5654-5790 with 32, 5718-5795 with 128.
+// whole AR training step ran at 5766-5829 tok/s with 64 rows, 5654-5790 with 32, 5718-5795 with
+// 128.
 constexpr int64_t kCausalBlockRows = 64;
 
 // Query blocks: [begin, begin + size) rows that see keys [0, key_end). Full attention is one
@@ -64,8 +65,8 @@ void softmax_backward_row(const float* __restrict p, float* __restrict dp, int64
 
 // One head's attention, forward: q [Tq, hd], k, v [Tk, hd] (rows of hd), p [Tq, Tk] gets the
 // probabilities (each block's columns past its key_end unwritten), out rows of hd at stride ldo.
-void head_forward(const float* q, const float* k, const float* v, float* p, float* out,
-                  int64_t ldo, const Blocks& b, int64_t hd, float scale) {
+void head_forward(const float* q, const float* k, const float* v, float* p, float* out, int64_t ldo,
+                  const Blocks& b, int64_t hd, float scale) {
   const int64_t Tk = b.keys;
   for (int64_t i = 0; i < b.count(); ++i) {
     const int64_t r0 = b.begin(i), n = b.size(i), e = b.key_end(i);
@@ -170,18 +171,20 @@ bool attention_cpu_applies(const at::Tensor& q, const at::Tensor& k, bool causal
          (!causal || q.size(2) == k.size(2));
 }
 
-at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal) {
+at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         bool causal) {
   if (q.dim() != 4 || k.dim() != 4 || v.sizes() != k.sizes() || q.size(0) != k.size(0) ||
       q.size(1) != k.size(1) || q.size(3) != k.size(3))
     throw std::invalid_argument("attention_cpu: expected q [B, H, Tq, hd] and k, v [B, H, Tk, hd]");
   if (causal && q.size(2) != k.size(2))
     throw std::invalid_argument("attention_cpu: causal attention needs as many queries as keys (" +
-                                std::to_string(q.size(2)) + " vs " + std::to_string(k.size(2)) + ")");
+                                std::to_string(q.size(2)) + " vs " + std::to_string(k.size(2)) +
+                                ")");
   const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  const bool graph = at::GradMode::is_enabled() &&
-                     (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  const at::Tensor out =
-      graph ? BlockAttentionCpu::apply(qc, kc, vc, causal) : attention_forward(qc, kc, vc, causal).second;
+  const bool graph =
+      at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  const at::Tensor out = graph ? BlockAttentionCpu::apply(qc, kc, vc, causal)
+                               : attention_forward(qc, kc, vc, causal).second;
   return out.transpose(1, 2);  // [B, H, Tq, hd] over [B, Tq, H, hd]
 }
 

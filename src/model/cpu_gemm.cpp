@@ -22,7 +22,8 @@ const Sgemm kSgemm = find_sgemm();
 
 // A row-major matrix as a [rows, cols] tensor over the caller's memory.
 at::Tensor rows_of(const float* p, int64_t rows, int64_t cols, int64_t ld) {
-  return at::from_blob(const_cast<float*>(p), {rows, cols}, {ld, 1}, at::TensorOptions().dtype(at::kFloat));
+  return at::from_blob(const_cast<float*>(p), {rows, cols}, {ld, 1},
+                       at::TensorOptions().dtype(at::kFloat));
 }
 
 }  // namespace

@@ -33,9 +33,11 @@ void rms_norm_rows(const float* x, const float* w, float* y, float* rstd, int64_
 
 // One row x [D] with normaliser inv and d output g: dx = inv (g w - xhat mean(g w xhat)),
 // dw += g xhat, with xhat = x inv; gw is scratch [D].
-inline void rms_norm_backward_row(const float* __restrict x, const float* __restrict w, float inv,
-                                  const float* __restrict g, float* __restrict dx,
-                                  float* __restrict dw, float* __restrict gw, int64_t D) {
+CROSSOVER_VECTOR_INLINE void rms_norm_backward_row(const float* __restrict x,
+                                                   const float* __restrict w, float inv,
+                                                   const float* __restrict g, float* __restrict dx,
+                                                   float* __restrict dw, float* __restrict gw,
+                                                   int64_t D) {
   for (int64_t i = 0; i < D; ++i) gw[i] = g[i] * w[i];
   const float c = sum_of_products(gw, x, D) * inv * inv / static_cast<float>(D);
   for (int64_t i = 0; i < D; ++i) {
@@ -263,7 +265,8 @@ struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
     const HeadShape L = head_shape(qkv, H, KV, wq.numel() > 0, ctx->saved_data["eps"].toDouble());
     const int64_t B = qkv.size(0), T = L.T, hd = L.hd, width = qkv.size(2), rows = B * T;
     auto grad = [&](size_t i, int64_t heads) {
-      return grads[i].defined() ? grads[i].contiguous() : at::zeros({B, heads, T, hd}, qkv.options());
+      return grads[i].defined() ? grads[i].contiguous()
+                                : at::zeros({B, heads, T, hd}, qkv.options());
     };
     const at::Tensor dq = grad(0, H), dk = grad(1, KV), dv = grad(2, KV);
     at::Tensor dqkv = at::empty_like(qkv);
@@ -271,8 +274,9 @@ struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
     const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 255) / 256));
     const int64_t per = (rows + chunks - 1) / chunks;
     at::Tensor partial = at::zeros({chunks, 2, hd}, qkv.options());
-    const float *xp = qkv.data_ptr<float>(), *cp = cos.data_ptr<float>(), *sp = sin.data_ptr<float>(),
-                *dqp = dq.data_ptr<float>(), *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>(),
+    const float *xp = qkv.data_ptr<float>(), *cp = cos.data_ptr<float>(),
+                *sp = sin.data_ptr<float>(), *dqp = dq.data_ptr<float>(),
+                *dkp = dk.data_ptr<float>(), *dvp = dv.data_ptr<float>(),
                 *rp = rstd.data_ptr<float>();
     const float* wqp = L.norm ? wq.data_ptr<float>() : nullptr;
     const float* wkp = L.norm ? wk.data_ptr<float>() : nullptr;
@@ -350,9 +354,9 @@ at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double ep
   return RmsNormCpu::apply(x, weight, eps);
 }
 
-QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads, const at::Tensor& q_norm,
-                       const at::Tensor& k_norm, double eps, const at::Tensor& cos,
-                       const at::Tensor& sin) {
+QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                       const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,
+                       const at::Tensor& cos, const at::Tensor& sin) {
   const bool norm = q_norm.defined();
   if (qkv.dim() != 3 || qkv.size(2) % (heads + 2 * kv_heads) != 0)
     throw std::invalid_argument("qkv_heads: expected qkv [B, T, (heads + 2 kv_heads) hd]");
@@ -365,8 +369,9 @@ QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads, c
   const at::Tensor x = qkv.contiguous(), c = cos.contiguous(), s = sin.contiguous();
   const at::Tensor none = at::empty({0}, qkv.options());
   const at::Tensor wq = norm ? q_norm.contiguous() : none, wk = norm ? k_norm.contiguous() : none;
-  const bool graph = at::GradMode::is_enabled() &&
-                     (qkv.requires_grad() || (norm && (q_norm.requires_grad() || k_norm.requires_grad())));
+  const bool graph =
+      at::GradMode::is_enabled() &&
+      (qkv.requires_grad() || (norm && (q_norm.requires_grad() || k_norm.requires_grad())));
   if (!graph) {
     Heads h = qkv_heads_forward(x, wq, wk, c, s, head_shape(x, heads, kv_heads, norm, eps));
     return {h.q, h.k, h.v};

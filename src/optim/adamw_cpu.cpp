@@ -60,7 +60,8 @@ double square_sum(const float* __restrict g, int64_t n) {
 
 bool adamw_cpu_applies(const OptimizerSlot& s) {
   for (const at::Tensor* t : {&s.param, &s.grad, &s.exp_avg, &s.exp_avg_sq})
-    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous())
+    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat ||
+        !t->is_contiguous())
       return false;
   return s.grad.numel() == s.param.numel() && s.exp_avg.numel() == s.param.numel() &&
          s.exp_avg_sq.numel() == s.param.numel();
@@ -69,9 +70,12 @@ bool adamw_cpu_applies(const OptimizerSlot& s) {
 void adamw_update_cpu(OptimizerSlot& s, const OptimizerConfig& config, double lr, int64_t step) {
   const double bc1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
   const double bc2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
-  const Coefficients c{static_cast<float>(config.beta1),       static_cast<float>(1.0 - config.beta1),
-                       static_cast<float>(config.beta2),       static_cast<float>(1.0 - config.beta2),
-                       static_cast<float>(1.0 / std::sqrt(bc2)), static_cast<float>(config.eps),
+  const Coefficients c{static_cast<float>(config.beta1),
+                       static_cast<float>(1.0 - config.beta1),
+                       static_cast<float>(config.beta2),
+                       static_cast<float>(1.0 - config.beta2),
+                       static_cast<float>(1.0 / std::sqrt(bc2)),
+                       static_cast<float>(config.eps),
                        static_cast<float>(-lr / bc1)};
   const float decay = static_cast<float>(1.0 - lr * config.weight_decay);
   float* p = s.param.data_ptr<float>();

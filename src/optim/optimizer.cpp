@@ -54,7 +54,8 @@ void AdamW::step(double lr) {
   }
 }
 
-void adamw_update_composed(OptimizerSlot& s, const OptimizerConfig& config, double lr, int64_t step) {
+void adamw_update_composed(OptimizerSlot& s, const OptimizerConfig& config, double lr,
+                           int64_t step) {
   at::NoGradGuard no_grad;
   const double b1 = config.beta1, b2 = config.beta2;
   const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step));

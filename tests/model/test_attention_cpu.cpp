@@ -1,10 +1,9 @@
 // The blocked CPU attention (model/attention_cpu.h) against the composed LibTorch attention,
 // forward and backward, causal and full, on lengths that fill the 64-row blocks, leave a partial
 // last block and fit in one block.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
 
 #include "crossover/model/attention_cpu.h"
 #include "crossover/model/transformer.h"
@@ -17,7 +16,8 @@ struct Result {
 };
 
 template <class F>
-Result run(F f, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0, const at::Tensor& g) {
+Result run(F f, const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0,
+           const at::Tensor& g) {
   const at::Tensor q = q0.clone().set_requires_grad(true), k = k0.clone().set_requires_grad(true),
                    v = v0.clone().set_requires_grad(true);
   const at::Tensor out = f(q, k, v);
@@ -41,11 +41,11 @@ TEST(AttentionCpu, MatchesTheComposedAttentionInValueAndGradients) {
       const at::Tensor v = at::randn({B, T, H, hd}).transpose(1, 2);
       const at::Tensor g = at::randn({B, H, T, hd});
       ASSERT_TRUE(attention_cpu_applies(q, k, causal));
-      const Result fast = run([&](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, causal); },
-                              q, k, v, g);
+      const Result fast = run(
+          [&](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, causal); }, q, k, v, g);
       const Result ref = run(
-          [&](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, causal); }, q,
-          k, v, g);
+          [&](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, causal); },
+          q, k, v, g);
       EXPECT_LE(max_error(fast.out, ref.out), 2e-6);
       EXPECT_LE(max_error(fast.dq, ref.dq), 2e-5);
       EXPECT_LE(max_error(fast.dk, ref.dk), 2e-5);
@@ -60,14 +60,15 @@ TEST(AttentionCpu, MatchesTheComposedAttentionInValueAndGradients) {
 TEST(AttentionCpu, FullAttentionTakesFewerQueriesThanKeys) {
   // MDM's block decoding: a block's queries against the cached keys and its own.
   at::manual_seed(4);
-  const at::Tensor q = at::randn({2, 2, 9, 16}), k = at::randn({2, 2, 70, 16}), v = at::randn({2, 2, 70, 16});
+  const at::Tensor q = at::randn({2, 2, 9, 16}), k = at::randn({2, 2, 70, 16}),
+                   v = at::randn({2, 2, 70, 16});
   const at::Tensor g = at::randn({2, 2, 9, 16});
   ASSERT_TRUE(attention_cpu_applies(q, k, false));
-  const Result fast = run([](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, false); },
-                          q, k, v, g);
-  const Result ref = run(
-      [](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, false); }, q, k,
-      v, g);
+  const Result fast =
+      run([](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, false); }, q, k, v, g);
+  const Result ref =
+      run([](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, false); }, q,
+          k, v, g);
   EXPECT_LE(max_error(fast.out, ref.out), 2e-6);
   EXPECT_LE(max_error(fast.dq, ref.dq), 2e-5);
   EXPECT_LE(max_error(fast.dk, ref.dk), 2e-5);
@@ -77,7 +78,8 @@ TEST(AttentionCpu, FullAttentionTakesFewerQueriesThanKeys) {
 TEST(AttentionCpu, CausalQueriesDoNotSeeLaterKeys) {
   at::manual_seed(5);
   const int64_t T = 150;
-  const at::Tensor q = at::randn({1, 2, T, 8}), k = at::randn({1, 2, T, 8}), v = at::randn({1, 2, T, 8});
+  const at::Tensor q = at::randn({1, 2, T, 8}), k = at::randn({1, 2, T, 8}),
+                   v = at::randn({1, 2, T, 8});
   const at::Tensor base = attention_cpu(q, k, v, true);
   // Changing keys and values from position 90 on leaves the first 90 outputs as they were
   // (bit for bit: their blocks' GEMMs read the same numbers), and changes the rest.

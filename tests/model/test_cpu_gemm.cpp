@@ -1,8 +1,7 @@
 // gemm_f32 (model/cpu_gemm.h) against at::mm on every transpose combination, with row strides
 // wider than the rows, accumulation (beta) and scaling (alpha).
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include "crossover/model/cpu_gemm.h"
 
@@ -25,8 +24,7 @@ TEST(CpuGemm, MatchesAtMmForEveryTransposeAndStride) {
         const at::Tensor c0 = at::randn({m, n + pad}, gen);
         const at::Tensor A = ta ? a_store.narrow(1, 0, m).t() : a_store.narrow(1, 0, k);
         const at::Tensor B = tb ? b_store.narrow(1, 0, k).t() : b_store.narrow(1, 0, n);
-        const at::Tensor expected =
-            at::mm(A, B) * 0.5 + c0.narrow(1, 0, n) * beta;
+        const at::Tensor expected = at::mm(A, B) * 0.5 + c0.narrow(1, 0, n) * beta;
         for (const bool blas : {true, false}) {
           at::Tensor c = c0.clone();
           auto f = blas ? gemm_f32 : gemm_f32_aten;

@@ -65,7 +65,8 @@ TEST(FusedCpu, QkvHeadsMatchTheReferenceInValueAndGradients) {
       };
       auto run_heads = [&](auto f) {
         const at::Tensor qkv = qkv0.clone().set_requires_grad(true);
-        const at::Tensor qn = qn0.clone().set_requires_grad(true), kn = kn0.clone().set_requires_grad(true);
+        const at::Tensor qn = qn0.clone().set_requires_grad(true);
+        const at::Tensor kn = kn0.clone().set_requires_grad(true);
         QkvHeads h = f(qkv, norm ? qn : at::Tensor(), norm ? kn : at::Tensor());
         ((h.q * gq).sum() + (h.k * gk).sum() + (h.v * gv).sum()).backward();
         return Out{{h.q.detach(), h.k.detach(), h.v.detach()}, qkv.grad(), qn.grad(), kn.grad()};

@@ -17,6 +17,7 @@ bool attention_cpu_applies(const at::Tensor& q, const at::Tensor& k, bool causal
 
 // softmax(q k^T / sqrt(hd), causal: query i sees keys 0..i) v for q [B, H, Tq, hd] and k, v
 // [B, H, Tk, hd] (as many heads as q: grouped keys are repeated first). Returns [B, H, Tq, hd].
-at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal);
+at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         bool causal);
 
 }  // namespace crossover

@@ -3,7 +3,8 @@
 // and backward read and write every element once (the composed LibTorch versions run 6-10
 // kernels each way and allocate a temporary per kernel). They apply to fp32 CPU tensors;
 // model/transformer.cpp falls back to the composed references everywhere else (GPUs, bf16), and
-// the tests hold these to them. The loops are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time.
+// the tests hold these to them. The loops are compiled for AVX-512, AVX2 and baseline x86-64,
+// picked at load time.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -29,8 +30,8 @@ at::Tensor swiglu_cpu(const at::Tensor& gate_up);
 struct QkvHeads {
   at::Tensor q, k, v;
 };
-QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads, const at::Tensor& q_norm,
-                       const at::Tensor& k_norm, double eps, const at::Tensor& cos,
-                       const at::Tensor& sin);
+QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
+                       const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,
+                       const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace crossover

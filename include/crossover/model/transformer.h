@@ -82,7 +82,8 @@ class Transformer {
   };
   BlockWeights block_weights(int64_t layer, const at::Tensor& flat) const;
   // cos, sin [T, hd / 2] of positions pos0.. on `like`'s device and dtype.
-  std::pair<at::Tensor, at::Tensor> rope_tables(int64_t pos0, int64_t T, const at::Tensor& like) const;
+  std::pair<at::Tensor, at::Tensor> rope_tables(int64_t pos0, int64_t T,
+                                                const at::Tensor& like) const;
   // q, k, v of a block from its projection qkv [B, T, (H + 2 KV) hd], at positions pos0..
   QkvHeads heads(const at::Tensor& qkv, const BlockWeights& w, int64_t pos0) const;
   ModelConfig config_;

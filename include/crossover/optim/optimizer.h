@@ -56,7 +56,8 @@ class AdamW {
 // 7-9 passes and a temporary. AdamW uses the passes wherever they apply; the tests hold them to
 // the composed versions and to a reference in double.
 bool adamw_cpu_applies(const OptimizerSlot& slot);
-void adamw_update_composed(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
+void adamw_update_composed(OptimizerSlot& slot, const OptimizerConfig& config, double lr,
+                           int64_t step);
 void adamw_update_cpu(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
 // Sum of squares of an fp32 gradient as a 0-dim fp64 tensor on its device (accumulated in fp64).
 at::Tensor grad_sq_composed(const at::Tensor& grad);

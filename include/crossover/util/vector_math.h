@@ -15,9 +15,17 @@ namespace crossover {
 #define CROSSOVER_CPU_CLONES
 #endif
 
+// The helpers below are inlined into every caller, so each clone compiles them for its own
+// instruction set (called out of line they would run the baseline x86-64 code).
+#if defined(__GNUC__)
+#define CROSSOVER_VECTOR_INLINE inline __attribute__((always_inline))
+#else
+#define CROSSOVER_VECTOR_INLINE inline
+#endif
+
 // sum a[i] b[i] in 16 interleaved partial sums, which the compiler turns into vector lanes (a
 // single running sum is a chain it may not reorder).
-inline float sum_of_products(const float* a, const float* b, int64_t n) {
+CROSSOVER_VECTOR_INLINE float sum_of_products(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -29,7 +37,7 @@ inline float sum_of_products(const float* a, const float* b, int64_t n) {
 }
 
 // max of a[0, n) (-inf when empty) in 16 interleaved partial maxima.
-inline float max_of(const float* a, int64_t n) {
+CROSSOVER_VECTOR_INLINE float max_of(const float* a, int64_t n) {
   float peak[16];
   for (int k = 0; k < 16; ++k) peak[k] = -__builtin_inff();
   int64_t i = 0;
@@ -44,7 +52,7 @@ inline float max_of(const float* a, int64_t n) {
 // sum of a[0, n) in 16 interleaved partial sums of type Acc (float, or double where a long sum
 // must not drift).
 template <class Acc = float>
-inline Acc sum_of(const float* a, int64_t n) {
+CROSSOVER_VECTOR_INLINE Acc sum_of(const float* a, int64_t n) {
   Acc acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -59,7 +67,7 @@ inline Acc sum_of(const float* a, int64_t n) {
 // written without library calls so that the loops around it vectorise (with
 // -fno-trapping-math, set for the files that use it in CMakeLists.txt). n = round(x / ln 2) by
 // the 1.5 * 2^23 trick: adding it leaves no fraction bits, so the sum rounds to an integer.
-inline float exp_approx(float x) {
+CROSSOVER_VECTOR_INLINE float exp_approx(float x) {
   x = x > 88.3762626647949f ? 88.3762626647949f : x;  // ternaries: vector min and max
   x = x < -87.3365447504f ? -87.3365447504f : x;
   const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
