@@ -102,30 +102,29 @@ void head_backward(const float* q, const float* k, const float* v, const float* 
   }
 }
 
-// Heads run in parallel, each start to end on one thread: a head's q, k, v and scores stay in
-// its core's cache through every block.
-template <class F>
-void for_each_head(int64_t heads, F f) {
-  at::parallel_for(0, heads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t h = begin; h < end; ++h) f(h);
-  });
-}
-
-// The probabilities [B, H, Tq, Tk] and the output [B, Tq, H, hd] (the layout the output
-// projection reads) of contiguous q [B, H, Tq, hd], k, v [B, H, Tk, hd].
+// The probabilities [B, H, Tq, Tk] (kept for backward when keep_probs; otherwise each thread
+// reuses one head's [Tq, Tk]) and the output [B, Tq, H, hd], the layout the output projection
+// reads, of contiguous q [B, H, Tq, hd], k, v [B, H, Tk, hd]. Heads run in parallel, each start
+// to end on one thread: a head's q, k, v and scores stay in its core's cache through every block.
 std::pair<at::Tensor, at::Tensor> attention_forward(const at::Tensor& q, const at::Tensor& k,
-                                                    const at::Tensor& v, bool causal) {
+                                                    const at::Tensor& v, bool causal,
+                                                    bool keep_probs) {
   const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), hd = q.size(3);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Blocks b = blocks_of(Tq, Tk, causal);
-  at::Tensor p = at::empty({B, H, Tq, Tk}, q.options());
+  at::Tensor p = keep_probs ? at::empty({B, H, Tq, Tk}, q.options()) : at::Tensor();
   at::Tensor out = at::empty({B, Tq, H, hd}, q.options());
   const float *qp = q.data_ptr<float>(), *kp = k.data_ptr<float>(), *vp = v.data_ptr<float>();
-  float *pp = p.data_ptr<float>(), *op = out.data_ptr<float>();
-  for_each_head(B * H, [&](int64_t bh) {
-    const int64_t batch = bh / H, head = bh % H;
-    head_forward(qp + bh * Tq * hd, kp + bh * Tk * hd, vp + bh * Tk * hd, pp + bh * Tq * Tk,
-                 op + (batch * Tq * H + head) * hd, H * hd, b, hd, scale);
+  float* pp = keep_probs ? p.data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(keep_probs ? 0 : static_cast<size_t>(Tq * Tk));
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t batch = bh / H, head = bh % H;
+      head_forward(qp + bh * Tq * hd, kp + bh * Tk * hd, vp + bh * Tk * hd,
+                   keep_probs ? pp + bh * Tq * Tk : scratch.data(),
+                   op + (batch * Tq * H + head) * hd, H * hd, b, hd, scale);
+    }
   });
   return {p, out};
 }
@@ -133,7 +132,7 @@ std::pair<at::Tensor, at::Tensor> attention_forward(const at::Tensor& q, const a
 struct BlockAttentionCpu : public torch::autograd::Function<BlockAttentionCpu> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& q,
                             const at::Tensor& k, const at::Tensor& v, bool causal) {
-    auto [p, out] = attention_forward(q, k, v, causal);
+    auto [p, out] = attention_forward(q, k, v, causal, /*keep_probs=*/true);
     ctx->save_for_backward({q, k, v, p});
     ctx->saved_data["causal"] = causal;
     return out;
@@ -184,7 +183,7 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
   const bool graph =
       at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
   const at::Tensor out = graph ? BlockAttentionCpu::apply(qc, kc, vc, causal)
-                               : attention_forward(qc, kc, vc, causal).second;
+                               : attention_forward(qc, kc, vc, causal, /*keep_probs=*/false).second;
   return out.transpose(1, 2);  // [B, H, Tq, hd] over [B, Tq, H, hd]
 }
 
