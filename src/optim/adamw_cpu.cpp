@@ -1,7 +1,9 @@
 // The AdamW update and the gradient's sum of squares as single passes over fp32 CPU slots
-// (declared in optim/optimizer.h).
-#include <ATen/ATen.h>
+// (declared in optim/optimizer.h). It builds without the precompiled header (CMakeLists.txt),
+// so it includes only the ATen headers it uses.
 #include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/scalar_tensor.h>
 
 #include <algorithm>
 #include <cmath>
