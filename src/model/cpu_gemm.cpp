@@ -11,10 +11,13 @@ namespace crossover {
 
 namespace {
 
-// The Fortran BLAS interface (column-major, 32-bit integers: LP64, as both LibTorch builds link).
-using Sgemm = void (*)(const char* transa, const char* transb, const int* m, const int* n,
-                       const int* k, const float* alpha, const float* a, const int* lda,
-                       const float* b, const int* ldb, const float* beta, float* c, const int* ldc);
+// The Fortran BLAS interface (column-major, integers by pointer). The integers are passed as
+// 64-bit values below 2^31: an LP64 BLAS (both LibTorch builds link one) reads their low 4 bytes,
+// an ILP64 one all 8, and on x86-64 (little-endian) both read the same number.
+using Sgemm = void (*)(const char* transa, const char* transb, const int64_t* m, const int64_t* n,
+                       const int64_t* k, const float* alpha, const float* a, const int64_t* lda,
+                       const float* b, const int64_t* ldb, const float* beta, float* c,
+                       const int64_t* ldc);
 
 Sgemm find_sgemm() { return reinterpret_cast<Sgemm>(dlsym(RTLD_DEFAULT, "sgemm_")); }
 
@@ -51,8 +54,7 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
   if (!kSgemm || k == 0 || std::max({m, n, k, lda, ldb, ldc}) > INT_MAX)
     return gemm_f32_aten(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
-  const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
-  const int LDA = static_cast<int>(ldb), LDB = static_cast<int>(lda), LDC = static_cast<int>(ldc);
+  const int64_t M = n, N = m, K = k, LDA = ldb, LDB = lda, LDC = ldc;
   const char ta = trans_b ? 'T' : 'N', tb = trans_a ? 'T' : 'N';
   kSgemm(&ta, &tb, &M, &N, &K, &alpha, b, &LDA, a, &LDB, &beta, c, &LDC);
 }

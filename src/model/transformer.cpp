@@ -45,7 +45,9 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
       vocab_(vocab),
       max_seq_len_(max_seq_len),
       layout_(make_layout(config, vocab, optimizer)) {
-  validate(RunConfig{config});
+  RunConfig whole;  // the model's own checks; the other sections keep their defaults
+  whole.model = config;
+  validate(whole);
   if (config.attention == AttentionImpl::kSdpa && !kHaveSdpa)
     throw std::invalid_argument("model.attention: sdpa needs LibTorch 2.0 or newer (this is " +
                                 std::string(TORCH_VERSION) + "); use auto or plain");
