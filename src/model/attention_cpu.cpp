@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "crossover/model/cpu_gemm.h"
+#include "crossover/model/fused_cpu.h"
 #include "crossover/util/vector_math.h"
 
 namespace crossover {
@@ -180,9 +181,7 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
                                 std::to_string(q.size(2)) + " vs " + std::to_string(k.size(2)) +
                                 ")");
   const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  const bool graph =
-      at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
-  const at::Tensor out = graph ? BlockAttentionCpu::apply(qc, kc, vc, causal)
+  const at::Tensor out = records_graph({q, k, v}) ? BlockAttentionCpu::apply(qc, kc, vc, causal)
                                : attention_forward(qc, kc, vc, causal, /*keep_probs=*/false).second;
   return out.transpose(1, 2);  // [B, H, Tq, hd] over [B, Tq, H, hd]
 }

@@ -240,18 +240,18 @@ Heads qkv_heads_forward(const at::Tensor& qkv, const at::Tensor& wq, const at::T
 }
 
 struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
-  // q_norm and k_norm are empty without QK-norm.
+  // Without QK-norm (norm false) q_norm and k_norm are empty and get no gradient.
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
                                                 const at::Tensor& qkv, const at::Tensor& q_norm,
                                                 const at::Tensor& k_norm, const at::Tensor& cos,
                                                 const at::Tensor& sin, int64_t H, int64_t KV,
-                                                double eps) {
-    const bool norm = q_norm.numel() > 0;
+                                                bool norm, double eps) {
     const HeadShape L = head_shape(qkv, H, KV, norm, eps);
     Heads h = qkv_heads_forward(qkv, q_norm, k_norm, cos, sin, L);
     ctx->save_for_backward({qkv, q_norm, k_norm, cos, sin, h.rstd});
     ctx->saved_data["H"] = H;
     ctx->saved_data["KV"] = KV;
+    ctx->saved_data["norm"] = norm;
     ctx->saved_data["eps"] = eps;
     return {h.q, h.k, h.v};
   }
@@ -262,7 +262,8 @@ struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
     const at::Tensor &qkv = saved[0], &wq = saved[1], &wk = saved[2], &cos = saved[3],
                      &sin = saved[4], &rstd = saved[5];
     const int64_t H = ctx->saved_data["H"].toInt(), KV = ctx->saved_data["KV"].toInt();
-    const HeadShape L = head_shape(qkv, H, KV, wq.numel() > 0, ctx->saved_data["eps"].toDouble());
+    const HeadShape L = head_shape(qkv, H, KV, ctx->saved_data["norm"].toBool(),
+                                   ctx->saved_data["eps"].toDouble());
     const int64_t B = qkv.size(0), T = L.T, hd = L.hd, width = qkv.size(2), rows = B * T;
     auto grad = [&](size_t i, int64_t heads) {
       return grads[i].defined() ? grads[i].contiguous()
@@ -292,8 +293,10 @@ struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
     });
     at::Tensor dw;
     if (L.norm) dw = partial.sum(0);
-    return {dqkv,          L.norm ? dw[0] : at::Tensor(), L.norm ? dw[1] : at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    // One per forward input: qkv, q_norm, k_norm, then cos, sin, H, KV, norm, eps (none).
+    return {dqkv,         L.norm ? dw[0] : at::Tensor(), L.norm ? dw[1] : at::Tensor(),
+            at::Tensor(), at::Tensor(),                  at::Tensor(),
+            at::Tensor(), at::Tensor(),                  at::Tensor()};
   }
 };
 
@@ -331,11 +334,6 @@ struct SwigluCpu : public torch::autograd::Function<SwigluCpu> {
   }
 };
 
-// Without autograd (evaluation, generation, inference mode) the forward runs alone.
-bool records_graph(const at::Tensor& a, const at::Tensor& b) {
-  return at::GradMode::is_enabled() && (a.requires_grad() || b.requires_grad());
-}
-
 void check_norm(const at::Tensor& x, const at::Tensor& w) {
   if (w.numel() != x.size(-1))
     throw std::invalid_argument("rms_norm: weight of " + std::to_string(w.numel()) +
@@ -348,9 +346,16 @@ bool fused_cpu_applies(const at::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == at::kFloat;
 }
 
+bool records_graph(std::initializer_list<at::Tensor> inputs) {
+  if (!at::GradMode::is_enabled()) return false;
+  for (const at::Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
 at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps) {
   check_norm(x, weight);
-  if (!records_graph(x, weight)) return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
+  if (!records_graph({x, weight})) return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
   return RmsNormCpu::apply(x, weight, eps);
 }
 
@@ -369,14 +374,11 @@ QkvHeads qkv_heads_cpu(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
   const at::Tensor x = qkv.contiguous(), c = cos.contiguous(), s = sin.contiguous();
   const at::Tensor none = at::empty({0}, qkv.options());
   const at::Tensor wq = norm ? q_norm.contiguous() : none, wk = norm ? k_norm.contiguous() : none;
-  const bool graph =
-      at::GradMode::is_enabled() &&
-      (qkv.requires_grad() || (norm && (q_norm.requires_grad() || k_norm.requires_grad())));
-  if (!graph) {
+  if (!records_graph({qkv, q_norm, k_norm})) {
     Heads h = qkv_heads_forward(x, wq, wk, c, s, head_shape(x, heads, kv_heads, norm, eps));
     return {h.q, h.k, h.v};
   }
-  const auto out = QkvHeadsCpu::apply(x, wq, wk, c, s, heads, kv_heads, eps);
+  const auto out = QkvHeadsCpu::apply(x, wq, wk, c, s, heads, kv_heads, norm, eps);
   return {out[0], out[1], out[2]};
 }
 
@@ -384,7 +386,7 @@ at::Tensor swiglu_cpu(const at::Tensor& gate_up) {
   if (gate_up.size(-1) % 2 != 0)
     throw std::invalid_argument("swiglu: the last dimension (" + std::to_string(gate_up.size(-1)) +
                                 ") is not gate and up of equal width");
-  if (!records_graph(gate_up, gate_up)) return swiglu_forward(gate_up.contiguous());
+  if (!records_graph({gate_up})) return swiglu_forward(gate_up.contiguous());
   return SwigluCpu::apply(gate_up);
 }
 

@@ -70,8 +70,7 @@ bool adamw_cpu_applies(const OptimizerSlot& s) {
 }
 
 void adamw_update_cpu(OptimizerSlot& s, const OptimizerConfig& config, double lr, int64_t step) {
-  const double bc1 = 1.0 - std::pow(config.beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(config.beta2, static_cast<double>(step));
+  const auto [bc1, bc2] = adamw_bias_corrections(config, step);
   const Coefficients c{static_cast<float>(config.beta1),
                        static_cast<float>(1.0 - config.beta1),
                        static_cast<float>(config.beta2),

@@ -19,7 +19,9 @@ at::Tensor AdamW::local_grad_sq() const {
   at::Tensor total;
   for (const auto& s : slots_) {
     if (!s.grad.defined()) continue;
-    const at::Tensor sq = adamw_cpu_applies(s) ? grad_sq_cpu(s.grad) : grad_sq_composed(s.grad);
+    const at::Tensor sq = s.grad.device().is_cpu() && s.grad.scalar_type() == at::kFloat
+                              ? grad_sq_cpu(s.grad)
+                              : grad_sq_composed(s.grad);
     total = total.defined() ? total + sq : sq;
   }
   if (!total.defined()) {
@@ -58,8 +60,7 @@ void adamw_update_composed(OptimizerSlot& s, const OptimizerConfig& config, doub
                            int64_t step) {
   at::NoGradGuard no_grad;
   const double b1 = config.beta1, b2 = config.beta2;
-  const double bc1 = 1.0 - std::pow(b1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(b2, static_cast<double>(step));
+  const auto [bc1, bc2] = adamw_bias_corrections(config, step);
   if (config.weight_decay > 0)
     for (const auto& seg : s.decay)
       s.param.narrow(0, seg.offset, seg.length).mul_(1.0 - lr * config.weight_decay);
@@ -70,6 +71,11 @@ void adamw_update_composed(OptimizerSlot& s, const OptimizerConfig& config, doub
 }
 
 at::Tensor grad_sq_composed(const at::Tensor& grad) { return grad.to(at::kDouble).pow(2).sum(); }
+
+std::pair<double, double> adamw_bias_corrections(const OptimizerConfig& config, int64_t step) {
+  return {1.0 - std::pow(config.beta1, static_cast<double>(step)),
+          1.0 - std::pow(config.beta2, static_cast<double>(step))};
+}
 
 double clip_factor(double grad_norm, double max_norm) {
   if (max_norm <= 0 || !std::isfinite(grad_norm)) return 1.0;

@@ -9,10 +9,16 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <initializer_list>
+
 namespace crossover {
 
 // Whether the fused CPU pieces take these tensors (fp32, on the CPU).
 bool fused_cpu_applies(const at::Tensor& x);
+
+// Whether autograd records an op on these inputs (grad mode on and one of the defined ones
+// requires grad): the fused CPU functions run their forward alone otherwise.
+bool records_graph(std::initializer_list<at::Tensor> inputs);
 
 // x [..., D] * rsqrt(mean(x^2) + eps) * weight [D]; the result is contiguous.
 at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps);

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "crossover/config/config.h"
@@ -56,13 +57,15 @@ class AdamW {
 // 7-9 passes and a temporary. AdamW uses the passes wherever they apply; the tests hold them to
 // the composed versions and to a reference in double.
 bool adamw_cpu_applies(const OptimizerSlot& slot);
+// 1 - beta1^step and 1 - beta2^step, which both updates divide by.
+std::pair<double, double> adamw_bias_corrections(const OptimizerConfig& config, int64_t step);
 void adamw_update_composed(OptimizerSlot& slot, const OptimizerConfig& config, double lr,
                            int64_t step);
 void adamw_update_cpu(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
-// Sum of squares of an fp32 gradient as a 0-dim fp64 tensor on its device (accumulated in fp64).
+// Sum of squares of a gradient as a 0-dim fp64 tensor on its device (accumulated in fp64).
 at::Tensor grad_sq_composed(const at::Tensor& grad);
-// The same for a CPU fp32 gradient in fixed chunks of elements, so the sum's rounding does not
-// depend on the number of threads.
+// The same for a CPU fp32 gradient (AdamW::local_grad_sq takes it for those) in fixed chunks of
+// elements, so the sum's rounding does not depend on the number of threads.
 at::Tensor grad_sq_cpu(const at::Tensor& grad);
 
 // The clipping factor for a global gradient norm: min(1, max_norm / (norm + 1e-6)); 1 when
