@@ -1,10 +1,10 @@
 // `crossover bench generate`: serving figures of a trained AR run and a trained MDM run on the
 // machine at hand — per-sequence latency and tokens/s of AR decoding with a KV cache against
 // LLaDA-style diffusion decoding at several steps / block / threshold / cache settings, for
-// several batch sizes. It measures the serving argument of SCIENCE.md section 6: a diffusion
-// step costs about as much for one token as for many at small batch, so committing several
-// tokens per step can beat AR's one token per step; at large batch the cost grows with the
-// tokens processed, where a cache matters.
+// several batch sizes. It measures the serving argument of Ni et al. 2025 (docs/science.md): a
+// diffusion step costs about as much for one token as for many at small batch, so committing
+// several tokens per step can beat AR's one token per step; at large batch the cost grows with
+// the tokens processed, where a cache matters.
 //
 // Prompts are the first prompt_len tokens of the validation documents of each run's data
 // (documents shorter than that are skipped; rows cycle through the rest), so rows differ and
