@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -416,8 +417,11 @@ TrainResult Trainer::finish(int stop_signal, double last_loss) {
     result_.status = "finished";
   }
   result_.seconds = seconds_since(start_);
-  spdlog::info("{} at step {} after {}: train loss {:.4f}, val loss {:.4f}", result_.status, step_,
-               human_duration(result_.seconds), result_.train_loss, result_.val_loss);
+  // An interrupted run may not have evaluated yet: no val loss then, rather than a made-up one.
+  const std::string val =
+      result_.val_loss ? fmt::format(", val loss {:.4f}", *result_.val_loss) : std::string();
+  spdlog::info("{} at step {} after {}: train loss {:.4f}{}", result_.status, step_,
+               human_duration(result_.seconds), result_.train_loss, val);
   return result_;
 }
 

@@ -34,7 +34,7 @@ struct TrainResult {
   std::string status;  // finished | interrupted
   int64_t step = 0;
   double train_loss = 0;  // last logged
-  double val_loss = 0;    // last evaluated
+  std::optional<double> val_loss;  // last evaluated by this process; none before its first eval
   double tokens_per_s = 0;
   double seconds = 0;
   int exit_code = 0;      // 0, or 128 + signal when interrupted
