@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace crossover {
@@ -12,6 +13,8 @@ namespace {
 // Keys of the two permutations; distinct tags keep them independent for equal seeds.
 constexpr uint64_t kDocOrderTag = 0x646f632d6f726465ull;    // "doc-orde"
 constexpr uint64_t kEpochOrderTag = 0x65706f6368732d2dull;  // "epochs--"
+// Key of the validation sample's offset (validation_set).
+constexpr uint64_t kValidationSampleSeed = 0x76616c2d73616d70ull;  // "val-samp"
 }  // namespace
 
 RepeatSampler::RepeatSampler(const TokenStore& store, int32_t eos_id, const Options& options)
@@ -149,31 +152,65 @@ void RepeatSampler::restore(const nlohmann::json& s) {
   step_ = s.at("step").get<int64_t>();
 }
 
+ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t seq_len,
+                             int64_t count) {
+  if (seq_len < 2)
+    throw std::invalid_argument("validation windows need data.seq_len >= 2 (one context token and "
+                                "one scored token), got " + std::to_string(seq_len));
+  // Where each document starts in the eos-separated stream.
+  std::vector<int64_t> starts(store.num_docs());
+  int64_t stream = 0;
+  for (uint64_t d = 0; d < store.num_docs(); ++d) {
+    starts[d] = stream;
+    stream += static_cast<int64_t>(store.doc_length(d)) + 1;
+  }
+  const int64_t stride = seq_len - 1;
+  ValidationSet v;
+  v.available = stream >= seq_len ? (stream - 1) / stride : 0;
+  const int64_t n = count <= 0 ? v.available : std::min(count, v.available);
+  if (count > v.available)
+    spdlog::info("{}: the split holds {} validation windows of {} tokens (asked for {}): all are "
+                 "used",
+                 store.path(), v.available, seq_len, count);
+  v.index.resize(n);
+  if (n == v.available) {
+    for (int64_t i = 0; i < n; ++i) v.index[i] = i;
+  } else {
+    SplitMix64 rng(hash_combine(kValidationSampleSeed, static_cast<uint64_t>(seq_len)));
+    const double u = rng.uniform();
+    for (int64_t i = 0; i < n; ++i)
+      v.index[i] = std::min<int64_t>(
+          v.available - 1, static_cast<int64_t>(std::floor((static_cast<double>(i) + u) *
+                                                           static_cast<double>(v.available) /
+                                                           static_cast<double>(n))));
+  }
+  v.windows = at::empty({n, seq_len}, at::kLong);
+  int64_t* dst = v.windows.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    // Walk the documents from the one holding the window's first token.
+    int64_t pos = v.index[i] * stride, left = seq_len;
+    int64_t* out = dst + i * seq_len;
+    auto d = static_cast<uint64_t>(std::upper_bound(starts.begin(), starts.end(), pos) - starts.begin() - 1);
+    while (left > 0) {
+      const int64_t len = static_cast<int64_t>(store.doc_length(d));
+      const int64_t within = pos - starts[d];
+      const int64_t k = std::min(left, len - within);
+      if (k > 0) {
+        store.read(store.doc_begin(d) + within, k, out);
+        out += k, pos += k, left -= k;
+      }
+      if (left > 0) {  // the eos after document d
+        *out++ = eos_id;
+        ++pos, --left, ++d;
+      }
+    }
+  }
+  return v;
+}
+
 at::Tensor validation_sequences(const TokenStore& store, int32_t eos_id, int64_t seq_len,
                                 int64_t count) {
-  int64_t stream = 0;
-  for (uint64_t d = 0; d < store.num_docs(); ++d) stream += store.doc_length(d) + 1;
-  const int64_t available = stream > 0 ? (stream - 1) / seq_len : 0;
-  if (available < count)
-    spdlog::warn("{}: only {} validation sequences of {} tokens (asked for {})", store.path(),
-                 available, seq_len + 1, count);
-  const int64_t n = std::min(count, available);
-  at::Tensor out = at::empty({n, seq_len + 1}, at::kLong);
-  if (n == 0) return out;
-  // Materialise the needed prefix of the stream once.
-  std::vector<int64_t> buf;
-  buf.reserve(n * seq_len + 1);
-  for (uint64_t d = 0; d < store.num_docs() && static_cast<int64_t>(buf.size()) <= n * seq_len;
-       ++d) {
-    const size_t at0 = buf.size();
-    buf.resize(at0 + store.doc_length(d));
-    store.read(store.doc_begin(d), store.doc_length(d), buf.data() + at0);
-    buf.push_back(eos_id);
-  }
-  int64_t* dst = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    std::copy_n(buf.begin() + i * seq_len, seq_len + 1, dst + i * (seq_len + 1));
-  return out;
+  return validation_set(store, eos_id, seq_len, count).windows;
 }
 
 RepeatSampler::Options sampler_options(const RunConfig& config, int rank, int world_size) {

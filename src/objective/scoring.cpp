@@ -162,11 +162,40 @@ at::Tensor ar_validation_samples(const Transformer& model, const std::vector<at:
                                  const at::Tensor& w) {
   c10::InferenceMode inference;
   const at::Device device = flats[0].device();
-  const int64_t n = w.size(0), L = w.size(1) - 1;
+  const int64_t n = w.size(0), S = w.size(1) - kValidationContext;  // scored tokens per window
   const at::Tensor head = model.head_weight(flats[0]);
-  const at::Tensor h = model.hidden(flats, w.narrow(1, 0, L).to(device), true);
-  const at::Tensor nll = token_nll(h, head, w.narrow(1, 1, L).to(device)).view({n, L});
-  return (nll.to(at::kDouble).sum(1, /*keepdim=*/true) / L).cpu();
+  // Token p (1 <= p < L) is predicted from tokens 0..p-1: input w[:, :L-1], target w[:, 1:].
+  const at::Tensor h = model.hidden(flats, w.narrow(1, 0, S).to(device), true);
+  const at::Tensor nll = token_nll(h, head, w.narrow(1, kValidationContext, S).to(device)).view({n, S});
+  return (nll.to(at::kDouble).sum(1, /*keepdim=*/true) / S).cpu();
+}
+
+ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, int64_t k, int64_t K,
+                                      double eps, const NoiseSchedule& schedule, int64_t mask_id) {
+  const int64_t n = x0.size(0), L = x0.size(1), S = L - kValidationContext;
+  // Sample k of sequence i: t stratified over k, offset per sequence.
+  at::Tensor t = at::empty({n}, at::kFloat);
+  for (int64_t i = 0; i < n; ++i) {
+    const double u = diffusion_time(kValidationSeed, 0, first_row + i, 1, 0.0, false);
+    const double tk = std::fmod(u + static_cast<double>(k) / static_cast<double>(K), 1.0);
+    t[i] = static_cast<float>(schedule.mask_probability(eps + (1 - eps) * tk));
+  }
+  kernels::MaskParams p;
+  p.seed = kValidationSeed;
+  p.step = static_cast<uint64_t>(k);
+  p.global_row0 = first_row;
+  p.mask_id = mask_id;
+  p.weighting = kernels::kWeightInverseT;  // ELBO weights: evaluation is always the bound
+  p.scale = 1.0f;
+  p.norm_len = S;
+  // Only the scored positions are corrupted; the context token stays visible, with weight 0.
+  auto m = ops::mdm_mask(x0.narrow(1, kValidationContext, S).contiguous(), t.to(x0.device()), p);
+  const at::Tensor head_tokens = x0.narrow(1, 0, kValidationContext);
+  ops::Masked out;
+  out.noisy = at::cat({head_tokens, m.noisy}, 1);
+  out.mask = at::cat({at::zeros({n, kValidationContext}, m.mask.options()), m.mask}, 1);
+  out.weight = at::cat({at::zeros({n, kValidationContext}, m.weight.options()), m.weight}, 1);
+  return out;
 }
 
 at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
@@ -174,29 +203,14 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
                                   const NoiseSchedule& schedule) {
   c10::InferenceMode inference;
   const at::Device device = flats[0].device();
-  const int64_t n = w.size(0), L = w.size(1) - 1;
+  const int64_t n = w.size(0), L = w.size(1);
   const at::Tensor head = model.head_weight(flats[0]);
   // Masks are drawn where the model runs (the CUDA kernel on a GPU, bit-identical to the CPU
   // reference): only token ids cross to the device.
-  const at::Tensor x0 = w.narrow(1, 0, L).contiguous().to(device);
+  const at::Tensor x0 = w.contiguous().to(device);
   std::vector<at::Tensor> samples;  // [n] per sample
   for (int64_t k = 0; k < K; ++k) {
-    // Sample k of sequence i: t stratified over k, offset per sequence.
-    at::Tensor t = at::empty({n}, at::kFloat);
-    for (int64_t i = 0; i < n; ++i) {
-      const double u = diffusion_time(kValidationSeed, 0, begin + i, 1, 0.0, false);
-      const double tk = std::fmod(u + static_cast<double>(k) / K, 1.0);
-      t[i] = static_cast<float>(schedule.mask_probability(eps + (1 - eps) * tk));
-    }
-    kernels::MaskParams p;
-    p.seed = kValidationSeed;
-    p.step = static_cast<uint64_t>(k);
-    p.global_row0 = begin;
-    p.mask_id = model.mask_id();
-    p.weighting = kernels::kWeightInverseT;  // ELBO weights: evaluation is always the bound
-    p.scale = 1.0f;
-    p.norm_len = L;
-    const auto m = ops::mdm_mask(x0, t.to(device), p);
+    const auto m = mdm_validation_corruption(x0, begin, k, K, eps, schedule, model.mask_id());
     const at::Tensor h = model.hidden(flats, m.noisy, false);
     // Per-token NLL on masked rows only, weighted.
     const at::Tensor wt = m.weight.reshape({-1});

@@ -234,19 +234,57 @@ TEST(RepeatSampler, BudgetsTooSmallAreClearErrors) {
   EXPECT_THROW(RepeatSampler(store, kEos, o), std::invalid_argument);
 }
 
-TEST(ValidationSequences, AreTheFirstWindowsOfTheFileOrderStream) {
-  TempDir dir;
-  const auto store = TokenStore::open(make_store(dir, 20));
-  const auto v = validation_sequences(store, kEos, 16, 5);
-  ASSERT_EQ(v.size(0), 5);
+std::vector<int64_t> file_order_stream(const TokenStore& store) {
   std::vector<int64_t> stream;
   for (uint64_t d = 0; d < store.num_docs(); ++d) {
     for (int32_t t : store.document(d)) stream.push_back(t);
     stream.push_back(kEos);
   }
-  for (int64_t i = 0; i < 5; ++i)
-    for (int64_t j = 0; j <= 16; ++j) EXPECT_EQ(v[i][j].item<int64_t>(), stream[i * 16 + j]);
-  EXPECT_TRUE(at::equal(v, validation_sequences(store, kEos, 16, 5)));
+  return stream;
+}
+
+TEST(ValidationSet, TakesEveryWindowOfASmallSplitSharingOneTokenBetweenNeighbours) {
+  TempDir dir;
+  const auto store = TokenStore::open(make_store(dir, 20));
+  const auto stream = file_order_stream(store);
+  const int64_t L = 16, A = (static_cast<int64_t>(stream.size()) - 1) / (L - 1);
+  for (const int64_t count : {int64_t{0}, A, A + 50}) {  // 0 = all; more than the split: all
+    const ValidationSet v = validation_set(store, kEos, L, count);
+    EXPECT_EQ(v.available, A);
+    ASSERT_EQ(v.windows.size(0), A);
+    ASSERT_EQ(v.windows.size(1), L);
+    for (int64_t i = 0; i < A; ++i) {
+      EXPECT_EQ(v.index[i], i);
+      for (int64_t j = 0; j < L; ++j) ASSERT_EQ(v.windows[i][j].item<int64_t>(), stream[i * (L - 1) + j]);
+    }
+  }
+  // The scored tokens (1..L-1 of each window) cover the stream after its first token once.
+  EXPECT_LE(A * (L - 1) + 1, static_cast<int64_t>(stream.size()));
+  EXPECT_GT((A + 1) * (L - 1) + 1, static_cast<int64_t>(stream.size()));
+}
+
+TEST(ValidationSet, SpreadsASampleOverTheWholeSplitTheSameEveryTime) {
+  TempDir dir;
+  const auto store = TokenStore::open(make_store(dir, 300));
+  const auto stream = file_order_stream(store);
+  const int64_t L = 16;
+  const ValidationSet v = validation_set(store, kEos, L, 40);
+  ASSERT_EQ(v.windows.size(0), 40);
+  ASSERT_GT(v.available, 40 * 20);
+  // One window in each of 40 equal strata of the split, in order: spread, not a prefix.
+  for (int64_t i = 0; i < 40; ++i) {
+    EXPECT_GE(v.index[i], i * v.available / 40);
+    EXPECT_LE(v.index[i], (i + 1) * v.available / 40);
+    if (i > 0) EXPECT_GT(v.index[i], v.index[i - 1]);
+    for (int64_t j = 0; j < L; ++j)
+      ASSERT_EQ(v.windows[i][j].item<int64_t>(), stream[v.start(i, L) + j]);
+  }
+  EXPECT_GT(v.index.back(), v.available * 9 / 10);
+  // Fixed: the same windows on every call (every run and both objectives).
+  const ValidationSet again = validation_set(store, kEos, L, 40);
+  EXPECT_EQ(again.index, v.index);
+  EXPECT_TRUE(at::equal(again.windows, v.windows));
+  EXPECT_TRUE(at::equal(validation_sequences(store, kEos, L, 40), v.windows));
 }
 
 TEST(IndexPermutation, IsABijectionForAwkwardSizes) {

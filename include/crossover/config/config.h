@@ -222,8 +222,10 @@ struct EvalConfig {
             "also evaluate at this many log-spaced steps (total^(i/N), i = 1..N): dense early, "
             "where an AR run on repeated data reaches its best; 0 = none",
             rule::NonNegative{});
-    v.field("val_sequences", val_sequences, "fixed validation sequences (from val.bin)",
-            rule::Positive{});
+    v.field("val_sequences", val_sequences,
+            "validation windows of data.seq_len tokens, spread over the whole of val.bin with a "
+            "fixed seed (every window when it holds no more); 0 = all of them",
+            rule::NonNegative{});
     v.field("mc_samples", mc_samples,
             "mdm: Monte-Carlo samples of the ELBO per validation sequence", rule::Positive{});
     v.field("tasks", tasks, "multiple-choice task files (JSONL) evaluated with the val loss",

@@ -90,9 +90,24 @@ class RepeatSampler {
   int64_t step_ = 0;
 };
 
-// A fixed validation set: validation documents in file order, eos-separated, cut into the
-// first `count` windows of seq_len + 1 tokens (stride seq_len). [count', seq_len + 1] int64,
-// where count' < count only when the store is too small (a warning is logged).
+// The validation set: windows of seq_len tokens over the validation stream (validation
+// documents in file order, eos-separated). Window j starts at token j (seq_len - 1), so
+// consecutive windows share one token: the last of window j is the first of window j + 1, and
+// the seq_len - 1 tokens each window scores (all but its first, objective/scoring.h) cover every
+// token of the stream after the first exactly once over all windows.
+//
+// `count` windows are taken, spread over the whole split: all of them when the split has no
+// more than `count` (or count == 0), else a systematic sample with a fixed seeded offset,
+// window floor((i + u) A / count) of the A available, i = 0..count-1. The sample depends only
+// on the store, seq_len and count, so every run and both objectives score the same windows.
+struct ValidationSet {
+  at::Tensor windows;          // [n, seq_len] int64
+  std::vector<int64_t> index;  // window number of each row among the `available` ones
+  int64_t available = 0;       // windows the split holds
+  int64_t start(int64_t row, int64_t seq_len) const { return index[row] * (seq_len - 1); }
+};
+ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t seq_len, int64_t count);
+// validation_set(...).windows.
 at::Tensor validation_sequences(const TokenStore& store, int32_t eos_id, int64_t seq_len,
                                 int64_t count);
 

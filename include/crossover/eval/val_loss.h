@@ -19,10 +19,14 @@ struct ValLoss {
   double se = 0;    // Monte-Carlo standard error (0 for ar)
   double ppl = 0;   // exp(loss): a perplexity for ar, an upper bound of one for mdm
   int64_t sequences = 0;
+  // Per window, in the order of `windows`: its loss (the mean of its samples) and the
+  // Monte-Carlo standard error of that mean (0 when exact). Every rank gets all of them.
+  std::vector<double> window_loss, window_se;
+  // The standard error of `loss` from which windows were drawn: sd(window_loss) / sqrt(N).
+  double window_sampling_se() const;
 };
 
-
-// windows: [N, seq_len + 1] validation windows (data/sampler.h). Rows are split across ranks
+// windows: [N, seq_len] validation windows (data/sampler.h). Rows are split across ranks
 // (comm) and the sums all-reduced. batch_rows: sequences per forward.
 ValLoss validation_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
                         const Objective& objective, const at::Tensor& windows,

@@ -60,7 +60,8 @@ class Objective {
   // windows: [rows, seq_len + 1] int64 from the sampler.
   virtual Batch make_batch(const at::Tensor& windows, const StepContext& ctx) const = 0;
 
-  // Per-sequence validation loss of windows [n, seq_len + 1]: [n, K] fp64 on the CPU, K samples
+  // Per-sequence validation loss of windows [n, seq_len] (token 0 context, tokens 1.. scored:
+  // objective/scoring.h): [n, K] fp64 on the CPU, K samples
   // per sequence (K = 1 when exact, else `samples`). first_row indexes windows[0] in the
   // validation set and keys the masks, so a row's score does not depend on the batching.
   virtual at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,

@@ -2,13 +2,19 @@
 // loss and the negative log-likelihood of multiple-choice options. The Objective (objective.h)
 // picks the right one; evaluation only distributes rows over ranks and aggregates.
 //
-// Validation loss:
-//   ar:  exact negative log-likelihood per token (and perplexity).
-//   mdm: Monte-Carlo estimate of the negative ELBO, (1 / (t L)) sum over masked positions of
-//        -log p(x0 | x_t), with K samples per sequence whose times are stratified over [eps, 1]
-//        and whose masks come from a fixed seed: every run and every step is scored on exactly
-//        the same corruptions, so curves compare without sampling noise between them. The
-//        standard error is the Monte-Carlo one (the validation set is fixed).
+// Validation loss: both objectives score the same tokens with the same visible context. A
+// validation window w holds L = data.seq_len tokens (data/sampler.h); token 0 is context only,
+// always visible and never scored, and tokens 1..L-1 are scored. The loss is per scored token.
+//   ar:  exact negative log-likelihood, (1 / (L-1)) sum_{p=1}^{L-1} -log p(w_p | w_0..w_{p-1}):
+//        input w[0:L-1], targets w[1:L] (and perplexity).
+//   mdm: Monte-Carlo estimate of the negative ELBO of w[1:L] given w_0,
+//        (1 / (t (L-1))) sum over masked positions p >= 1 of -log p(w_p | x_t), where x_t masks
+//        each of positions 1..L-1 with probability t and never position 0. K samples per
+//        sequence whose times are stratified over [eps, 1] and whose masks come from a fixed
+//        seed: every run and every step is scored on exactly the same corruptions, so curves
+//        compare without sampling noise between them. The standard error is the Monte-Carlo
+//        one.
+//   Both see sequences of at most L tokens, the training length.
 //
 // Multiple-choice options:
 //   ar:  exact. NLL(option) = sum over its tokens of -log p(token | context, earlier option
@@ -39,6 +45,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "crossover/kernels/ops.h"
 #include "crossover/model/transformer.h"
 #include "crossover/objective/noise_schedule.h"
 
@@ -80,13 +87,21 @@ std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vecto
                                       const TokenizedExample& example, uint64_t example_key,
                                       const ScoreOptions& options);
 
-// Validation: the per-sequence loss of windows [n, L + 1] ([n, 1] fp64 on the CPU), exact.
+// Validation windows have one context token before the scored ones.
+inline constexpr int64_t kValidationContext = 1;
+
+// Validation: the per-sequence loss of windows [n, L] ([n, 1] fp64 on the CPU), exact.
 at::Tensor ar_validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
                                  const at::Tensor& windows);
-// Validation: K Monte-Carlo samples of each sequence's negative ELBO per token ([n, K] fp64 on
-// the CPU). first_row is the index of windows[0] in the validation set (it keys the masks).
+// Validation: K Monte-Carlo samples of each sequence's negative ELBO per scored token ([n, K]
+// fp64 on the CPU). first_row is the index of windows[0] in the validation set (it keys the
+// masks).
 at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
                                   const at::Tensor& windows, int64_t first_row, int64_t K,
                                   double eps, const NoiseSchedule& schedule);
+// The corruption of validation sample k of K of windows x0 [n, L] (on the model's device): noisy
+// tokens, mask and ELBO weights [n, L]; position 0 is never masked and weighs 0.
+ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, int64_t k, int64_t K,
+                                      double eps, const NoiseSchedule& schedule, int64_t mask_id);
 
 }  // namespace crossover
