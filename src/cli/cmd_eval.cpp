@@ -1,5 +1,6 @@
 // crossover eval RUN_DIR [--step N] [--tasks FILE...] [--mc-samples K] [--task-samples K]
-//                        [--device D] [--max-examples N] [--threads N]
+//                        [--device D] [--max-examples N] [--threads N] [--val-sequences N]
+//                        [--dump FILE]
 // Scores a checkpoint (validation loss and multiple-choice tasks), prints a table and writes
 // RUN_DIR/eval/step_N.json (see include/crossover/eval/run_eval.h).
 #include <CLI/CLI.hpp>
@@ -35,6 +36,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--max-examples", o->max_examples,
                   "examples per task, 0 = all (default: eval.max_task_examples)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--val-sequences", o->val_sequences,
+                  "validation windows, spread over the whole split; 0 = all (default: "
+                  "eval.val_sequences)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dump", o->dump,
+                  "write every validation window's loss and every task example's prediction to "
+                  "FILE, one JSON object a line (to pair two runs item by item)");
   cmd->add_option("--device", o->device, "auto, cpu or cuda (default: the run's hardware.device)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   cmd->add_option("--threads", o->threads, "CPU threads, 0 = all cores (default: hardware.threads)")

@@ -79,6 +79,8 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
                                    const ScoreOptions& options, Comm& comm) {
   double correct = 0, correct_norm = 0, right = 0, wrong = 0;
   const int64_t N = static_cast<int64_t>(examples.size());
+  // This rank's predictions, zero elsewhere, summed over ranks: [best..., best_norm...].
+  std::vector<double> predictions(2 * N, 0.0);
   for (int64_t i = comm.rank(); i < N; i += comm.world_size()) {
     const auto& ex = examples[i];
     const auto nll = objective.option_nll(model, flats, ex, static_cast<uint64_t>(i), options);
@@ -89,6 +91,8 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
       if (nll[j].nll / ex.option_chars[j] < nll[best_norm].nll / ex.option_chars[best_norm]) best_norm = j;
       if (static_cast<int64_t>(j) != ex.label) others += nll[j].nll;
     }
+    predictions[i] = static_cast<double>(best);
+    predictions[N + i] = static_cast<double>(best_norm);
     correct += static_cast<int64_t>(best) == ex.label;
     correct_norm += static_cast<int64_t>(best_norm) == ex.label;
     right += nll[ex.label].nll;
@@ -97,7 +101,15 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
   McMetrics m;
   m.examples = N;
   if (N == 0) return m;
-  const auto sums = comm.all_reduce_sum(std::vector<double>{correct, correct_norm, right, wrong});
+  predictions.insert(predictions.end(), {correct, correct_norm, right, wrong});
+  const auto all = comm.world_size() > 1 ? comm.all_reduce_sum(predictions) : predictions;
+  m.predicted.resize(N);
+  m.predicted_norm.resize(N);
+  for (int64_t i = 0; i < N; ++i) {
+    m.predicted[i] = static_cast<int64_t>(all[i]);
+    m.predicted_norm[i] = static_cast<int64_t>(all[N + i]);
+  }
+  const double* sums = all.data() + 2 * N;
   m.acc = sums[0] / N;
   m.acc_norm = sums[1] / N;
   m.nll_right = sums[2] / N;

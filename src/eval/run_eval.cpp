@@ -14,6 +14,7 @@
 #include "crossover/data/data_dir.h"
 #include "crossover/data/sampler.h"
 #include "crossover/data/token_store.h"
+#include "crossover/eval/eval_detail.h"
 #include "crossover/eval/multiple_choice.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/util/fs.h"
@@ -45,9 +46,12 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
     throw std::runtime_error(val_path + " not found: the validation loss reads the run's data.path (" +
                              c.data.path + "), relative to the directory the run was trained from");
   const TokenStore val = TokenStore::open(val_path);
-  const at::Tensor windows = validation_sequences(val, m.eos_id(), c.data.seq_len, c.eval.val_sequences);
-  const ValLoss v = validation_loss(*m.model, m.flats, *m.objective, windows, mc_samples, batch_rows, *comm);
-  spdlog::info("val loss {:.4f} (se {:.4f}) on {} sequences", v.loss, v.se, v.sequences);
+  const ValidationSet windows = validation_set(
+      val, m.eos_id(), c.data.seq_len, o.val_sequences >= 0 ? o.val_sequences : c.eval.val_sequences);
+  const ValLoss v =
+      validation_loss(*m.model, m.flats, *m.objective, windows.windows, mc_samples, batch_rows, *comm);
+  spdlog::info("val loss {:.4f} (Monte-Carlo se {:.4f}, window-sampling se {:.4f}) on {} of {} windows",
+               v.loss, v.se, v.window_sampling_se(), v.sequences, windows.available);
 
   // Tasks.
   const std::vector<std::string> paths = o.tasks.empty() ? c.eval.tasks : o.tasks;
@@ -59,10 +63,12 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
   so.samples = o.task_samples > 0 ? o.task_samples : c.eval.task_samples;
   so.max_batch_tokens = batch_rows * c.data.seq_len;
   nlohmann::json task_json = nlohmann::json::object();
+  TaskResults task_results;
   for (const auto& task : suite.tasks()) {
     const auto t0 = std::chrono::steady_clock::now();
     const McMetrics r = evaluate_multiple_choice(*m.model, m.flats, *m.objective, task.examples, so, *comm);
     task_json[task.name] = r.to_json();
+    task_results.emplace_back(task.name, r);
     spdlog::info("{}: {} ({:.1f} s)", task.name, r.summary(),
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
@@ -77,7 +83,9 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
                  {"val_loss", v.loss},
                  {"val_loss_se", v.se},
                  {"val_ppl", v.ppl},
+                 {"val_loss_window_se", v.window_sampling_se()},
                  {"val_sequences", v.sequences},
+                 {"val_windows_available", windows.available},
                  {"likelihood", exact ? "exact" : "elbo"},
                  {"mc_samples", exact ? 1 : mc_samples},
                  {"task_samples", exact ? 0 : so.samples},
@@ -90,6 +98,10 @@ nlohmann::json evaluate_run(const RunEvalOptions& o) {
   const std::string path = (dir / fmt::format("step_{:08d}.json", m.step)).string();
   atomic_write_file(path, report.dump(2) + "\n");
   report["path"] = path;
+  if (!o.dump.empty()) {
+    atomic_write_file(o.dump, eval_dump_lines(windows, c.data.seq_len, v, exact, suite, task_results));
+    report["dump"] = o.dump;
+  }
   return report;
 }
 
@@ -111,6 +123,10 @@ std::string format_eval_report(const nlohmann::json& r) {
   else
     s += fmt::format("val loss  {:.4f}  (ppl {:.2f}, {} sequences)\n", r.at("val_loss").get<double>(),
                      r.at("val_ppl").get<double>(), r.at("val_sequences").get<int64_t>());
+  if (r.contains("val_loss_window_se"))
+    s += fmt::format("          window-sampling se {:.4f} ({} of the split's {} windows)\n",
+                     r.at("val_loss_window_se").get<double>(), r.at("val_sequences").get<int64_t>(),
+                     r.value("val_windows_available", r.at("val_sequences").get<int64_t>()));
   const auto& tasks = r.at("tasks");
   if (tasks.empty()) {
     s += "no tasks (--tasks FILE.jsonl ...)\n";
@@ -127,6 +143,7 @@ std::string format_eval_report(const nlohmann::json& r) {
                        r.at("task_samples").get<int64_t>());
   }
   if (r.contains("path")) s += "\nwrote " + r.at("path").get<std::string>() + "\n";
+  if (r.contains("dump")) s += "wrote " + r.at("dump").get<std::string>() + "\n";
   return s;
 }
 

@@ -13,6 +13,7 @@
 #include "crossover/checkpoint/run_dir.h"
 #include "crossover/config/device.h"
 #include "crossover/data/data_dir.h"
+#include "crossover/eval/eval_detail.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/optim/lr_schedule.h"
 #include "crossover/train/peak.h"
@@ -128,7 +129,9 @@ void Trainer::open_data() {
   const auto val_store = TokenStore::open(data.val());
   sampler_ = std::make_unique<RepeatSampler>(
       *train_store_, eos, sampler_options(config_, comm_.rank(), comm_.world_size()));
-  val_windows_ = validation_sequences(val_store, eos, config_.data.seq_len, config_.eval.val_sequences);
+  ValidationSet val = validation_set(val_store, eos, config_.data.seq_len, config_.eval.val_sequences);
+  val_windows_ = val.windows;
+  val_index_ = std::move(val.index);
   const int64_t rows = sampler_->rows_per_rank();
   micro_ = config_.training.micro_batch > 0 ? config_.training.micro_batch : rows;
   if (rows % micro_ != 0)
@@ -215,6 +218,8 @@ void Trainer::open_outputs() {
     const RunDir run{run_dir_};
     if (!resumed_from_) fs::remove(run.metrics());
     metrics_ = MetricsWriter(run.metrics(), resumed_from_.value_or(-1));
+    if (!resumed_from_) fs::remove(run.eval_detail());
+    eval_detail_ = MetricsWriter(run.eval_detail(), resumed_from_.value_or(-1));
     if (config_.logging.tensorboard) tensorboard_ = TensorBoardWriter(run.tensorboard(), resumed_from_);
     atomic_write_file(run.config(), dump_config(config_));
     // The tokenizer and data description travel with the run: eval and generate need them.
@@ -296,7 +301,13 @@ void Trainer::evaluate(int64_t s) {
   const auto task_results = tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_);
   result_.val_loss = v.loss;
   emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
-                   {"tasks", tasks_json(task_results)}});
+                   {"val_loss_window_se", v.window_sampling_se()}, {"tasks", tasks_json(task_results)}});
+  if (rank0_) {
+    nlohmann::json detail = {{"kind", "eval_detail"}};
+    detail.update(eval_detail(s, s * sampler_->tokens_per_step(), val_index_, v,
+                              objective_->exact_likelihood(), tasks_, task_results));
+    eval_detail_.write(detail);
+  }
   if (v.se > 0)
     spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se, seconds_since(t0));
   else

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
+#include <sstream>
 
 #include "crossover/util/metrics.h"
 #include "fixtures.h"
@@ -26,11 +28,12 @@ class EvalCommand : public ::testing::Test {
   static void TearDownTestSuite() { delete dir_; }
 
   // Trains a tiny run that scores the cloze task at every evaluation; returns its directory.
-  static std::string train(const std::string& objective) {
+  static std::string train(const std::string& objective, const std::string& name = "") {
     RunConfig c = testing::tiny_config(data_, objective);
     c.eval.tasks = {task_};
     c.eval.task_samples = 4;
-    const std::string cfg = *dir_ / (objective + ".yaml"), run = *dir_ / ("run-" + objective);
+    const std::string tag = name.empty() ? objective : name;
+    const std::string cfg = *dir_ / (tag + ".yaml"), run = *dir_ / ("run-" + tag);
     testing::write_file(cfg, dump_config(c));
     const auto r = testing::run_crossover("train " + cfg + " --run-dir " + run);
     EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -105,6 +108,87 @@ TEST_F(EvalCommand, TrainingLogsTasksAndEvalReproducesThemAndPrintsEveryMetric) 
     EXPECT_EQ(rejected.exit_code, 1);
     EXPECT_NE(rejected.output.find(bad + ":2: ctx: expected a string, got 1"), std::string::npos) << rejected.output;
   }
+}
+
+std::vector<nlohmann::json> json_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(testing::read_file(path));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// Training writes every window's loss and every example's prediction per evaluation, and
+// `eval --dump` writes them one a line, on windows that are the same for both objectives.
+TEST_F(EvalCommand, DetailAndDumpPairWindowsAndExamplesAcrossObjectives) {
+  std::map<std::string, std::vector<nlohmann::json>> dumps;
+  for (const std::string objective : {"ar", "mdm"}) {
+    const std::string run = train(objective, objective + "-detail");
+    std::vector<nlohmann::json> evals;
+    for (const auto& e : read_metrics(run + "/metrics.jsonl"))
+      if (e["kind"] == "eval") evals.push_back(e);
+    const auto detail = json_lines(run + "/eval_detail.jsonl");
+    ASSERT_EQ(detail.size(), 2u);  // steps 20 and 40
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(detail[i]["step"], evals[i]["step"]);
+      const auto losses = detail[i]["val_window_loss"].get<std::vector<double>>();
+      ASSERT_EQ(losses.size(), 8u);  // eval.val_sequences
+      ASSERT_EQ(detail[i]["val_windows"].size(), 8u);
+      double mean = 0;
+      for (double v : losses) mean += v / 8;
+      EXPECT_NEAR(mean, evals[i]["val_loss"].get<double>(), 1e-9);
+      EXPECT_GT(evals[i]["val_loss_window_se"].get<double>(), 0.0);
+      EXPECT_EQ(detail[i].contains("val_window_se"), objective == "mdm");
+      const auto& cloze = detail[i]["tasks"]["cloze"];
+      ASSERT_EQ(cloze["predicted"].size(), 16u);
+      ASSERT_EQ(cloze["label"].size(), 16u);
+      int right = 0;
+      for (size_t k = 0; k < 16; ++k) right += cloze["predicted"][k] == cloze["label"][k];
+      EXPECT_NEAR(right / 16.0, evals[i]["tasks"]["cloze"]["acc"].get<double>(), 1e-12);
+    }
+
+    // Every window of the split, dumped one a line.
+    const std::string dump = *dir_ / (objective + "-dump.jsonl");
+    const auto r = testing::run_crossover("eval " + run + " --val-sequences 0 --dump " + dump);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("wrote " + dump), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("window-sampling se"), std::string::npos) << r.output;
+    const auto report = nlohmann::json::parse(testing::read_file(run + "/eval/step_00000040.json"));
+    dumps[objective] = json_lines(dump);
+    int64_t windows = 0, examples = 0;
+    double mean = 0;
+    for (const auto& l : dumps[objective]) {
+      if (l["kind"] == "val_window") {
+        EXPECT_EQ(l["window"], windows);  // all of them, in order
+        EXPECT_EQ(l["start"], windows * 31);  // seq_len 32: windows share one token
+        mean += l["loss"].get<double>();
+        ++windows;
+      } else {
+        EXPECT_EQ(l["kind"], "task_example");
+        EXPECT_EQ(l["correct"], l["predicted"] == l["label"]);
+        ++examples;
+      }
+    }
+    EXPECT_EQ(windows, report["val_sequences"].get<int64_t>());
+    EXPECT_EQ(windows, report["val_windows_available"].get<int64_t>());
+    EXPECT_GT(windows, 8);
+    EXPECT_EQ(examples, 16);
+    EXPECT_NEAR(mean / windows, report["val_loss"].get<double>(), 1e-9);
+
+    // Fewer windows than the split holds: a sample spread over it.
+    const auto few = testing::run_crossover("eval " + run + " --val-sequences 3 --dump " + dump);
+    ASSERT_EQ(few.exit_code, 0) << few.output;
+    std::vector<int64_t> picked;
+    for (const auto& l : json_lines(dump))
+      if (l["kind"] == "val_window") picked.push_back(l["window"].get<int64_t>());
+    ASSERT_EQ(picked.size(), 3u);
+    EXPECT_GT(picked.back(), windows / 2);
+  }
+  // Both objectives scored the same windows.
+  for (size_t i = 0; i < dumps["ar"].size(); ++i)
+    if (dumps["ar"][i]["kind"] == "val_window") {
+      EXPECT_EQ(dumps["ar"][i]["window"], dumps["mdm"][i]["window"]);
+      EXPECT_EQ(dumps["ar"][i]["start"], dumps["mdm"][i]["start"]);
+    }
 }
 
 TEST_F(EvalCommand, ErrorsAreClear) {

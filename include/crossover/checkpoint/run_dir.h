@@ -1,6 +1,8 @@
 // A run directory, its layout in one place:
 //   RUN_DIR/config.yaml        the resolved config (`crossover train RUN_DIR` resumes from it)
 //   RUN_DIR/metrics.jsonl      every event (README "Run directories, logging and metrics")
+//   RUN_DIR/eval_detail.jsonl  per evaluation: every validation window's loss and every task
+//                              example's prediction (eval/eval_detail.h)
 //   RUN_DIR/tensorboard/       the same scalars as TensorBoard event files
 //   RUN_DIR/train.log          the console, appended
 //   RUN_DIR/.lock              held by the one trainer of the directory (util/run_lock.h)
@@ -20,6 +22,7 @@ struct RunDir {
 
   std::string config() const { return root + "/config.yaml"; }
   std::string metrics() const { return root + "/metrics.jsonl"; }
+  std::string eval_detail() const { return root + "/eval_detail.jsonl"; }
   std::string tensorboard() const { return root + "/tensorboard"; }
   std::string train_log() const { return root + "/train.log"; }
   std::string eval() const { return root + "/eval"; }

@@ -42,6 +42,9 @@ TokenizedExample tokenize_example(const Tokenizer& tokenizer, const McExample& e
 struct McMetrics {
   int64_t examples = 0;
   double acc = 0, acc_norm = 0, nll_right = 0, nll_wrong = 0, delta_nll = 0;
+  // Per example, in task order (every rank gets all of them): the option of lowest NLL, and of
+  // lowest NLL per character; paired tests between two models compare these with the labels.
+  std::vector<int64_t> predicted, predicted_norm;
   nlohmann::json to_json() const;  // the metrics.jsonl task schema
   std::string summary() const;     // one line for logs
 };

@@ -93,6 +93,7 @@ class Trainer {
   std::unique_ptr<TokenStore> train_store_;
   std::unique_ptr<RepeatSampler> sampler_;
   at::Tensor val_windows_;
+  std::vector<int64_t> val_index_;  // window number of each row of val_windows_ (data/sampler.h)
   TaskSuite tasks_;
   ScoreOptions task_scoring_;
 
@@ -104,6 +105,7 @@ class Trainer {
 
   std::unique_ptr<Checkpointer> checkpointer_;
   MetricsWriter metrics_;
+  MetricsWriter eval_detail_;  // RUN_DIR/eval_detail.jsonl (eval/eval_detail.h)
   TensorBoardWriter tensorboard_;
   int64_t step_ = 0, start_step_ = 0, bad_steps_ = 0;
   std::optional<int64_t> resumed_from_;
