@@ -66,7 +66,8 @@ double binomial_se(double accuracy, double examples) {
   return std::sqrt(p * (1 - p) / examples);
 }
 
-ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z) {
+ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z,
+                                    const Curve& gap_se) {
   ResolvedCrossover r;
   if (ar.x.empty() || mdm.x.empty()) {
     r.why_not = "no evaluations of both runs";
@@ -94,7 +95,8 @@ ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better be
   std::vector<int> verdict;
   for (double x : grid) {
     const double lead = sign * (interpolate(ar, x) - interpolate(mdm, x));
-    const double noise = z * std::hypot(se_at(ar, x), se_at(mdm, x));
+    const double gap = gap_se.x.empty() ? 0.0 : interpolate(gap_se, x);
+    const double noise = z * std::sqrt(std::pow(se_at(ar, x), 2) + std::pow(se_at(mdm, x), 2) + gap * gap);
     verdict.push_back(lead > noise ? 1 : lead < -noise ? -1 : 0);
   }
   // The first point from which MDM's lead holds beyond the noise to the end.
@@ -123,7 +125,8 @@ ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better be
   return r;
 }
 
-CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better) {
+CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better,
+                               const Curve& gap_se) {
   CurveComparison r;
   if (ar.x.empty() || mdm.x.empty()) return r;
   r.x_begin = std::max(ar.x.front(), mdm.x.front());
@@ -135,7 +138,7 @@ CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better)
   const double sign = better == Better::lower ? 1.0 : -1.0;
   auto advantage = [&](double x) { return sign * (interpolate(ar, x) - interpolate(mdm, x)); };
   const std::vector<double> grid = shared_grid(ar, mdm, r.x_begin, r.x_end);
-  r.resolved = resolve_crossover(ar, mdm, better);
+  r.resolved = resolve_crossover(ar, mdm, better, 2, gap_se);
 
   // A crossing is a change of the leader; exact ties (gap 0) keep the previous leader, and the
   // crossing is placed where the gap first reaches zero.

@@ -78,6 +78,7 @@ nlohmann::ordered_json manifest_json(const SweepPlan& plan) {
         {"steps", p.steps},
         {"eval_every", p.config.eval.every},
         {"threads", p.config.hardware.threads},
+        {"seed", p.config.training.seed},
         {"params", or_null(p.params)},
         {"flops", or_null(p.flops)},
     });
@@ -157,6 +158,7 @@ Manifest read_manifest(const std::string& sweep_dir) {
       mp.steps = optional_integer(p, "steps", what);
       mp.eval_every = optional_integer(p, "eval_every", what);
       mp.threads = optional_integer(p, "threads", what);
+      mp.seed = optional_integer(p, "seed", what);
       mp.epochs = number_or_nan(p.value("epochs", nlohmann::json()));
       mp.flops = number_or_nan(p.value("flops", nlohmann::json()));
       mp.run_dir = (dir / need(p, "run_dir", what).get<std::string>()).lexically_normal().string();

@@ -147,6 +147,14 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
   // keeps each AR point's MDM partner at the same offset in the second half.
   std::vector<size_t> pick(sweep.axes.size(), 0);
   std::optional<DataFacts> facts;
+  // The next grid point; false after the last.
+  auto advance = [&] {
+    for (size_t a = sweep.axes.size(); a-- > 0;) {
+      if (++pick[a] < sweep.axes[a].values.size()) return true;
+      pick[a] = 0;
+    }
+    return false;
+  };
   for (bool more = true; more;) {
     PlannedPoint p;
     p.settings = sweep.set;
@@ -154,6 +162,10 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
       const auto& value = sweep.axes[a].values[pick[a]];
       p.labels.emplace_back(sweep.axes[a].name, value.label);
       p.settings.insert(p.settings.end(), value.settings.begin(), value.settings.end());
+    }
+    if (!keeps_point(sweep, p.labels)) {
+      more = advance();
+      continue;
     }
     std::string total_where = sweep.total_where;
     p.total_tokens = sweep.total_tokens;
@@ -169,9 +181,22 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
       throw ConfigError(sweep.path + ": point " + join_labels(p.labels, {}) +
                         " gets no data.total_tokens: every value of the axis that sets it must");
     p.name = join_labels(p.labels, {});
-    p.group = join_labels(p.labels, {"objective.type"});
-    // A family shares everything but the data budgets: R* is fitted across them.
-    p.family = join_labels(p.labels, {"objective.type", "data.unique_tokens", "data.total_tokens"});
+    // A group is one comparison: AR and MDM points that differ only in the objective, the
+    // seeds of each averaged.
+    p.group = join_labels(p.labels, {"objective.type", "training.seed"});
+    // A family shares everything but the data budgets (and seeds): R* is fitted across them.
+    p.family = join_labels(p.labels, {"objective.type", "data.unique_tokens", "data.total_tokens",
+                                      "training.seed"});
+    // MDM's option scores are Monte-Carlo estimates: too few samples per option rank options
+    // by noise. A sweep scores them with at least kSweepTaskSamples unless it sets its own.
+    bool sets_task_samples = false;
+    for (const auto& s : p.settings) sets_task_samples = sets_task_samples || s.key == "eval.task_samples";
+    if (!sets_task_samples) {
+      const RunConfig base = resolve_config(base_text, sweep.base, p.settings, p.name);
+      if (base.eval.task_samples < kSweepTaskSamples)
+        p.settings.push_back({"eval.task_samples", std::to_string(kSweepTaskSamples),
+                              sweep.path + " (the sweep's minimum)"});
+    }
     p.config = resolve_config(base_text, sweep.base, p.settings, p.name);
 
     const auto& c = p.config;
@@ -214,16 +239,10 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
       p.settings.push_back(setting);
     }
     plan.points.push_back(std::move(p));
-
-    more = false;
-    for (size_t a = sweep.axes.size(); a-- > 0;) {
-      if (++pick[a] < sweep.axes[a].values.size()) {
-        more = true;
-        break;
-      }
-      pick[a] = 0;
-    }
+    more = advance();
   }
+  if (plan.points.empty())
+    throw ConfigError(sweep.path + ": only: no point of the grid matches any entry");
 
   std::set<std::string> names;
   for (const auto& p : plan.points)

@@ -15,6 +15,7 @@
 #include "crossover/sweep/crossing.h"
 #include "crossover/sweep/fit.h"
 #include "crossover/sweep/results.h"
+#include "crossover/sweep/stats.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/progress.h"
 #include "crossover/version.h"
@@ -56,8 +57,8 @@ struct Metric {
   std::string title() const { return task.empty() ? "val loss" : task + " acc"; }
 };
 
-// The metric's curve with its standard errors: the Monte-Carlo one of MDM's val loss (0 for
-// AR's exact NLL), a binomial one for an accuracy.
+// The metric's curve of one run with its standard errors: the Monte-Carlo one of MDM's val loss
+// (0 for AR's exact NLL), a binomial one for an accuracy.
 Curve curve_of(const PointResults& r, const Metric& m) {
   Curve c;
   for (const auto& e : r.evals) {
@@ -75,13 +76,77 @@ Curve curve_of(const PointResults& r, const Metric& m) {
   return c;
 }
 
-// The AR and MDM points of one group (the same point but for the objective).
+// The curve of several seeds of one point: their mean where every seed evaluated, with
+// se^2 = (sum of the seeds' se^2) / n^2 + (sd across seeds)^2 / n for the val loss (independent
+// Monte-Carlo errors), and (mean of the seeds' se^2) + (sd across seeds)^2 / n for an accuracy
+// (the seeds answer the same examples). One seed: its own curve.
+Curve curve_of(const std::vector<const PointResults*>& runs, const Metric& m) {
+  if (runs.size() == 1) return curve_of(*runs.front(), m);
+  std::vector<Curve> each;
+  for (const auto* r : runs) each.push_back(curve_of(*r, m));
+  Curve c;
+  for (size_t i = 0; i < each.front().x.size(); ++i) {
+    const double x = each.front().x[i];
+    std::vector<double> ys;
+    double mc = 0;
+    for (const auto& e : each) {
+      const auto it = std::find(e.x.begin(), e.x.end(), x);
+      if (it == e.x.end()) break;
+      const size_t j = static_cast<size_t>(it - e.x.begin());
+      ys.push_back(e.y[j]);
+      mc += e.se[j] * e.se[j];
+    }
+    if (ys.size() != each.size()) continue;
+    const SeedSpread sp = seed_spread(ys);
+    const double n = static_cast<double>(ys.size());
+    c.x.push_back(x);
+    c.y.push_back(sp.mean);
+    c.se.push_back(std::sqrt(mc / (m.task.empty() ? n * n : n) + sp.se * sp.se));
+  }
+  return c;
+}
+
+// The validation windows' losses at `tokens`, averaged over the seeds; empty when a seed lacks
+// them or the seeds scored different windows.
+std::vector<double> window_losses(const std::vector<const PointResults*>& runs, double tokens,
+                                  std::vector<int64_t>* windows = nullptr) {
+  std::vector<double> sum;
+  std::vector<int64_t> first;
+  for (const auto* r : runs) {
+    const auto e = std::find_if(r->evals.begin(), r->evals.end(),
+                                [&](const EvalRecord& x) { return x.tokens == tokens; });
+    if (e == r->evals.end() || e->window_loss.empty()) return {};
+    if (sum.empty()) sum.assign(e->window_loss.size(), 0.0), first = e->windows;
+    if (e->windows != first) return {};
+    for (size_t i = 0; i < sum.size(); ++i) sum[i] += e->window_loss[i];
+  }
+  for (auto& v : sum) v /= static_cast<double>(runs.size());
+  if (windows) *windows = first;
+  return sum;
+}
+
+// The paired-window bootstrap error of the val-loss difference at every eval both sides share.
+Curve window_gap_se(const std::vector<const PointResults*>& ar,
+                    const std::vector<const PointResults*>& mdm, const Curve& ar_curve) {
+  Curve g;
+  for (const double x : ar_curve.x) {
+    std::vector<int64_t> wa, wm;
+    const auto a = window_losses(ar, x, &wa), m = window_losses(mdm, x, &wm);
+    if (a.empty() || m.empty() || wa != wm) continue;
+    g.x.push_back(x);
+    g.y.push_back(paired_bootstrap_se(a, m, 1000));
+  }
+  return g;
+}
+
+// The AR and MDM points of one group (the same point but for the objective and the seed).
 struct Pair {
   std::string group, family;
   double unique = 0;  // tokens per epoch, as the runs report it
   double total = 0;   // the pair's training-token budget
-  const PointResults* ar = nullptr;
+  const PointResults* ar = nullptr;   // the lowest seed of each objective
   const PointResults* mdm = nullptr;
+  std::vector<const PointResults*> ars, mdms;  // every seed, lowest first
 };
 
 struct Compared {
@@ -100,10 +165,17 @@ std::vector<Pair> make_pairs(const std::vector<PointResults>& results) {
                        static_cast<double>(r.point.total_tokens)});
       it = pairs.end() - 1;
     }
-    if (r.point.objective == "ar" && !it->ar) it->ar = &r;
-    if (r.point.objective == "mdm" && !it->mdm) it->mdm = &r;
+    if (r.point.objective == "ar") it->ars.push_back(&r);
+    if (r.point.objective == "mdm") it->mdms.push_back(&r);
     if (r.unique_tokens > 0 && r.point.objective == "ar") it->unique = r.unique_tokens;
     if (it->unique <= 0) it->unique = r.unique_tokens;
+  }
+  auto by_seed = [](const PointResults* a, const PointResults* b) { return a->point.seed < b->point.seed; };
+  for (auto& p : pairs) {
+    std::stable_sort(p.ars.begin(), p.ars.end(), by_seed);
+    std::stable_sort(p.mdms.begin(), p.mdms.end(), by_seed);
+    if (!p.ars.empty()) p.ar = p.ars.front();
+    if (!p.mdms.empty()) p.mdm = p.mdms.front();
   }
   // Families in order of appearance, unique budgets ascending within each.
   std::vector<std::string> families;
@@ -411,6 +483,301 @@ std::string fit_text(const FitRow& r) {
                      r.fit.samples, r.basis, r.note.empty() ? "" : " - " + r.note);
 }
 
+// ---- best against best: annealed finals over total budgets ----------------------------------
+
+// One objective in one regime (family and unique budget): its runs by total budget, seeds
+// lowest first, and the best annealed final among them.
+struct Best {
+  std::string objective;
+  std::map<int64_t, std::vector<const PointResults*>> by_total;
+  bool ok = false;  // a finished run exists
+  int64_t total = 0;                       // chosen on the lowest seed's final val loss
+  std::vector<const PointResults*> runs;   // the finished seeds at that total
+  double mean = std::nan(""), mc_se = 0, seed_se = 0;
+  // The lowest val loss any evaluation of the lowest-seed runs reached (early stopping).
+  double within = std::nan(""), within_tokens = 0;
+  const PointResults* within_run = nullptr;
+};
+
+bool finished_with_val(const PointResults* r) {
+  return r->state.status == RunStatus::finished && !r->evals.empty() &&
+         std::isfinite(r->evals.back().val_loss);
+}
+
+Best choose_best(const std::string& objective,
+                 std::map<int64_t, std::vector<const PointResults*>> by_total) {
+  Best b;
+  b.objective = objective;
+  for (auto& [total, runs] : by_total)
+    std::stable_sort(runs.begin(), runs.end(), [](const PointResults* x, const PointResults* y) {
+      return x->point.seed < y->point.seed;
+    });
+  b.by_total = std::move(by_total);
+  double chosen = std::numeric_limits<double>::infinity();
+  for (const auto& [total, runs] : b.by_total) {
+    const PointResults* first = runs.front();
+    for (const auto& e : first->evals)
+      if (std::isfinite(e.val_loss) && !(e.val_loss >= b.within)) {
+        b.within = e.val_loss;
+        b.within_tokens = e.tokens;
+        b.within_run = first;
+      }
+    if (finished_with_val(first) && first->evals.back().val_loss < chosen) {
+      chosen = first->evals.back().val_loss;
+      b.total = total;
+      b.ok = true;
+    }
+  }
+  if (!b.ok) return b;
+  std::vector<double> finals;
+  double mc = 0;
+  for (const auto* r : b.by_total[b.total])
+    if (finished_with_val(r)) {
+      b.runs.push_back(r);
+      finals.push_back(r->evals.back().val_loss);
+      const double se = r->evals.back().val_loss_se;
+      mc += std::isfinite(se) ? se * se : 0.0;
+    }
+  const SeedSpread sp = seed_spread(finals);
+  b.mean = sp.mean;
+  b.seed_se = sp.se;
+  b.mc_se = std::sqrt(mc) / static_cast<double>(finals.size());
+  return b;
+}
+
+double final_tokens(const std::vector<const PointResults*>& runs) {
+  return runs.front()->evals.back().tokens;
+}
+
+// A difference of two seed-averaged finals with every error term the data carry.
+struct Difference {
+  double value = 0, se = 0, window_se = std::nan("");
+  int64_t windows = 0;
+  std::string terms;
+};
+
+Difference difference(const Best& a, const Best& b) {
+  Difference d;
+  d.value = b.mean - a.mean;
+  double var = a.mc_se * a.mc_se + b.mc_se * b.mc_se + a.seed_se * a.seed_se + b.seed_se * b.seed_se;
+  std::vector<std::string> terms;
+  if (a.mc_se > 0 || b.mc_se > 0) terms.push_back("Monte-Carlo");
+  std::vector<int64_t> wa, wb;
+  const auto la = window_losses(a.runs, final_tokens(a.runs), &wa);
+  const auto lb = window_losses(b.runs, final_tokens(b.runs), &wb);
+  if (!la.empty() && wa == wb) {
+    d.window_se = paired_bootstrap_se(la, lb);
+    d.windows = static_cast<int64_t>(la.size());
+    var += d.window_se * d.window_se;
+    terms.push_back(fmt::format("paired windows ({} windows, bootstrap)", d.windows));
+  }
+  if (a.runs.size() > 1 || b.runs.size() > 1)
+    terms.push_back(fmt::format("seeds ({} {}, {} {})", a.runs.size(), a.objective, b.runs.size(),
+                                b.objective));
+  d.se = std::sqrt(var);
+  for (size_t i = 0; i < terms.size(); ++i) d.terms += (i ? " + " : "") + terms[i];
+  if (d.terms.empty()) d.terms = "none (exact, one seed, no per-window losses)";
+  return d;
+}
+
+// The gain of an objective from its second-largest to its largest finished total (lowest seed):
+// > 0 while the longer run still ends lower.
+struct Gain {
+  bool ok = false;
+  int64_t from = 0, to = 0;
+  Difference d;  // d.value = final(from) - final(to)
+};
+
+Gain last_gain(const Best& b) {
+  Gain g;
+  std::vector<int64_t> totals;
+  for (const auto& [total, runs] : b.by_total)
+    if (finished_with_val(runs.front())) totals.push_back(total);
+  if (totals.size() < 2) return g;
+  g.ok = true;
+  g.from = totals[totals.size() - 2];
+  g.to = totals.back();
+  auto one = [&](int64_t t) {
+    Best x = b;
+    x.runs = {b.by_total.at(t).front()};
+    x.mean = x.runs[0]->evals.back().val_loss;
+    const double se = x.runs[0]->evals.back().val_loss_se;
+    x.mc_se = std::isfinite(se) ? se : 0;
+    x.seed_se = 0;
+    return x;
+  };
+  g.d = difference(one(g.to), one(g.from));
+  return g;
+}
+
+// Accuracy of a task at the chosen total's finals: the seed mean, its error (binomial per seed
+// and across seeds), and the lowest seed's per-example correctness.
+struct Accuracy {
+  bool ok = false;
+  double mean = 0, se = 0;
+  std::vector<bool> correct;
+};
+
+Accuracy accuracy(const Best& b, const std::string& task) {
+  Accuracy a;
+  std::vector<double> accs;
+  double binom = 0;
+  for (const auto* r : b.runs) {
+    const auto& e = r->evals.back();
+    const auto it = e.tasks.find(task);
+    if (it == e.tasks.end() || !std::isfinite(it->second.acc)) return a;
+    accs.push_back(it->second.acc);
+    const double se = binomial_se(it->second.acc, it->second.examples);
+    binom += std::isfinite(se) ? se * se : 0.0;
+    if (r == b.runs.front())
+      if (const auto p = e.predictions.find(task); p != e.predictions.end()) a.correct = p->second.correct();
+  }
+  if (accs.empty()) return a;
+  const SeedSpread sp = seed_spread(accs);
+  a.ok = true;
+  a.mean = sp.mean;
+  const double n = static_cast<double>(accs.size());
+  // The seeds answer the same examples: averaging them does not shrink the examples' error.
+  a.se = std::sqrt(binom / n + sp.se * sp.se);
+  return a;
+}
+
+std::string total_text(int64_t total, double unique) {
+  return unique > 0 ? fmt::format("{} tokens ({:.0f} epochs)", tokens_text(static_cast<double>(total)),
+                                  static_cast<double>(total) / unique)
+                    : tokens_text(static_cast<double>(total)) + " tokens";
+}
+
+std::string best_text(const Best& b, double unique) {
+  if (!b.ok) return fmt::format("{}: no finished run yet", b.objective);
+  std::string s = fmt::format("{}: best annealed final {:.4f} at {}", b.objective, b.mean,
+                              total_text(b.total, unique));
+  if (b.runs.size() > 1) s += fmt::format(", mean of {} seeds (across-seed se {:.4f})", b.runs.size(), b.seed_se);
+  if (b.mc_se > 0) s += fmt::format(", Monte-Carlo se {:.4f}", b.mc_se);
+  s += "; finals by total (lowest seed):";
+  for (const auto& [total, runs] : b.by_total)
+    s += finished_with_val(runs.front())
+             ? fmt::format(" {} {:.4f}", tokens_text(static_cast<double>(total)), runs.front()->evals.back().val_loss)
+             : fmt::format(" {} ({})", tokens_text(static_cast<double>(total)), to_string(runs.front()->state.status));
+  if (b.within_run)
+    s += fmt::format(". Within-run best {:.4f} ({} at {}, {})", b.within, b.within_run->point.name,
+                     tokens_text(b.within_tokens), epoch_text(b.within_tokens, unique));
+  return s;
+}
+
+struct BestSection {
+  std::string md, csv, headline;
+};
+
+BestSection best_against_best(const std::vector<PointResults>& results,
+                              const std::vector<std::string>& tasks) {
+  BestSection out;
+  out.csv = "family,unique_tokens,objective,chosen_total,epochs,seeds,final_val_loss,mc_se,seed_se,"
+            "within_run_best,within_run_best_point,within_run_best_tokens\n";
+  // Regimes in order of appearance: (family, nominal unique budget).
+  std::vector<std::pair<std::string, int64_t>> regimes;
+  std::map<std::pair<std::string, int64_t>, std::map<std::string, std::map<int64_t, std::vector<const PointResults*>>>> runs;
+  std::map<std::pair<std::string, int64_t>, double> unique;
+  for (const auto& r : results) {
+    const auto key = std::make_pair(r.point.family, r.point.unique_tokens);
+    if (!runs.count(key)) regimes.push_back(key);
+    runs[key][r.point.objective][r.point.total_tokens].push_back(&r);
+    if (r.unique_tokens > 0) unique[key] = r.unique_tokens;
+  }
+  std::ostringstream md;
+  md << "\n## Best against best\n\nPer family and unique budget, each objective's best is the "
+        "lowest final (annealed) val loss over its total budgets, chosen on the lowest seed and "
+        "reported as the mean over the seeds at that total; each run anneals its own cosine. "
+        "The within-run best (the lowest evaluation anywhere, what early stopping keeps) is shown "
+        "beside it. Differences carry every error term the data have, added in quadrature: "
+        "Monte-Carlo (MDM's ELBO estimate), the paired-window bootstrap (both scored on the same "
+        "validation windows) and across-seed; each line names the terms in it. A task's "
+        "accuracies are compared with binomial and across-seed errors and with McNemar's test on "
+        "the lowest seeds' per-example predictions.\n";
+  for (const auto& key : regimes) {
+    const double u = unique.count(key) ? unique[key] : static_cast<double>(key.second);
+    auto& objectives = runs[key];
+    if (!objectives.count("ar") || !objectives.count("mdm")) continue;
+    const Best ar = choose_best("AR", objectives["ar"]);
+    const Best mdm = choose_best("MDM", objectives["mdm"]);
+    md << fmt::format("\n### {}, {} unique tokens\n\n", key.first, u > 0 ? tokens_text(u) : "?");
+    for (const Best* b : {&ar, &mdm}) {
+      md << "- " << best_text(*b, u) << ".\n";
+      if (b->ok)
+        out.csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first), csv_num(u),
+                               b->objective == "AR" ? "ar" : "mdm", b->total,
+                               csv_num(u > 0 ? b->total / u : std::nan("")), b->runs.size(),
+                               csv_num(b->mean), csv_num(b->mc_se), csv_num(b->seed_se),
+                               csv_num(b->within),
+                               b->within_run ? csv_field(b->within_run->point.name) : "",
+                               csv_num(b->within_tokens));
+    }
+    if (!ar.ok || !mdm.ok) {
+      md << "- No comparison yet: each objective needs a finished run.\n";
+      continue;
+    }
+    const Difference d = difference(ar, mdm);
+    const bool mdm_better = d.value < -2 * d.se, ar_better = d.value > 2 * d.se;
+    const std::string verdict = mdm_better ? "MDM lower beyond 2 standard errors"
+                                : ar_better ? "AR lower beyond 2 standard errors"
+                                            : "within 2 standard errors";
+    const std::string line = fmt::format(
+        "val loss, MDM best - AR best = {:+.4f} ± {:.4f} ({}; error terms: {})", d.value, d.se,
+        verdict, d.terms);
+    md << "- **" << line << "**.\n";
+    out.headline += fmt::format("{} / {}: {}\n", key.first, u > 0 ? tokens_text(u) : "?", line);
+    const Gain gain = last_gain(mdm);
+    if (gain.ok)
+      md << fmt::format("- MDM from {} to {}: val loss {:+.4f} ± {:.4f} ({}; error terms: {}).\n",
+                        total_text(gain.from, u), total_text(gain.to, u), -gain.d.value, gain.d.se,
+                        gain.d.value > 2 * gain.d.se ? "still improving beyond 2 standard errors"
+                        : gain.d.value < -2 * gain.d.se ? "worse beyond 2 standard errors"
+                                                        : "no change beyond 2 standard errors",
+                        gain.d.terms);
+    bool cloze_win = false;
+    for (const auto& t : tasks) {
+      const Accuracy a = accuracy(ar, t), m = accuracy(mdm, t);
+      if (!a.ok || !m.ok) continue;
+      const double diff = m.mean - a.mean, se = std::hypot(a.se, m.se);
+      cloze_win = cloze_win || diff > 2 * se;
+      std::string mc;
+      if (!a.correct.empty() && a.correct.size() == m.correct.size()) {
+        const McNemar n = mcnemar(a.correct, m.correct);
+        mc = fmt::format("; McNemar on the lowest seeds: {} examples only AR gets right, {} only MDM, "
+                         "exact p = {:.3g}, continuity-corrected chi2 = {:.2f} (p = {:.3g})",
+                         n.b, n.c, n.exact_p, n.chi2, n.chi2_p);
+      }
+      md << fmt::format("- {} acc at these totals: AR {:.3f} ± {:.3f}, MDM {:.3f} ± {:.3f}, MDM - AR "
+                        "{:+.3f} ± {:.3f} (binomial{}){}.\n",
+                        t, a.mean, a.se, m.mean, m.se, diff, se,
+                        ar.runs.size() > 1 || mdm.runs.size() > 1 ? " + seeds" : "", mc);
+    }
+    // The decision rule, fixed before the runs: MDM's ELBO is an upper bound on its NLL, so a
+    // lower MDM val loss beyond the noise supports the claim however loose the bound is.
+    std::string decision;
+    if (mdm_better || cloze_win)
+      decision = "supports: " + std::string(mdm_better ? "MDM's val loss (an upper bound) is below AR's beyond 2 SE"
+                                                       : "MDM's accuracy is above AR's beyond 2 SE");
+    else if (ar_better && gain.ok && !(gain.d.value > 2 * gain.d.se))
+      decision = "falsifies at this scale: MDM is worse beyond 2 SE, no longer improving between its "
+                 "two largest budgets, and wins no task";
+    else if (ar_better && gain.ok && gain.d.value > 0) {
+      // Tokens at which the gap would close at MDM's last log-linear rate.
+      const double rate = gain.d.value / std::log(static_cast<double>(gain.to) / gain.from);
+      decision = fmt::format("inconclusive: MDM is worse beyond 2 SE but still improving; at its last "
+                             "rate ({:.4f} per e-fold of tokens) it would reach AR's best at about {} "
+                             "tokens",
+                             rate, tokens_text(gain.to * std::exp(d.value / rate)));
+    } else
+      decision = ar_better ? "inconclusive: MDM is worse beyond 2 SE, but a single total cannot say whether it is still improving"
+                           : "inconclusive: the bests are within 2 SE";
+    md << "- Decision: " << decision << ".\n";
+    out.headline += "  decision: " + decision + "\n";
+  }
+  out.md = md.str();
+  return out;
+}
+
 }  // namespace
 
 ReportFiles write_report(const std::string& sweep_dir) {
@@ -424,11 +791,15 @@ ReportFiles write_report(const std::string& sweep_dir) {
   std::vector<Compared> compared;
   for (const auto& p : pairs) {
     if (!p.ar || !p.mdm) continue;
-    for (const auto& metric : metrics)
-      compared.push_back({&p, metric, compare_curves(curve_of(*p.ar, metric),
-                                                     curve_of(*p.mdm, metric), metric.better)});
+    for (const auto& metric : metrics) {
+      const Curve ar = curve_of(p.ars, metric), mdm = curve_of(p.mdms, metric);
+      const Curve gap = metric.task.empty() ? window_gap_se(p.ars, p.mdms, ar) : Curve{};
+      compared.push_back({&p, metric, compare_curves(ar, mdm, metric.better, gap)});
+    }
   }
   const auto fits = fit_families(results);
+
+  const BestSection best = best_against_best(results, tasks);
 
   std::map<RunStatus, int> count;
   for (const auto& r : results) ++count[r.state.status];
@@ -448,8 +819,10 @@ ReportFiles write_report(const std::string& sweep_dir) {
   md << "## Overview\n\nEach cell: where MDM first leads (tokens, epoch) / who leads at the "
         "end of the shared range / the crossover beyond the noise: the interval between the last "
         "eval where AR led by more than 2 combined standard errors and the first from which MDM "
-        "leads by more to the end (binomial errors for accuracies, the Monte-Carlo error of "
-        "MDM's val loss), or \"not resolved\".\n\n| group | unique tokens | epochs |";
+        "leads by more to the end (binomial errors for accuracies; for the val loss MDM's "
+        "Monte-Carlo error and the paired-window bootstrap of the difference where the runs "
+        "wrote per-window losses; across seeds where a group has several), or \"not "
+        "resolved\".\n\n| group | unique tokens | epochs |";
   for (const auto& metric : metrics) md << " " << metric.title() << " |";
   md << "\n|---|---|---|";
   for (size_t i = 0; i < metrics.size(); ++i) md << "---|";
@@ -473,7 +846,11 @@ ReportFiles write_report(const std::string& sweep_dir) {
     md << fmt::format("\n### {}: {} unique tokens, {} epochs\n\n", p.group,
                       p.unique > 0 ? tokens_text(p.unique) : "?",
                       p.unique > 0 ? fmt::format("{:.1f}", p.total / p.unique) : "?");
-    md << run_text("AR", p.ar) << "; " << run_text("MDM", p.mdm) << ".\n\n";
+    md << run_text("AR", p.ar) << "; " << run_text("MDM", p.mdm) << ".";
+    if (p.ars.size() > 1 || p.mdms.size() > 1)
+      md << fmt::format(" Curves are means over seeds (AR {}, MDM {}), their errors including the "
+                        "spread across seeds.", p.ars.size(), p.mdms.size());
+    md << "\n\n";
     if (!p.ar || !p.mdm) {
       md << "No comparison: the group needs one `ar` and one `mdm` point.\n";
       continue;
@@ -485,6 +862,9 @@ ReportFiles write_report(const std::string& sweep_dir) {
       if (c.metric.task.empty()) headline << p.group << ": val loss: " << text << "\n";
     }
   }
+
+  md << best.md;
+  headline << best.headline;
 
   md << "\n## Effective data: Muennighoff's R* per objective\n\n"
         "D' = D for D <= U, else U + U R* (1 - exp(-(D/U - 1)/R*)); loss = E + A / D'^alpha. R* "
@@ -519,6 +899,7 @@ ReportFiles write_report(const std::string& sweep_dir) {
   write("summary.csv", summary_csv(m, results, tasks));
   write("curves.csv", curves_csv(results));
   write("crossovers.csv", crossovers_csv(compared));
+  write("best.csv", best.csv);
   write("summary.md", md.str());
   files.headline = headline.str();
   return files;

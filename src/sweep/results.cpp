@@ -24,7 +24,53 @@ double number(const nlohmann::json& obj, const char* key) {
   return it != obj.end() && it->is_number() ? it->get<double>() : kNaN;
 }
 
+template <class T>
+std::vector<T> array_of(const nlohmann::json& obj, const char* key) {
+  std::vector<T> out;
+  const auto it = obj.find(key);
+  if (it == obj.end() || !it->is_array()) return out;
+  for (const auto& v : *it)
+    if (v.is_number()) out.push_back(v.get<T>());
+  return out;
+}
+
+// eval_detail.jsonl lines joined to the eval of their step; unreadable lines are skipped.
+void read_details(const std::string& path, std::map<int64_t, EvalRecord>& by_step) {
+  std::ifstream in(path);
+  if (!in) return;
+  int64_t line_number = 0;
+  for (std::string line;;) {
+    try {
+      if (!read_bounded_line(in, line, path, ++line_number)) break;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}", e.what());
+      break;
+    }
+    const auto d = nlohmann::json::parse(line, nullptr, false);
+    if (d.is_discarded() || !d.is_object() || !d.contains("step") || !d["step"].is_number_integer())
+      continue;
+    const auto it = by_step.find(d["step"].get<int64_t>());
+    if (it == by_step.end()) continue;
+    EvalRecord& rec = it->second;
+    rec.windows = array_of<int64_t>(d, "val_windows");
+    rec.window_loss = array_of<double>(d, "val_window_loss");
+    if (rec.windows.size() != rec.window_loss.size()) rec.windows.clear(), rec.window_loss.clear();
+    rec.predictions.clear();
+    if (d.contains("tasks") && d["tasks"].is_object())
+      for (const auto& [name, t] : d["tasks"].items()) {
+        TaskPredictions p{array_of<int64_t>(t, "label"), array_of<int64_t>(t, "predicted")};
+        if (!p.label.empty() && p.label.size() == p.predicted.size()) rec.predictions[name] = std::move(p);
+      }
+  }
+}
+
 }  // namespace
+
+std::vector<bool> TaskPredictions::correct() const {
+  std::vector<bool> out(label.size());
+  for (size_t i = 0; i < label.size(); ++i) out[i] = predicted[i] == label[i];
+  return out;
+}
 
 std::vector<PointResults> load_results(const Manifest& manifest) {
   std::vector<PointResults> out;
@@ -66,6 +112,7 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
         }
       by_step[rec.step] = std::move(rec);
     }
+    read_details((std::filesystem::path(p.run_dir) / "eval_detail.jsonl").string(), by_step);
     for (auto& [step, rec] : by_step) r.evals.push_back(std::move(rec));
     out.push_back(std::move(r));
   }

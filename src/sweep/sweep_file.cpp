@@ -93,11 +93,12 @@ std::string sanitize(const std::string& s) {
 std::string value_label(const std::string& axis, const YAML::Node& value) {
   const std::string text = value.IsScalar() ? value.Scalar() : yaml_text(value);
   if (axis == "objective.type") return sanitize(text);
-  if (axis == "data.unique_tokens") {
+  if (axis == "data.unique_tokens" || axis == "data.total_tokens") {
+    const std::string prefix = axis == "data.unique_tokens" ? "u" : "t";
     const auto count = TokenCount::parse(text);
     // A malformed count is reported by the run-config check when the point is resolved.
-    if (!count) return "u" + sanitize(text);
-    return "u" + (count->is_all() ? std::string("all") : compact_tokens(count->value()));
+    if (!count) return prefix + sanitize(text);
+    return prefix + (count->is_all() ? std::string("all") : compact_tokens(count->value()));
   }
   return sanitize(axis.substr(axis.rfind('.') + 1) + text);
 }
@@ -176,6 +177,52 @@ void parse_axes(const YAML::Node& node, const std::string& source, SweepFile& s)
       }
 }
 
+// `only:` entries, resolved to the axes' value labels.
+void parse_only(const YAML::Node& node, const std::string& at, const std::string& source,
+                SweepFile& s) {
+  if (!node.IsSequence() || node.size() == 0)
+    fail(at, "only", "expected a list of mappings (axis: value or [values]), got " + describe_yaml(node));
+  for (const auto& entry : node) {
+    SweepFilter f;
+    f.where = where(source, entry);
+    if (!entry.IsMap() || entry.size() == 0)
+      fail(f.where, "only", "expected a mapping of axes to values, got " + describe_yaml(entry));
+    for (const auto& kv : entry) {
+      const std::string name = kv.first.Scalar();
+      const std::string w = where(source, kv.first);
+      const auto axis = std::find_if(s.axes.begin(), s.axes.end(),
+                                     [&](const SweepAxis& a) { return a.name == name; });
+      if (axis == s.axes.end()) {
+        std::vector<std::string> names;
+        for (const auto& a : s.axes) names.push_back(a.name);
+        fail(w, "only." + name, "not an axis of this sweep" + did_you_mean(name, names));
+      }
+      std::vector<YAML::Node> values;
+      if (kv.second.IsSequence())
+        for (const auto& v : kv.second) values.push_back(v);
+      else
+        values.push_back(kv.second);
+      std::vector<std::string> labels;
+      for (const auto& v : values) {
+        if (!v.IsScalar()) fail(w, "only." + name, "expected a value, got " + describe_yaml(v));
+        const std::string text = v.Scalar();
+        const auto count = TokenCount::parse(text);
+        const auto match = std::find_if(axis->values.begin(), axis->values.end(), [&](const SweepAxisValue& a) {
+          if (a.label == sanitize(text) || a.label == value_label(name, v)) return true;
+          if (axis->presets || a.settings.size() != 1) return false;
+          const auto theirs = TokenCount::parse(a.settings[0].value);
+          return a.settings[0].value == text || (count && theirs && *count == *theirs);
+        });
+        if (match == axis->values.end())
+          fail(w, "only." + name, "\"" + text + "\" is not one of the axis' values");
+        labels.push_back(match->label);
+      }
+      f.axes.emplace_back(name, std::move(labels));
+    }
+    s.only.push_back(std::move(f));
+  }
+}
+
 void parse_eval(const YAML::Node& node, const std::string& at, const std::string& source,
                 EvalSchedule& e) {
   if (!node.IsMap())
@@ -238,7 +285,8 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
   if (!root.IsMap())
     throw ConfigError(path + ":1: expected a mapping (base:, total_tokens:, axes:, ...), got " +
                       describe_yaml(root));
-  reject_unknown(root, {"description", "base", "set", "total_tokens", "axes", "eval"}, path, "");
+  reject_unknown(root, {"description", "base", "set", "total_tokens", "axes", "only", "eval"}, path,
+                 "");
 
   SweepFile s;
   s.path = path;
@@ -274,6 +322,7 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
          "expected a mapping of axes (key: [values] or name: {preset: {key: value}}), got " +
              describe_yaml(axes));
   parse_axes(axes, path, s);
+  if (const auto n = root["only"]) parse_only(n, key_where(root, "only", path), path, s);
 
   // The training-token budget: one for every point, or an axis of its own (data.total_tokens),
   // which a fit of R* on final losses across budgets needs.
@@ -321,6 +370,21 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
       for (const auto& setting : v.settings)
         if (setting.key != "data.total_tokens") reserved(setting);
   return s;
+}
+
+bool keeps_point(const SweepFile& sweep,
+                 const std::vector<std::pair<std::string, std::string>>& labels) {
+  if (sweep.only.empty()) return true;
+  for (const auto& f : sweep.only) {
+    bool all = true;
+    for (const auto& [axis, kept] : f.axes) {
+      const auto it = std::find_if(labels.begin(), labels.end(),
+                                   [&](const auto& l) { return l.first == axis; });
+      all = all && it != labels.end() && std::find(kept.begin(), kept.end(), it->second) != kept.end();
+    }
+    if (all) return true;
+  }
+  return false;
 }
 
 SweepFile load_sweep(const std::string& path) {

@@ -259,6 +259,57 @@ TEST(SweepPlan, ReplanningOnlyAddsPoints) {
   EXPECT_NO_THROW(write_plan(f.plan(threads), f.dir / "out"));
 }
 
+// Seeds and total budgets are ordinary axes; `only:` keeps part of the grid, so each objective
+// can have its own budgets and seeds. Seeds stay in one group (their runs are averaged).
+TEST(SweepPlan, OnlyKeepsPartOfAGridOfTotalsAndSeeds) {
+  SweepFixture f;
+  const SweepPlan plan = f.plan(
+      "base: base.yaml\n"
+      "axes:\n"
+      "  objective.type: [ar, mdm]\n"
+      "  data.total_tokens: [100k, 200k, 2M]\n"
+      "  training.seed: [0, 1]\n"
+      "only:\n"
+      "  - {objective.type: ar, data.total_tokens: [100k, 200k], training.seed: 0}\n"
+      "  - {objective.type: ar, data.total_tokens: 200k}\n"
+      "  - {objective.type: mdm, data.total_tokens: t2M}\n");
+  std::vector<std::string> names;
+  for (const auto& p : plan.points) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"ar-t100k-seed0", "ar-t200k-seed0", "ar-t200k-seed1",
+                                             "mdm-t2M-seed0", "mdm-t2M-seed1"}));
+  EXPECT_EQ(plan.points[2].config.training.seed, 1);
+  EXPECT_EQ(plan.points[2].total_tokens, 200'000);
+  EXPECT_EQ(plan.points[2].group, "t200k");
+  EXPECT_EQ(plan.points[4].group, "t2M");
+  EXPECT_EQ(plan.points[4].family, "all");
+  EXPECT_NE(plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes: {training.seed: [0, 1]}\n"
+                          "only: [{training.seed: 2}]\n")
+                .find("sweep.yaml:4: only.training.seed: \"2\" is not one of the axis' values"),
+            std::string::npos);
+  EXPECT_NE(plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes: {training.seed: [0, 1]}\n"
+                          "only: [{training.sed: 1}]\n")
+                .find("only.training.sed: not an axis of this sweep (did you mean training.seed?)"),
+            std::string::npos);
+}
+
+// MDM's option scores are estimates: sweeps score them with at least 64 samples per option,
+// unless the sweep file sets eval.task_samples itself.
+TEST(SweepPlan, TaskSamplesAreAtLeast64UnlessTheSweepSetsThem) {
+  SweepFixture f;
+  const SweepPlan low = f.plan("base: base.yaml\ntotal_tokens: 1M\nset: {eval.mc_samples: 4}\n"
+                               "axes: {objective.type: [ar, mdm]}\n");
+  for (const auto& p : low.points) EXPECT_EQ(p.config.eval.task_samples, 128);  // the default
+  f.sweep_file("model: {layers: 2, d_model: 64, heads: 2}\n"
+               "data: {path: data, seq_len: 64, total_tokens: 1M}\n"
+               "training: {global_batch: 8}\neval: {task_samples: 8}\n",
+               "base8.yaml");
+  const SweepPlan raised = f.plan("base: base8.yaml\ntotal_tokens: 1M\naxes: {objective.type: [ar, mdm]}\n");
+  for (const auto& p : raised.points) EXPECT_EQ(p.config.eval.task_samples, kSweepTaskSamples);
+  const SweepPlan kept = f.plan("base: base8.yaml\ntotal_tokens: 1M\nset: {eval.task_samples: 16}\n"
+                                "axes: {objective.type: [ar, mdm]}\n");
+  for (const auto& p : kept.points) EXPECT_EQ(p.config.eval.task_samples, 16);
+}
+
 TEST(SweepPlan, CompactTokenLabels) {
   EXPECT_EQ(compact_tokens(500'000'000), "0.5B");
   EXPECT_EQ(compact_tokens(96'000'000'000), "96B");

@@ -2,7 +2,9 @@
 // unique budget, and the R* fit it prints.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -62,7 +64,7 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
     append_event(runs + p, end_event("finished", 100));
 
   const ReportFiles files = write_report(f.dir / "out");
-  ASSERT_EQ(files.paths.size(), 4u);
+  ASSERT_EQ(files.paths.size(), 5u);  // summary.csv, curves.csv, crossovers.csv, best.csv, summary.md
 
   const auto crossings = lines_of(testing::read_file(f.dir / "out/report/crossovers.csv"));
   ASSERT_EQ(crossings.size(), 7u) << testing::read_file(f.dir / "out/report/crossovers.csv");
@@ -130,6 +132,107 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
                 .find("ar-u100k,u100k,all,ar,100000,10,100000,1,600000000,cloze,acc_se,0.05\n"),
             std::string::npos);
   EXPECT_EQ(curves[1], "ar-u100k,u100k,all,ar,100000,10,100000,1,600000000,,val_loss,3.05");
+}
+
+// eval_detail.jsonl: 10 windows whose losses are the eval's loss plus fixed offsets (so a
+// paired difference is the same on every window), and a 20-example task on which the first
+// `right` examples, plus those listed in `also`, are predicted right (label 0).
+void append_detail(const std::string& run_dir, int64_t step, double loss, int right,
+                   std::vector<int> also = {}) {
+  json losses = json::array(), windows = json::array(), label = json::array(), pred = json::array();
+  for (int i = 0; i < 10; ++i) windows.push_back(i), losses.push_back(loss + 0.1 * (i % 3));
+  for (int i = 0; i < 20; ++i) {
+    label.push_back(0);
+    const bool ok = i < right || std::find(also.begin(), also.end(), i) != also.end();
+    pred.push_back(ok ? 0 : 1 + i % 3);
+  }
+  std::ofstream(run_dir + "/eval_detail.jsonl", std::ios::app)
+      << json{{"kind", "eval_detail"}, {"step", step}, {"val_windows", windows},
+              {"val_window_loss", losses},
+              {"tasks", {{"cloze", {{"label", label}, {"predicted", pred}}}}}}
+             .dump()
+      << "\n";
+}
+
+json cloze(double acc) {
+  return {{"cloze", {{"acc", acc}, {"acc_norm", acc}, {"nll_right", 2.0}, {"nll_wrong", 2.5},
+                     {"delta_nll", 0.5}, {"examples", 20}}}};
+}
+
+// The best of each objective is its best annealed final over its total budgets (chosen on the
+// lowest seed, the seeds at that total averaged), compared with Monte-Carlo, paired-window and
+// across-seed errors, and the task with McNemar's test.
+TEST(SweepReport, BestAgainstBestComparesAnnealedFinalsOverTotalsAndSeeds) {
+  testing::SweepFixture f;
+  const Manifest m = f.plan_dir(
+      "base: base.yaml\nset: {data.unique_tokens: 50k}\n"
+      "axes:\n"
+      "  objective.type: [ar, mdm]\n"
+      "  data.total_tokens: [100k, 200k, 400k]\n"
+      "  training.seed: [0, 1]\n"
+      "only:\n"
+      "  - {objective.type: ar, data.total_tokens: [100k, 200k], training.seed: 0}\n"
+      "  - {objective.type: ar, data.total_tokens: 200k, training.seed: 1}\n"
+      "  - {objective.type: mdm, data.total_tokens: [200k, 400k], training.seed: 0}\n"
+      "  - {objective.type: mdm, data.total_tokens: 400k, training.seed: 1}\n");
+  ASSERT_EQ(m.points.size(), 6u);
+  const std::string runs = f.dir / "out/runs/";
+  // One run: an early eval at 50k tokens, then one per 50k to its total, ending at `final`.
+  auto run = [&](const std::string& name, double total, double early, double final, double acc,
+                 int right, std::vector<int> also = {}) {
+    for (double t = 50e3; t <= total; t += 50e3) {
+      const double loss = t == 50e3 ? early : t == total ? final : final + 0.05;
+      const int64_t step = static_cast<int64_t>(t / 1000);
+      append_event(runs + name, eval_event(step, t, 5e4, loss, cloze(acc)));
+      append_detail(runs + name, step, loss, right, also);
+    }
+    append_event(runs + name, end_event("finished", static_cast<int64_t>(total / 1000)));
+  };
+  run("ar-t100k-seed0", 100e3, 3.0, 3.2, 0.3, 6);
+  run("ar-t200k-seed0", 200e3, 2.9, 3.1, 0.3, 6);  // chosen; its early 2.9 is the within-run best
+  run("ar-t200k-seed1", 200e3, 3.0, 3.2, 0.3, 6);
+  run("mdm-t200k-seed0", 200e3, 3.5, 3.0, 0.6, 4, {10, 11, 12, 13, 14, 15, 16, 17});
+  run("mdm-t400k-seed0", 400e3, 3.5, 2.8, 0.6, 4, {10, 11, 12, 13, 14, 15, 16, 17});  // chosen
+  run("mdm-t400k-seed1", 400e3, 3.5, 2.9, 0.6, 4, {10, 11, 12, 13, 14, 15, 16, 17});
+
+  const ReportFiles files = write_report(f.dir / "out");
+  const std::string md = testing::read_file(f.dir / "out/report/summary.md");
+  EXPECT_NE(md.find("AR: best annealed final 3.1500 at 200.0k tokens (4 epochs), mean of 2 seeds "
+                    "(across-seed se 0.0500), Monte-Carlo se 0.0007; finals by total (lowest seed): "
+                    "100.0k 3.2000 200.0k 3.1000. Within-run best 2.9000 (ar-t200k-seed0 at 50.0k, "
+                    "epoch 1.0)"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("MDM: best annealed final 2.8500 at 400.0k tokens (8 epochs), mean of 2 seeds"),
+            std::string::npos)
+      << md;
+  // se = sqrt(2 (0.001^2 / 2) + 2 0.05^2 + 0^2): the windows differ by the same amount each.
+  const std::string line =
+      "val loss, MDM best - AR best = -0.3000 ± 0.0707 (MDM lower beyond 2 standard errors; error "
+      "terms: Monte-Carlo + paired windows (10 windows, bootstrap) + seeds (2 AR, 2 MDM))";
+  EXPECT_NE(md.find(line), std::string::npos) << md;
+  EXPECT_NE(files.headline.find(line), std::string::npos) << files.headline;
+  EXPECT_NE(md.find("MDM from 200.0k tokens (4 epochs) to 400.0k tokens (8 epochs): val loss -0.2000 "
+                    "± 0.0014 (still improving beyond 2 standard errors"),
+            std::string::npos)
+      << md;
+  // AR right on examples 0-5, MDM on 0-3 and 10-17: b = 2 (4, 5), c = 8; exact two-sided
+  // p = 2 (1 + 10 + 45) / 2^10 = 0.109375; chi2 = (|2 - 8| - 1)^2 / 10 = 2.5.
+  EXPECT_NE(md.find("cloze acc at these totals: AR 0.300 ± 0.102, MDM 0.600 ± 0.110"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("McNemar on the lowest seeds: 2 examples only AR gets right, 8 only MDM, exact "
+                    "p = 0.109, continuity-corrected chi2 = 2.50 (p = 0.114)"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("Decision: supports: MDM's val loss (an upper bound) is below AR's beyond 2 SE"),
+            std::string::npos)
+      << md;
+  const std::string csv = testing::read_file(f.dir / "out/report/best.csv");
+  EXPECT_NE(csv.find("\nall,50000,ar,200000,4,2,3.15,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nall,50000,mdm,400000,8,2,2.85,"), std::string::npos) << csv;
+  // The group at 200k averages AR's two seeds in its curves.
+  EXPECT_NE(md.find("Curves are means over seeds (AR 2, MDM 1)"), std::string::npos) << md;
 }
 
 TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {

@@ -9,7 +9,9 @@
 // errors (sqrt(se_ar^2 + se_mdm^2): the MC standard error of MDM's val loss, a binomial one for an
 // accuracy) at an eval point and at every later one to the end of the shared range; the crossing
 // lies between the last point where AR led by as much and that point. Anything else is "not
-// resolved", with the reason.
+// resolved", with the reason. The sweep report's curves carry every error term it has in their
+// se: Monte-Carlo, across seeds (a curve averaged over seeds), and the paired-window term of
+// the difference as gap_se.
 //
 // When MDM is behind at the end, each curve's last trend (a least-squares line in
 // log-tokens) says how fast the measured end gap closes: the tokens where it would reach zero,
@@ -62,7 +64,10 @@ struct CurveComparison {
   ResolvedCrossover resolved;          // resolve_crossover at z = 2
 };
 
-ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z = 2);
+// gap_se: a standard error of the difference itself (e.g. the paired-window bootstrap term),
+// interpolated at every eval point and added in quadrature; empty: none.
+ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better better, double z = 2,
+                                    const Curve& gap_se = {});
 
 // The binomial standard error of an accuracy over n examples, sqrt(p (1 - p) / n).
 double binomial_se(double accuracy, double examples);
@@ -70,7 +75,8 @@ double binomial_se(double accuracy, double examples);
 // Linear interpolation of `c` at x (clamped to its ends).
 double interpolate(const Curve& c, double x);
 
-CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better);
+CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better,
+                               const Curve& gap_se = {});
 
 // Least-squares line y = a + b ln(x) through the last `points` points of `c`; returns {a, b}.
 std::pair<double, double> log_trend(const Curve& c, int points);

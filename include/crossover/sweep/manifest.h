@@ -25,6 +25,7 @@ struct ManifestPoint {
   int64_t steps = 0;
   int64_t eval_every = 0;
   int64_t threads = 0;  // hardware.threads of the config (0: the runner decides)
+  int64_t seed = 0;     // training.seed
   double epochs = 0;    // NaN when unknown
   double flops = 0;     // NaN when unknown
   std::string config_path;  // absolute

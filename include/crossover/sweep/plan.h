@@ -22,10 +22,14 @@
 
 namespace crossover {
 
+// The fewest MDM estimator samples per task option a sweep scores with, unless its file sets
+// eval.task_samples itself.
+inline constexpr int64_t kSweepTaskSamples = 64;
+
 struct PlannedPoint {
   std::string name;    // axis labels joined in axis order, e.g. "ar-u0.5B-1b"
-  std::string group;   // the name without the objective label: AR and MDM of one comparison
-  std::string family;  // the name without objective and unique-budget labels (one R* fit each)
+  std::string group;   // the name without objective and seed labels: one AR/MDM comparison
+  std::string family;  // the name without objective, budget and seed labels (one R* fit each)
   std::vector<std::pair<std::string, std::string>> labels;  // (axis, value label)
   std::vector<SweepSetting> settings;  // applied over the base config, in order
   RunConfig config;

@@ -19,11 +19,22 @@ struct TaskScores {
   double examples;  // how many the accuracy is over (its binomial standard error)
 };
 
+// One task's per-example predictions at one eval (eval/eval_detail.h).
+struct TaskPredictions {
+  std::vector<int64_t> label, predicted;
+  std::vector<bool> correct() const;
+};
+
 struct EvalRecord {
   int64_t step = 0;
   double tokens = 0, epoch = 0, flops = 0;
   double val_loss, val_loss_se, val_ppl;  // NaN when absent
   std::map<std::string, TaskScores> tasks;
+  // From RUN_DIR/eval_detail.jsonl, when the run wrote it: the validation windows scored (their
+  // numbers in the split), each one's loss, and each task's predictions.
+  std::vector<int64_t> windows;
+  std::vector<double> window_loss;
+  std::map<std::string, TaskPredictions> predictions;
 };
 
 struct PointResults {
@@ -33,7 +44,8 @@ struct PointResults {
   double unique_tokens = 0;       // as the runs report it (whole windows), else the plan's
 };
 
-// One entry per manifest point, in manifest order (points without metrics have no evals).
+// One entry per manifest point, in manifest order (points without metrics have no evals). The
+// per-item details of eval_detail.jsonl join the eval of the same step.
 std::vector<PointResults> load_results(const Manifest& manifest);
 
 }  // namespace crossover

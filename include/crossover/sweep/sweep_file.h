@@ -3,6 +3,10 @@
 // and an evaluation schedule expressed in epochs or tokens (converted to eval.every per point,
 // because points with different unique budgets have different steps per epoch).
 //
+// `only:` keeps a subset of the grid: a list of entries, each naming some axes and the values
+// kept for them (one value or a list); a point is kept when it matches any entry. Values are
+// written as in the axis (or as the point-name label: "t1.6M", a preset's name).
+//
 // Parsing checks the file's own structure and that every key it sets is a run-config key, with
 // the same "file:line: key: message" errors as run configs; the values themselves are checked
 // when the points are resolved (plan.h), by the run-config machinery.
@@ -10,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace crossover {
@@ -45,6 +50,13 @@ struct EvalSchedule {
   bool given() const { return per_epoch > 0 || every_tokens > 0 || min_evals > 0; }
 };
 
+// One entry of `only:`: a grid point is kept when, for every axis named here, its value is one
+// of the listed ones (axis name -> value labels).
+struct SweepFilter {
+  std::vector<std::pair<std::string, std::vector<std::string>>> axes;
+  std::string where;
+};
+
 struct SweepFile {
   std::string path;  // as given
   std::string text;  // the file's content (copied into the sweep directory)
@@ -55,8 +67,13 @@ struct SweepFile {
   int64_t total_tokens = 0;  // 0 when a data.total_tokens axis sets it per point
   std::string total_where;
   std::vector<SweepAxis> axes;
+  std::vector<SweepFilter> only;  // empty: the whole grid; else the points matching any entry
   EvalSchedule eval;
 };
+
+// Whether a point with these (axis, value label) pairs is kept by `sweep.only`.
+bool keeps_point(const SweepFile& sweep,
+                 const std::vector<std::pair<std::string, std::string>>& labels);
 
 // Parses sweep YAML; `path` names it in errors and anchors `base`. Throws ConfigError.
 SweepFile parse_sweep(const std::string& yaml_text, const std::string& path);
