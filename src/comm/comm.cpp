@@ -23,7 +23,7 @@ std::unique_ptr<Pending> Comm::reduce_scatter_sum_async(const at::Tensor& full, 
 }
 
 std::vector<double> Comm::all_reduce_sum(const std::vector<double>& values) {
-  if (world_size() == 1 || values.empty()) return values;
+  if (!has_process_group() || values.empty()) return values;
   at::Tensor t = at::tensor(values, at::kDouble).to(device());
   all_reduce_sum(t);
   t = t.cpu();
@@ -38,6 +38,7 @@ class LocalComm final : public Comm {
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
   std::string backend() const override { return "local"; }
+  bool has_process_group() const override { return false; }
   at::Device device() const override { return device_; }
   void all_reduce_sum(at::Tensor&) override {}
   void all_gather(const at::Tensor& shard, at::Tensor& full) override {

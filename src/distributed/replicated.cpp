@@ -132,7 +132,7 @@ class Replicated final : public Sharding {
   void reduce_gradients() override {
     at::NoGradGuard no_grad;
     for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
-    if (options_.kind != ShardingKind::kDdp || comm_.world_size() == 1) return;
+    if (options_.kind != ShardingKind::kDdp || !comm_.has_process_group()) return;
     PhaseScope comm(timer_, Phase::kComm);
     // Buckets of consecutive groups; a group larger than a bucket goes alone (in place in fp32).
     std::vector<at::Tensor> bucket;

@@ -29,6 +29,10 @@ class Comm {
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
   virtual std::string backend() const = 0;
+  // False only for LocalComm: no process group, every collective the identity. A real process
+  // group at world size 1 runs its collectives (distributed.process_group=always), so that a
+  // one-GPU check exercises the same NCCL calls as a cluster.
+  virtual bool has_process_group() const { return true; }
   // Where the tensors of this Comm's collectives live.
   virtual at::Device device() const = 0;
   // In place: t = sum over ranks.
