@@ -17,7 +17,7 @@ namespace crossover {
 
 nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64_t vocab,
                                 int warmup, int steps, Comm& comm, at::Device device, double peak,
-                                const std::string& profile) {
+                                const std::string& profile, bool fixed_noise) {
   config.objective = config.objective.with_type(objective);
   validate(config);
   const at::ScalarType dtype = resolve_precision(config.hardware, device);
@@ -53,8 +53,10 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
     }
     StepRequest request;
     request.windows = windows;
-    // Global rows are numbered step * global_batch + i, as the sampler numbers them.
-    request.context = {0, s, s * B + comm.rank() * rows, B};
+    // Global rows are numbered step * global_batch + i, as the sampler numbers them; the noise
+    // is keyed by (step, global row), so step 0's numbers again give step 0's noise.
+    const int64_t noise_step = fixed_noise ? 0 : s;
+    request.context = {0, noise_step, noise_step * B + comm.rank() * rows, B};
     request.micro_batch = micro;
     request.lr = 1e-4;
     request.grad_clip = 1.0;
@@ -76,6 +78,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
           {"time", phase_seconds_per_step(measured, steps)},
           {"time_shares", phase_shares(measured)},
           {"profiled", !profile.empty()},
+          {"fixed_noise", fixed_noise},
           {"gflops", achieved / 1e9},
           {"peak_gflops", peak / 1e9},
           {"mfu", achieved / peak},

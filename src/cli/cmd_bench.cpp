@@ -37,6 +37,7 @@ void add_bench_command(CLI::App& app) {
     std::string objective = "both", profile;
     int64_t vocab = 4096;
     int steps = 10, warmup = 2, threads = -1;
+    bool fixed_noise = false;
   };
   auto t = std::make_shared<TrainOptions>();
   auto* train = bench->add_subcommand(
@@ -53,6 +54,9 @@ void add_bench_command(CLI::App& app) {
   train->add_option("--steps", t->steps, "measured steps");
   train->add_option("--warmup", t->warmup, "unmeasured steps first");
   train->add_option("--threads", t->threads, "CPU threads (default: hardware.threads)");
+  train->add_flag("--fixed-noise", t->fixed_noise,
+                  "every step draws step 0's noise (MDM's t and masks, dropout): the same batch "
+                  "each step, so the loss falls by the updates alone");
   train->callback([t] {
     std::vector<std::string> sets = t->sets;
     if (t->threads >= 0) sets.push_back("hardware.threads=" + std::to_string(t->threads));
@@ -84,7 +88,7 @@ void add_bench_command(CLI::App& app) {
                                       p.extension().string())).string();
       }
       const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
-                                      peak.flops_per_s, profile);
+                                      peak.flops_per_s, profile, t->fixed_noise);
       if (!rank0) continue;
       std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
                   r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
