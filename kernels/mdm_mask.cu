@@ -16,6 +16,7 @@
 #include <string>
 
 #include "mdm_mask.h"
+#include "launch_check.cuh"
 #include "philox.h"
 
 namespace crossover::kernels {
@@ -23,13 +24,6 @@ namespace crossover::kernels {
 namespace {
 
 constexpr int kMaxThreads = 256;
-
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-  }
-}
 
 // Sum of `v` over the block; every thread gets the result. blockDim.x is a multiple of 32.
 __device__ int block_sum(int v) {
@@ -110,6 +104,7 @@ void mdm_mask_cuda(const int64_t* tokens, const float* t, int64_t rows, int64_t 
   // Enough whole warps for one group of 4 tokens per thread, at most kMaxThreads.
   const int64_t groups = (len + 3) / 4;
   const int threads = static_cast<int>(groups >= kMaxThreads ? kMaxThreads : (groups + 31) / 32 * 32);
+  check_before_launch("mdm_mask_cuda");
   mdm_mask_kernel<<<static_cast<unsigned>(rows), threads, 0, static_cast<cudaStream_t>(stream)>>>(
       tokens, t, len, params, norm_len, noisy, mask, weight);
   check_launch("mdm_mask_cuda");

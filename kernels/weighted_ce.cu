@@ -22,19 +22,13 @@
 #include <string>
 
 #include "weighted_ce.h"
+#include "launch_check.cuh"
 
 namespace crossover::kernels {
 
 namespace {
 
 constexpr int kMaxThreads = 512;
-
-void check_launch(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-  }
-}
 
 // Storage types: fp32, or bf16 kept as its raw 16 bits (the header's uint16_t).
 __device__ __forceinline__ float to_float(float v) { return v; }
@@ -195,6 +189,7 @@ void launch(S* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
       static_cast<int>(work >= kMaxThreads ? kMaxThreads : (work + 31) / 32 * 32);
   const dim3 grid(static_cast<unsigned>(rows));
   cudaStream_t s = static_cast<cudaStream_t>(stream);
+  check_before_launch(what);
   if (packed) {
     weighted_ce_kernel<S, kVec><<<grid, threads, 0, s>>>(logits, V, ld, num_valid, targets,
                                                          weights, grad_scale, loss);

@@ -15,6 +15,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "mdm_mask.h"
 #include "philox.h"
@@ -123,6 +125,35 @@ TEST_F(KernelsCuda, MdmMaskHandlesEmptyBatches) {
   const MaskRun got = mask_cuda(tokens, t, p, false);
   EXPECT_TRUE(at::equal(got.noisy, want.noisy));
   EXPECT_TRUE(at::equal(got.mask, want.mask));
+}
+
+TEST_F(KernelsCuda, AnErrorLeftByEarlierWorkIsNotBlamedOnTheKernel) {
+  // A failed allocation leaves cudaErrorMemoryAllocation as the thread's last error (not sticky).
+  void* p = nullptr;
+  ASSERT_NE(cudaMalloc(&p, size_t{1} << 62), cudaSuccess);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(3);
+  const at::Tensor tokens = at::randint(4, 90, {2, 8}, gen, at::kLong).to(at::kCUDA);
+  const at::Tensor t = at::rand({2}, gen, at::kFloat).to(at::kCUDA);
+  at::Tensor noisy = at::empty_like(tokens), weight = at::empty({2, 8}, t.options());
+  at::Tensor mask = at::empty({2, 8}, tokens.options().dtype(at::kByte));
+  MaskParams params;
+  params.mask_id = 99;
+  try {
+    mdm_mask_cuda(tokens.data_ptr<int64_t>(), t.data_ptr<float>(), 2, 8, params,
+                  noisy.data_ptr<int64_t>(), mask.data_ptr<uint8_t>(), weight.data_ptr<float>(),
+                  current_stream());
+    ADD_FAILURE() << "a pending error was not reported";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("mdm_mask_cuda: not launched"), std::string::npos) << what;
+    EXPECT_NE(what.find("cudaErrorMemoryAllocation"), std::string::npos) << what;
+  }
+  // Reported, not cleared: the error is still there for its owner; cleared, the kernel runs.
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation);
+  mdm_mask_cuda(tokens.data_ptr<int64_t>(), t.data_ptr<float>(), 2, 8, params,
+                noisy.data_ptr<int64_t>(), mask.data_ptr<uint8_t>(), weight.data_ptr<float>(),
+                current_stream());
+  EXPECT_EQ(cudaStreamSynchronize(static_cast<cudaStream_t>(current_stream())), cudaSuccess);
 }
 
 // ---- weighted cross-entropy -----------------------------------------------------------------
@@ -276,6 +307,7 @@ TEST_F(KernelsCuda, WeightedCeWeightZeroRowsAndExcludedColumns) {
 // The same names as the CUDA build, so a run shows them skipped rather than absent.
 TEST_F(KernelsCuda, MdmMaskBitIdenticalToCpuInEveryMode) {}
 TEST_F(KernelsCuda, MdmMaskHandlesEmptyBatches) {}
+TEST_F(KernelsCuda, AnErrorLeftByEarlierWorkIsNotBlamedOnTheKernel) {}
 TEST_F(KernelsCuda, WeightedCeFp32MatchesCpuWithin1e5) {}
 TEST_F(KernelsCuda, WeightedCeBf16MatchesCpuOnRoundedLogitsWithin1e3) {}
 TEST_F(KernelsCuda, WeightedCeWeightZeroRowsAndExcludedColumns) {}
