@@ -72,6 +72,7 @@ if(CROSSOVER_CUDA)
   # USE_C10D_NCCL enables ProcessGroupNCCL in the c10d headers (the CUDA LibTorch has it).
   # On the bottom layer, so that every layer (and the precompiled header) sees the same macros.
   target_compile_definitions(crossover_util PUBLIC CROSSOVER_WITH_CUDA=1 USE_C10D_NCCL)
+  include(${CMAKE_CURRENT_LIST_DIR}/nccl.cmake)
   message(STATUS "CUDA kernels: linked into crossover_kernels (CROSSOVER_WITH_CUDA=1)")
 else()
   message(STATUS "CUDA kernels: crossover_kernels_cuda built with ${CMAKE_CUDA_COMPILER} "

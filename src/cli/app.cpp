@@ -6,6 +6,9 @@
 #include <exception>
 #include <string>
 
+#include <torch/version.h>
+
+#include "crossover/comm/launch.h"
 #include "crossover/util/log.h"
 #include "crossover/version.h"
 
@@ -19,6 +22,17 @@ int usage_error(const std::string& message) {
   std::fprintf(stderr, "crossover: %s (see crossover --help)\n", message.c_str());
   return 2;
 }
+// What the build links against: the GPU bundle's check compares the NCCL headers with the NCCL
+// of the PyTorch on the machine it runs on.
+std::string version_line() {
+  std::string line = std::string("crossover ") + kVersion + " (LibTorch " + TORCH_VERSION;
+#ifdef CROSSOVER_WITH_CUDA
+  line += ", CUDA kernels";
+#endif
+  const std::string nccl = nccl_header_version();
+  if (!nccl.empty()) line += ", NCCL headers " + nccl;
+  return line + ")";
+}
 }  // namespace
 
 void set_exit_code(int code) { g_exit_code = code; }
@@ -29,7 +43,7 @@ int run(int argc, char** argv) {
       "crossover: train one transformer as an autoregressive LM or as a masked diffusion LM "
       "under a fixed token budget, and find where diffusion overtakes autoregression.",
       "crossover"};
-  app.set_version_flag("--version", std::string(kVersion));
+  app.set_version_flag("--version", version_line());
   app.require_subcommand(1);
   app.fallthrough(false);
   add_config_command(app);

@@ -24,6 +24,21 @@ namespace {
 
 using WorkPtr = c10::intrusive_ptr<c10d::Work>;
 
+#ifdef CROSSOVER_HAVE_NCCL
+// ProcessGroupNCCL::Options embeds an ncclConfig_t whose size depends on the nccl.h it was
+// compiled with: crossover's inline Options code and libtorch_cuda.so must agree on it, or
+// making the process group corrupts the heap. The NCCL that LibTorch loads reports its version.
+void check_nccl_matches_libtorch() {
+  const auto [major, minor, patch] = c10d::getNcclVersionTuple();
+  if (major != NCCL_MAJOR || minor != NCCL_MINOR || patch != NCCL_PATCH)
+    throw std::runtime_error(
+        "distributed.backend nccl: crossover was compiled against nccl.h " +
+        nccl_header_version() + " but LibTorch runs NCCL " + std::to_string(major) + "." +
+        std::to_string(minor) + "." + std::to_string(patch) +
+        "; rebuild crossover against the NCCL headers of this PyTorch (its nvidia-nccl package)");
+}
+#endif
+
 class C10dComm final : public Comm {
  public:
   C10dComm(const DistEnv& env, CommBackend backend, at::Device device, int64_t timeout_s)
@@ -53,6 +68,7 @@ class C10dComm final : public Comm {
       pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, opts);
     } else {
 #ifdef CROSSOVER_HAVE_NCCL
+      check_nccl_matches_libtorch();
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       nccl_ = c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, rank_, world_, opts);
@@ -221,6 +237,15 @@ class C10dComm final : public Comm {
 };
 
 }  // namespace
+
+std::string nccl_header_version() {
+#ifdef CROSSOVER_HAVE_NCCL
+  return std::to_string(NCCL_MAJOR) + "." + std::to_string(NCCL_MINOR) + "." +
+         std::to_string(NCCL_PATCH);
+#else
+  return "";
+#endif
+}
 
 std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend,
                                      at::Device device, int64_t timeout_s) {

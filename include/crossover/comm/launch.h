@@ -25,6 +25,10 @@ struct DistEnv {
   std::string source = "none";  // torchrun | slurm | none
 };
 
+// The version of the nccl.h this build was compiled against ("2.28.9"); empty in a build
+// without NCCL. A process group over NCCL refuses to start when LibTorch's NCCL differs.
+std::string nccl_header_version();
+
 // Reads the variables above (torchrun's take precedence); errors name the bad variable.
 DistEnv read_dist_env();
 
