@@ -48,10 +48,12 @@ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCROSSOVER_TE
   "-DCMAKE_CXX_FLAGS=$flags" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined" \
   "-DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined" >"$build/cmake.log" 2>&1 \
   || { cat "$build/cmake.log" >&2; exit 1; }
-cmake --build "$build" --target crossover_tests
+cmake --build "$build" --target crossover_tests crossover_kernel_tests
 echo "sanitizer build: $(( $(date +%s) - start )) s"
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 export OMP_NUM_THREADS=1
 t0=$(date +%s)
 "$build/crossover_tests" --gtest_filter="$filter" --gtest_brief=1
+# The kernels' CPU references (their CUDA tests skip without a GPU).
+"$build/crossover_kernel_tests" --gtest_filter="$filter" --gtest_brief=1
 echo "sanitized tests: $(( $(date +%s) - t0 )) s, no ASan or UBSan report"
