@@ -15,6 +15,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # the fuzz targets (fuzz/, scripts/fuzz.sh): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-dev
+  # the GPU bundle (scripts/gpu-bundle.sh): binaries without the build's RPATH
+  patchelf
   # the bundled default corpus (the King James Bible)
   bible-kjv
   # plotting and checkpoint-reading scripts (run with /usr/bin/python3)

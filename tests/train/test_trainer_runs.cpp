@@ -104,7 +104,10 @@ TEST_F(TrainerRuns, KilledAndResumedRunRepeatsTheStraightRunBitForBit) {
     ASSERT_EQ(tb.size(), 40u) << "one train event per step after the resume";
     for (size_t i = 0; i < ta.size(); ++i) {
       EXPECT_EQ(tb[i]["step"], ta[i]["step"]);
-      // Bitwise: JSON keeps doubles' full precision.
+      // Bitwise, which holds on the CPU (one machine, one thread count, deterministic kernels);
+      // on a GPU, where kernels are not bitwise deterministic, the bundle's check
+      // (scripts/gpu-bundle/run.sh) compares a resume with a tolerance. JSON keeps doubles'
+      // full precision.
       EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << objective << " step " << i + 1;
       EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());
     }
@@ -271,7 +274,8 @@ TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun)
   testing::write_file(run + "/checkpoints/step_00000035.tmp/model.safetensors", std::string(4096, 'x'));
   testing::write_file(run + "/checkpoints/latest.tmp", "step_000");
 
-  // Space freed: the rerun resumes from step 20 and repeats the straight run bit for bit.
+  // Space freed: the rerun resumes from step 20 and repeats the straight run bit for bit (on
+  // the CPU; see above).
   const auto rerun = train(cfg, run);
   ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
   EXPECT_NE(rerun.output.find("resumed from " + run + "/checkpoints/step_00000020"), std::string::npos)
