@@ -298,7 +298,10 @@ void Trainer::evaluate(int64_t s) {
   const auto flats = sharding_->full_flats(dtype_);
   const ValLoss v = validation_loss(*model_, flats, *objective_, val_windows_,
                                     config_.eval.mc_samples, micro_, comm_);
-  const auto task_results = tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_);
+  const int64_t task_every = config_.eval.task_every;
+  const bool with_tasks = task_every == 0 || s % task_every == 0 || s >= total_steps_;
+  const auto task_results = with_tasks ? tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_)
+                                       : TaskResults{};
   result_.val_loss = v.loss;
   emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
                    {"val_loss_window_se", v.window_sampling_se()}, {"tasks", tasks_json(task_results)}});

@@ -191,6 +191,31 @@ TEST_F(EvalCommand, DetailAndDumpPairWindowsAndExamplesAcrossObjectives) {
     }
 }
 
+// eval.task_every: the tasks (costly for MDM) at some evaluations and at the last only.
+TEST_F(EvalCommand, TaskEveryScoresTasksAtItsMultiplesAndAtTheEnd) {
+  RunConfig c = testing::tiny_config(data_, "mdm");
+  c.eval.tasks = {task_};
+  c.eval.task_samples = 2;
+  c.eval.every = 10;
+  c.eval.task_every = 30;
+  const std::string cfg = *dir_ / "task-every.yaml", run = *dir_ / "run-task-every";
+  testing::write_file(cfg, dump_config(c));
+  const auto r = testing::run_crossover("train " + cfg + " --run-dir " + run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::vector<int64_t> all, with_tasks;
+  for (const auto& e : read_metrics(run + "/metrics.jsonl"))
+    if (e["kind"] == "eval") {
+      all.push_back(e["step"].get<int64_t>());
+      if (e["tasks"].contains("cloze")) with_tasks.push_back(e["step"].get<int64_t>());
+    }
+  EXPECT_EQ(all, (std::vector<int64_t>{10, 20, 30, 40}));
+  EXPECT_EQ(with_tasks, (std::vector<int64_t>{30, 40}));
+  const auto detail = json_lines(run + "/eval_detail.jsonl");
+  ASSERT_EQ(detail.size(), 4u);
+  EXPECT_TRUE(detail[0]["tasks"].empty());
+  EXPECT_EQ(detail[3]["tasks"]["cloze"]["predicted"].size(), 16u);
+}
+
 TEST_F(EvalCommand, ErrorsAreClear) {
   EXPECT_EQ(testing::run_crossover("eval " + *dir_ / "no-such-run").exit_code, 2);
   const std::string run = *dir_ / "run-empty";

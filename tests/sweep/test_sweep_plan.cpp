@@ -369,6 +369,36 @@ TEST(SweepPlan, HeadlineSweepsPlan) {
   for (const auto& p : noise.points) EXPECT_EQ(p.config.objective.type, ObjectiveType::kAr);
 }
 
+// The regime experiment: AR at 4-32 epochs and MDM at 80 and 240 on 200k unique tokens, each
+// total its own run, the seeds the sweep file names, every validation window.
+TEST(SweepPlan, RegimeSweepPlans) {
+  const SweepPlan plan = plan_sweep(load_sweep(testing::source_path("configs/sweeps/kjv-regime.yaml")),
+                                    testing::source_path(""));
+  std::vector<std::string> names;
+  for (const auto& p : plan.points) names.push_back(p.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"mdm-t48M-seed0", "mdm-t16M-seed0", "mdm-t16M-seed1",
+                                             "ar-t6.4M-seed0", "ar-t3.2M-seed0", "ar-t3.2M-seed1",
+                                             "ar-t1.6M-seed0", "ar-t1.6M-seed1", "ar-t800k-seed0"}));
+  for (const auto& p : plan.points) {
+    EXPECT_EQ(p.unique_tokens, 200'000);
+    EXPECT_EQ(p.config.schedule.warmup_steps, 50);
+    EXPECT_EQ(p.config.eval.val_sequences, 0);
+    EXPECT_EQ(p.config.eval.task_samples, 64);
+    EXPECT_EQ(p.config.model.d_model, 128);
+    EXPECT_EQ(p.config.model.layers, 4);
+    EXPECT_EQ(p.family, "all");
+  }
+  EXPECT_DOUBLE_EQ(plan.points[0].epochs, 240.0);
+  EXPECT_DOUBLE_EQ(plan.points[1].epochs, 80.0);
+  EXPECT_DOUBLE_EQ(plan.points[8].epochs, 4.0);
+  EXPECT_EQ(plan.points[2].config.training.seed, 1);
+  RunConfig ar = plan.points[4].config, mdm = plan.points[1].config;  // seed 0 each
+  ar.objective = ar.objective.with_type(ObjectiveType::kMdm);
+  ar.data.total_tokens = mdm.data.total_tokens;
+  ar.eval.every = mdm.eval.every;
+  EXPECT_TRUE(ar == mdm);  // the objective and the budget are all that differ
+}
+
 }  // namespace
 }  // namespace crossover
 

@@ -213,6 +213,7 @@ struct EvalConfig {
   std::vector<std::string> tasks;
   int64_t task_samples = 128;
   int64_t max_task_examples = 0;
+  int64_t task_every = 0;
 
   template <class V>
   void visit(V& v) {
@@ -233,6 +234,10 @@ struct EvalConfig {
     v.field("task_samples", task_samples,
             "mdm: samples of the answer-likelihood estimator per option", rule::Positive{});
     v.field("max_task_examples", max_task_examples, "examples per task; 0 = all",
+            rule::NonNegative{});
+    v.field("task_every", task_every,
+            "score the tasks only at evaluations whose step is a multiple of this, and at the "
+            "last; 0 = at every evaluation",
             rule::NonNegative{});
   }
   bool operator==(const EvalConfig&) const = default;
@@ -395,6 +400,10 @@ void validate(const RunConfig& config, const std::string& source = "config");
 std::string dump_config(const RunConfig& config, bool with_comments = true);
 // Dotted key paths of every field, in declaration order, e.g. "optimizer.lr".
 std::vector<std::string> config_keys();
+
+// The configuration reference as Markdown (docs/configuration.md): a table per section with each
+// key's default, what it accepts and its documentation, all from the config list above.
+std::string config_reference();
 // The YAML text of one key's value, e.g. config_value(c, "optimizer.lr") == "0.0003".
 std::string config_value(const RunConfig& config, const std::string& key);
 // Keys whose values differ between two configs, in declaration order.
