@@ -1,4 +1,5 @@
 // crossover config show FILE [--set key=value ...]: prints the resolved config as YAML.
+// crossover config docs [--out FILE]: the configuration reference (docs/configuration.md).
 // crossover config diff A B: the keys whose resolved values differ, and whether only objective.*
 // does (an AR/MDM pair that is fair by construction).
 #include <CLI/CLI.hpp>
@@ -7,6 +8,7 @@
 
 #include "crossover/cli/app.h"
 #include "crossover/config/config.h"
+#include "crossover/util/fs.h"
 
 namespace crossover::cli {
 
@@ -28,6 +30,20 @@ void add_config_command(CLI::App& app) {
   show->callback([opts] {
     const RunConfig cfg = load_config(opts->file, opts->sets);
     std::fputs(dump_config(cfg, !opts->bare).c_str(), stdout);
+  });
+
+  auto* docs = config->add_subcommand(
+      "docs", "Print the configuration reference (Markdown: every key, its default, what it "
+              "accepts and its documentation), as committed in docs/configuration.md");
+  auto docs_out = std::make_shared<std::string>();
+  docs->add_option("--out", *docs_out, "write it to this file instead");
+  docs->callback([docs_out] {
+    const std::string page = config_reference();
+    if (docs_out->empty()) {
+      std::fputs(page.c_str(), stdout);
+      return;
+    }
+    atomic_write_file(*docs_out, page);
   });
 
   auto* diff = config->add_subcommand(

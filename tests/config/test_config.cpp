@@ -253,3 +253,27 @@ TEST(ConfigErrors, StringsMustBeUtf8SoTheRunDirectoryCopyReadsBackTheSame) {
 
 }  // namespace
 }  // namespace crossover
+
+namespace crossover {
+namespace {
+
+// docs/configuration.md is generated from the config list; a key added, renamed or documented
+// anew without regenerating the page fails here.
+TEST(ConfigReference, CommittedPageIsTheGeneratedOne) {
+  const std::string committed = testing::read_file(testing::source_path("docs/configuration.md"));
+  EXPECT_TRUE(committed == config_reference())
+      << "docs/configuration.md is out of date: run `crossover config docs --out "
+         "docs/configuration.md` and commit it";
+}
+
+TEST(ConfigReference, EveryKeyHasARowWithItsDefaultAndRule) {
+  const std::string page = config_reference();
+  for (const auto& key : config_keys())
+    EXPECT_NE(page.find("| `" + key + "` | `" + config_value(RunConfig{}, key)), std::string::npos)
+        << key;
+  EXPECT_NE(page.find("| `optimizer.lr` | `0.0003` | a positive number |"), std::string::npos)
+      << page.substr(0, 2000);
+}
+
+}  // namespace
+}  // namespace crossover

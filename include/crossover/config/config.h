@@ -400,6 +400,10 @@ void validate(const RunConfig& config, const std::string& source = "config");
 std::string dump_config(const RunConfig& config, bool with_comments = true);
 // Dotted key paths of every field, in declaration order, e.g. "optimizer.lr".
 std::vector<std::string> config_keys();
+
+// The configuration reference as Markdown (docs/configuration.md): a table per section with each
+// key's default, what it accepts and its documentation, all from the config list above.
+std::string config_reference();
 // The YAML text of one key's value, e.g. config_value(c, "optimizer.lr") == "0.0003".
 std::string config_value(const RunConfig& config, const std::string& key);
 // Keys whose values differ between two configs, in declaration order.
