@@ -1,9 +1,11 @@
 // `sweep slurm`: an sbatch array script for a planned sweep, one array task per point (the
 // array index is the point's manifest index). Requeue-safe because the trainer resumes by
-// itself: the batch shell gets SIGTERM before the time limit (--signal=B:TERM@N), forwards it
-// to the trainer through srun (the trainer checkpoints and exits) and requeues the task; a
-// preempted or failed node is requeued by SLURM (--requeue); output is appended across restarts
-// (--open-mode=append); a finished point exits at once.
+// itself: the batch shell gets SIGTERM before the time limit (--signal=B:TERM@N), signals the
+// tasks of srun's step once through slurmctld (the trainers checkpoint at one step and exit 143;
+// srun is not signalled, it would kill them) and requeues its own array task
+// (ARRAYJOBID_TASKID); a trainer stopped by the scheduler's own signal is requeued the same way, a
+// failed node by SLURM (--requeue); output is appended across restarts (--open-mode=append); a
+// finished point exits at once.
 #pragma once
 
 #include <string>
