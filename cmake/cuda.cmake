@@ -1,4 +1,5 @@
-# CUDA kernels (kernels/*.cu), included from CMakeLists.txt after the layer libraries are defined.
+# CUDA kernels (src/kernels/cuda/*.cu), included from CMakeLists.txt after the layer libraries are
+# defined.
 #
 # crossover_kernels_cuda is a static library of the kernels alone: nvcc, sm_90 machine code (H100,
 # H200) plus compute_90 PTX that the driver can compile for later GPUs, no LibTorch. It is built
@@ -38,7 +39,7 @@ if(CCACHE_PROGRAM)
 endif()
 
 add_library(crossover_kernels_cuda STATIC
-  ${CMAKE_SOURCE_DIR}/kernels/mdm_mask.cu ${CMAKE_SOURCE_DIR}/kernels/weighted_ce.cu)
+  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/mdm_mask.cu ${CMAKE_SOURCE_DIR}/src/kernels/cuda/weighted_ce.cu)
 set_target_properties(crossover_kernels_cuda PROPERTIES
   CUDA_ARCHITECTURES "90-real;90-virtual"
   CUDA_STANDARD 17  # CMake 3.25 (Debian 12) knows no C++20 flag for nvcc; the kernels need 17
@@ -49,7 +50,8 @@ set_target_properties(crossover_kernels_cuda PROPERTIES
   # The directory-wide options are host-compiler flags (-fPIC) that nvcc rejects;
   # POSITION_INDEPENDENT_CODE passes -fPIC to the host compiler the nvcc way.
   COMPILE_OPTIONS "")
-target_include_directories(crossover_kernels_cuda PUBLIC ${CMAKE_SOURCE_DIR}/kernels)
+# The kernels layer's include tree: the plain C++ headers (crossover/kernels/mdm_mask.h, ...).
+target_include_directories(crossover_kernels_cuda PRIVATE ${CMAKE_BINARY_DIR}/layers/kernels)
 # -fmad=false is not needed: the weight arithmetic that must match the CPU bit for bit uses
 # __fmul_rn / __fdiv_rn, which nvcc never contracts.
 target_compile_options(crossover_kernels_cuda PRIVATE

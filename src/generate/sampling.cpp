@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include "crossover/util/random.h"
-#include "philox.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover {
 

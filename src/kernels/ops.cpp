@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "weighted_ce.h"
+#include "crossover/kernels/weighted_ce.h"
 
 #ifdef CROSSOVER_WITH_CUDA
 #include <c10/cuda/CUDAGuard.h>

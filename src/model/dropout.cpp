@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "philox.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover {
 

@@ -3,8 +3,8 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/api/include/torch/version.h>
 
-#include "crossover/model/attention_cpu.h"
-#include "crossover/model/fused_cpu.h"
+#include "crossover/kernels/attention_cpu.h"
+#include "crossover/kernels/fused_cpu.h"
 
 #include <cmath>
 #include <limits>

@@ -7,7 +7,7 @@
 
 #include "crossover/kernels/ops.h"
 #include "crossover/model/loss_head.h"
-#include "philox.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover {
 

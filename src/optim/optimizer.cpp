@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "crossover/kernels/adamw_cpu.h"
+
 namespace crossover {
 
 void AdamW::add_slot(OptimizerSlot slot) {
@@ -80,6 +82,37 @@ std::pair<double, double> adamw_bias_corrections(const OptimizerConfig& config, 
 double clip_factor(double grad_norm, double max_norm) {
   if (max_norm <= 0 || !std::isfinite(grad_norm)) return 1.0;
   return std::min(1.0, max_norm / (grad_norm + 1e-6));
+}
+
+bool adamw_cpu_applies(const OptimizerSlot& s) {
+  for (const at::Tensor* t : {&s.param, &s.grad, &s.exp_avg, &s.exp_avg_sq})
+    if (!t->defined() || !t->device().is_cpu() || t->scalar_type() != at::kFloat ||
+        !t->is_contiguous())
+      return false;
+  return s.grad.numel() == s.param.numel() && s.exp_avg.numel() == s.param.numel() &&
+         s.exp_avg_sq.numel() == s.param.numel();
+}
+
+void adamw_update_cpu(OptimizerSlot& s, const OptimizerConfig& config, double lr, int64_t step) {
+  const auto [bc1, bc2] = adamw_bias_corrections(config, step);
+  const kernels::AdamwCoefficients c{static_cast<float>(config.beta1),
+                                     static_cast<float>(1.0 - config.beta1),
+                                     static_cast<float>(config.beta2),
+                                     static_cast<float>(1.0 - config.beta2),
+                                     static_cast<float>(1.0 / std::sqrt(bc2)),
+                                     static_cast<float>(config.eps),
+                                     static_cast<float>(-lr / bc1),
+                                     static_cast<float>(1.0 - lr * config.weight_decay)};
+  static const std::vector<DecaySegment> kNone;
+  kernels::adamw_fp32_cpu(s.param.data_ptr<float>(), s.grad.data_ptr<float>(),
+                          s.exp_avg.data_ptr<float>(), s.exp_avg_sq.data_ptr<float>(),
+                          s.param.numel(), c, config.weight_decay > 0 ? s.decay : kNone);
+}
+
+at::Tensor grad_sq_cpu(const at::Tensor& grad) {
+  const at::Tensor g = grad.contiguous();
+  return at::scalar_tensor(kernels::square_sum_fp32_cpu(g.data_ptr<float>(), g.numel()),
+                           at::TensorOptions().dtype(at::kDouble));
 }
 
 }  // namespace crossover

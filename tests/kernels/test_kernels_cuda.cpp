@@ -18,9 +18,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "mdm_mask.h"
-#include "philox.h"
-#include "weighted_ce.h"
+#include "crossover/kernels/mdm_mask.h"
+#include "crossover/kernels/philox.h"
+#include "crossover/kernels/weighted_ce.h"
 #endif
 
 namespace crossover::kernels {

@@ -8,8 +8,8 @@
 #include <set>
 #include <vector>
 
-#include "mdm_mask.h"
-#include "philox.h"
+#include "crossover/kernels/mdm_mask.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover::kernels {
 namespace {

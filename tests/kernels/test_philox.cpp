@@ -10,7 +10,7 @@
 #include <random>
 #include <set>
 
-#include "philox.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover::kernels {
 namespace {

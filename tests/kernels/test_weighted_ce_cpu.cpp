@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "weighted_ce.h"
+#include "crossover/kernels/weighted_ce.h"
 
 namespace crossover::kernels {
 namespace {

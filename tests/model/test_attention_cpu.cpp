@@ -1,11 +1,11 @@
-// The blocked CPU attention (model/attention_cpu.h) against the composed LibTorch attention,
+// The blocked CPU attention (kernels/attention_cpu.h) against the composed LibTorch attention,
 // forward and backward, causal and full, on lengths that fill the 64-row blocks, leave a partial
 // last block and fit in one block.
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
-#include "crossover/model/attention_cpu.h"
+#include "crossover/kernels/attention_cpu.h"
 #include "crossover/model/transformer.h"
 
 namespace crossover {

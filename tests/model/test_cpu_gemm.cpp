@@ -1,9 +1,9 @@
-// gemm_f32 (model/cpu_gemm.h) against at::mm on every transpose combination, with row strides
+// gemm_f32 (kernels/cpu_gemm.h) against at::mm on every transpose combination, with row strides
 // wider than the rows, accumulation (beta) and scaling (alpha).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
-#include "crossover/model/cpu_gemm.h"
+#include "crossover/kernels/cpu_gemm.h"
 
 namespace crossover {
 namespace {

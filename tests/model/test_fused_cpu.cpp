@@ -1,10 +1,10 @@
-// The fused CPU passes (model/fused_cpu.h) against the composed LibTorch references, forward and
+// The fused CPU passes (kernels/fused_cpu.h) against the composed LibTorch references, forward and
 // backward, on shapes that exercise the vector lanes and their remainders.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
 
-#include "crossover/model/fused_cpu.h"
+#include "crossover/kernels/fused_cpu.h"
 #include "crossover/model/transformer.h"
 
 namespace crossover {

@@ -5,7 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "mdm_mask.h"
+#include "crossover/kernels/mdm_mask.h"
 
 namespace crossover::ops {
 

@@ -18,7 +18,7 @@
 
 #include "crossover/config/config.h"
 #include "crossover/model/dropout.h"
-#include "crossover/model/fused_cpu.h"
+#include "crossover/kernels/fused_cpu.h"
 #include "crossover/model/layout.h"
 
 namespace crossover {
@@ -95,17 +95,17 @@ class Transformer {
 };
 
 // x * rsqrt(mean(x^2) + eps) * weight over the last dimension (statistics in fp32): the fused
-// single pass on fp32 CPU tensors (model/fused_cpu.h), else rms_norm_reference, which it is
+// single pass on fp32 CPU tensors (kernels/fused_cpu.h), else rms_norm_reference, which it is
 // tested against.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
 // silu(gate) * up of gate_up [..., 2F] = [gate | up]: the fused single pass on fp32 CPU tensors
-// (model/fused_cpu.h), else swiglu_reference, which it is tested against.
+// (kernels/fused_cpu.h), else swiglu_reference, which it is tested against.
 at::Tensor swiglu(const at::Tensor& gate_up);
 at::Tensor swiglu_reference(const at::Tensor& gate_up);
 // Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops.
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
-// qkv_heads_cpu (model/fused_cpu.h) composed of LibTorch ops: split, transposed views,
+// qkv_heads_cpu (kernels/fused_cpu.h) composed of LibTorch ops: split, transposed views,
 // rms_norm_reference and rope_reference. Its reference, and the path on GPUs and in bf16.
 QkvHeads qkv_heads_reference(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
                              const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,

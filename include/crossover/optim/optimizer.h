@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "crossover/config/config.h"
+#include "crossover/kernels/adamw_cpu.h"
 
 namespace crossover {
 
-struct DecaySegment {
-  int64_t offset = 0, length = 0;  // within the slot
-};
+// Elements of a slot that weight decay applies to: [offset, offset + length).
+using DecaySegment = kernels::DecayRange;
 
 struct OptimizerSlot {
   at::Tensor param;       // fp32 master values (updated in place)
@@ -53,7 +53,7 @@ class AdamW {
 
 // One slot's AdamW update (step `step`, counted from 1) and its gradient's sum of squares, two
 // ways each: composed LibTorch ops (any device and dtype), and single passes over fp32 CPU slots
-// (optim/adamw_cpu.cpp) that read and write each element once where the composed update makes
+// (kernels/adamw_cpu.h) that read and write each element once where the composed update makes
 // 7-9 passes and a temporary. AdamW uses the passes wherever they apply; the tests hold them to
 // the composed versions and to a reference in double.
 bool adamw_cpu_applies(const OptimizerSlot& slot);

@@ -15,9 +15,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "mdm_mask.h"
+#include "crossover/kernels/mdm_mask.h"
 #include "launch_check.cuh"
-#include "philox.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover::kernels {
 

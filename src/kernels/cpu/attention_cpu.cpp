@@ -1,4 +1,4 @@
-#include "crossover/model/attention_cpu.h"
+#include "crossover/kernels/attention_cpu.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "crossover/model/cpu_gemm.h"
-#include "crossover/model/fused_cpu.h"
-#include "crossover/util/vector_math.h"
+#include "crossover/kernels/cpu_gemm.h"
+#include "crossover/kernels/fused_cpu.h"
+#include "crossover/kernels/vector_math.h"
 
 namespace crossover {
 

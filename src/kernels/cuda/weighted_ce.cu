@@ -21,7 +21,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "weighted_ce.h"
+#include "crossover/kernels/weighted_ce.h"
 #include "launch_check.cuh"
 
 namespace crossover::kernels {

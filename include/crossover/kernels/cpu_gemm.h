@@ -1,7 +1,7 @@
 // Row-major C = alpha op(A) op(B) + beta C on fp32 host memory, straight into the BLAS that
 // LibTorch itself calls (sgemm_, looked up in the process once: Debian's OpenBLAS, or the MKL
 // inside PyPI's LibTorch), with no dispatch, checks or tensor views per call. Attention's
-// per-head blocks (model/attention_cpu.h) make thousands of small products a step, which
+// per-head blocks (kernels/attention_cpu.h) make thousands of small products a step, which
 // LibTorch 1.13's at::bmm runs through a select and an addmm call per matrix. In a process
 // without that symbol it runs at::mm_out on views of the same memory.
 #pragma once

@@ -1,5 +1,5 @@
-// Float loops shared by the fused CPU passes (model/fused_cpu, model/attention_cpu,
-// optim/adamw_cpu): the build's function clones and the pieces that keep a loop vectorisable.
+// Float loops shared by the fused CPU passes (kernels/fused_cpu, kernels/attention_cpu,
+// kernels/adamw_cpu): the build's function clones and the pieces that keep a loop vectorisable.
 #pragma once
 
 #include <cstdint>

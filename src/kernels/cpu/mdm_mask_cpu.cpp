@@ -2,8 +2,8 @@
 // order, the same arithmetic the CUDA kernel does per thread, so outputs match bit for bit.
 #include <cstring>
 
-#include "mdm_mask.h"
-#include "philox.h"
+#include "crossover/kernels/mdm_mask.h"
+#include "crossover/kernels/philox.h"
 
 namespace crossover::kernels {
 

@@ -1,6 +1,6 @@
-#include "crossover/model/fused_cpu.h"
+#include "crossover/kernels/fused_cpu.h"
 
-#include "crossover/util/vector_math.h"
+#include "crossover/kernels/vector_math.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>

@@ -1,4 +1,4 @@
-#include "crossover/model/cpu_gemm.h"
+#include "crossover/kernels/cpu_gemm.h"
 
 #include <ATen/ATen.h>
 #include <dlfcn.h>

@@ -8,8 +8,8 @@
 
 #include <cmath>
 
-#include "crossover/util/vector_math.h"
-#include "weighted_ce.h"
+#include "crossover/kernels/vector_math.h"
+#include "crossover/kernels/weighted_ce.h"
 
 namespace crossover::kernels {
 
