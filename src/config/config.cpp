@@ -229,7 +229,7 @@ struct Flattener {
 
   template <class S>
   void section(const char* key, S& s, const char* doc) {
-    rows->push_back({prefix + key, "", doc, true});
+    rows->push_back({prefix + key, "", doc, true, ""});
     Flattener sub{rows, prefix + key + "."};
     s.visit(sub);
   }
