@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "crossover/util/fs.h"
+
 namespace crossover {
 
 namespace fs = std::filesystem;
@@ -16,6 +18,12 @@ void RunDir::copy_data_description(const DataDir& from) const {
   fs::create_directories(to.root);
   fs::copy_file(from.tokenizer(), to.tokenizer(), fs::copy_options::overwrite_existing);
   fs::copy_file(from.meta(), to.meta(), fs::copy_options::overwrite_existing);
+}
+
+void RunDir::write_run_files(const RunConfig& config) const {
+  atomic_write_file(this->config(), dump_config(config));
+  // The tokenizer and data description travel with the run: eval and generate need them.
+  copy_data_description(DataDir{config.data.path});
 }
 
 }  // namespace crossover

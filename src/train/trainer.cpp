@@ -18,7 +18,6 @@
 #include "crossover/optim/lr_schedule.h"
 #include "crossover/train/peak.h"
 #include "crossover/util/fault.h"
-#include "crossover/util/fs.h"
 #include "crossover/util/log.h"
 #include "crossover/util/progress.h"
 #include "crossover/util/run_lock.h"
@@ -221,9 +220,7 @@ void Trainer::open_outputs() {
     if (!resumed_from_) fs::remove(run.eval_detail());
     eval_detail_ = MetricsWriter(run.eval_detail(), resumed_from_.value_or(-1));
     if (config_.logging.tensorboard) tensorboard_ = TensorBoardWriter(run.tensorboard(), resumed_from_);
-    atomic_write_file(run.config(), dump_config(config_));
-    // The tokenizer and data description travel with the run: eval and generate need them.
-    run.copy_data_description(DataDir{config_.data.path});
+    run.write_run_files(config_);
   }
   const auto mem = sharding_->memory();
   spdlog::info("memory on this rank: parameters {} MiB, gradients {} MiB, optimizer {} MiB, "
@@ -265,22 +262,12 @@ void Trainer::emit(const std::string& kind, int64_t s, const nlohmann::json& fie
 void Trainer::save(int64_t s) {
   PhaseScope timed(timer_.get(), Phase::kCheckpoint);
   const auto t0 = std::chrono::steady_clock::now();
-  TrainState state;
-  state.step = s;
-  state.tokens = s * sampler_->tokens_per_step();
-  state.unique_tokens = sampler_->unique_tokens();
-  state.epoch = epoch(s);
-  state.flops = flops_per_token_ * static_cast<double>(state.tokens);
-  state.sampler = sampler_->state();
+  TrainState state = TrainState::of_run(config_, *sampler_, s, flops_per_token_);
   state.optimizer_steps = sharding_->optimizer().steps_taken();
   state.bad_steps = bad_steps_;
-  state.config = dump_config(config_);
-  state.crossover_version = kVersion;
-  state.objective = objective_->type();
   state.world_size = comm_.world_size();
   state.sharding = config_.distributed.sharding;
   state.checkpoint_format = sharding_->checkpoint_format();
-  state.seed = config_.training.seed;
   std::string dir;
   try {
     dir = checkpointer_->save(s, state, [&](const std::string& d) { return sharding_->save(d); });

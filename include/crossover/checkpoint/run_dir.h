@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "crossover/config/config.h"
 #include "crossover/data/data_dir.h"
 
 namespace crossover {
@@ -33,6 +34,10 @@ struct RunDir {
   DataDir data_or(const std::string& data_path) const;
   // Copies tokenizer.model and meta.json from `from` into data(), replacing older copies.
   void copy_data_description(const DataDir& from) const;
+  // What makes the directory `config`'s run besides its checkpoints: config.yaml (written
+  // atomically) and data/ (copied from config.data.path). The trainer writes them when a run
+  // starts or resumes, `import hf` beside its step-0 checkpoint.
+  void write_run_files(const RunConfig& config) const;
 };
 
 }  // namespace crossover

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crossover/config/config.h"
+#include "crossover/data/sampler.h"
 
 namespace crossover {
 
@@ -37,6 +38,13 @@ struct TrainState {
   // consolidate`); null otherwise.
   nlohmann::json imported_from;
   nlohmann::json consolidated_from;
+
+  // The state of `config`'s run after `step` steps with its data cursor at `sampler`, as far
+  // as the config and the data say: the axes (flops at `flops_per_token` a token), the cursor,
+  // the config, the crossover version, the objective and the seed. The trainer adds the
+  // optimizer's and the sharding's fields, `import hf` where its tensors came from.
+  static TrainState of_run(const RunConfig& config, const RepeatSampler& sampler, int64_t step,
+                           double flops_per_token);
 
   nlohmann::json to_json() const;
   // Errors name `where` (the state.json path) and the missing or mistyped key.
