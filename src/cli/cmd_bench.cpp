@@ -12,8 +12,6 @@
 #include "crossover/config/config.h"
 #include "crossover/config/device.h"
 #include "crossover/train/peak.h"
-#include "crossover/util/log.h"
-#include "crossover/util/threads.h"
 
 namespace crossover::cli {
 
@@ -63,19 +61,16 @@ void add_bench_command(CLI::App& app) {
     const RunConfig config = load_config(t->config, sets);
     // Launched like train (scripts/launch.sh, torchrun, srun), it measures the sharded step;
     // distributed.process_group=always runs the collectives at world size 1 too.
-    const DistEnv env = read_dist_env();
-    log::set_rank(env.rank, env.world_size);
-    const at::Device device = resolve_device(config.hardware, env.local_rank);
-    make_current(device);
-    auto comm = init_distributed(env, config.distributed, device);
-    configure_threads(static_cast<int>(config.hardware.threads));
+    const LaunchedProcess process = launch_process(config);
+    const at::Device device = process.device;
+    Comm& comm = *process.comm;
     const PeakReference peak =
         mfu_reference(config.hardware, device, resolve_precision(config.hardware, device), 1.0);
-    const bool rank0 = comm->rank() == 0;
+    const bool rank0 = comm.rank() == 0;
     if (rank0) {
       std::printf("MFU reference: %.1f GFLOP/s (%s); sharding %s over %d rank(s), %s\n",
                   peak.flops_per_s / 1e9, peak.source.c_str(),
-                  to_string(config.distributed.sharding).c_str(), comm->world_size(), comm->backend().c_str());
+                  to_string(config.distributed.sharding).c_str(), comm.world_size(), comm.backend().c_str());
       std::printf("%-4s %12s %10s %10s %12s %7s %10s %10s %10s\n", "obj", "tokens/s", "step s",
                   "GFLOP/s", "peak GFLOP/s", "MFU", "loss 1st", "loss last", "peak MiB");
     }
@@ -87,7 +82,7 @@ void add_bench_command(CLI::App& app) {
         profile = (p.parent_path() / (p.stem().string() + "-" + to_string(obj) +
                                       p.extension().string())).string();
       }
-      const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, *comm, device,
+      const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, comm, device,
                                       peak.flops_per_s, profile, t->fixed_noise);
       if (!rank0) continue;
       std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
@@ -99,7 +94,7 @@ void add_bench_command(CLI::App& app) {
                   t->profile.empty() ? "" : " (with the profiler's overhead)");
       std::printf("%s\n", r.dump().c_str());
     }
-    comm->barrier();
+    comm.barrier();
   });
 
   struct SamplerArgs {

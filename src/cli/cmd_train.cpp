@@ -4,12 +4,9 @@
 #include <filesystem>
 
 #include "crossover/cli/app.h"
-#include "crossover/comm/comm.h"
 #include "crossover/comm/launch.h"
 #include "crossover/config/config.h"
-#include "crossover/config/device.h"
 #include "crossover/train/trainer.h"
-#include "crossover/util/log.h"
 
 namespace crossover::cli {
 
@@ -42,14 +39,9 @@ void add_train_command(CLI::App& app) {
     std::vector<std::string> sets = o->sets;
     if (o->threads >= 0) sets.push_back("hardware.threads=" + std::to_string(o->threads));
     const RunConfig config = load_config(config_path, sets);
-    const DistEnv env = read_dist_env();
-    log::set_rank(env.rank, env.world_size);
-    // The GPU first: the process group (NCCL) binds to the current device.
-    const at::Device device = resolve_device(config.hardware, env.local_rank);
-    make_current(device);
-    auto comm = init_distributed(env, config.distributed, device);
-    const TrainResult r = train(config, run_dir, *comm, device);
-    comm->barrier();  // no rank leaves while another still needs it
+    const LaunchedProcess process = launch_process(config);
+    const TrainResult r = train(config, run_dir, *process.comm, process.device);
+    process.comm->barrier();  // no rank leaves while another still needs it
     set_exit_code(r.exit_code);
   });
 }

@@ -4,6 +4,10 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "crossover/config/device.h"
+#include "crossover/util/log.h"
+#include "crossover/util/threads.h"
+
 namespace crossover {
 
 std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend,
@@ -83,6 +87,18 @@ std::unique_ptr<Comm> init_distributed(const DistEnv& env, const DistributedConf
     throw ConfigError("distributed.backend: gloo here takes CPU tensors; this run computes on " +
                       device.str() + " (use nccl or auto)");
   return make_c10d_comm(env, backend, device, config.timeout_s);
+}
+
+LaunchedProcess launch_process(const RunConfig& config) {
+  LaunchedProcess p;
+  p.env = read_dist_env();
+  log::set_rank(p.env.rank, p.env.world_size);
+  // The GPU first: the process group (NCCL) binds to the current device.
+  p.device = resolve_device(config.hardware, p.env.local_rank);
+  make_current(p.device);
+  p.comm = init_distributed(p.env, config.distributed, p.device);
+  configure_threads(static_cast<int>(config.hardware.threads));
+  return p;
 }
 
 }  // namespace crossover

@@ -41,4 +41,15 @@ std::string first_slurm_host(const std::string& nodelist);
 std::unique_ptr<Comm> init_distributed(const DistEnv& env, const DistributedConfig& config,
                                        at::Device device);
 
+// A process of a run, set up in the order the pieces need: the launcher's variables read
+// (read_dist_env), the log lines marked with the rank, the device chosen from hardware.device
+// and LOCAL_RANK and made current, the process group joined (init_distributed) and LibTorch's
+// CPU threads set to hardware.threads. `crossover train` and `crossover bench train` start so.
+struct LaunchedProcess {
+  DistEnv env;
+  at::Device device = at::kCPU;
+  std::unique_ptr<Comm> comm;
+};
+LaunchedProcess launch_process(const RunConfig& config);
+
 }  // namespace crossover
