@@ -45,22 +45,6 @@ E required_choice(const nlohmann::json& j, const char* key, const std::string& w
 
 }  // namespace
 
-TrainState TrainState::of_run(const RunConfig& config, const RepeatSampler& sampler, int64_t step,
-                              double flops_per_token) {
-  TrainState state;
-  state.step = step;
-  state.tokens = step * sampler.tokens_per_step();
-  state.unique_tokens = sampler.unique_tokens();
-  state.epoch = static_cast<double>(step * config.training.global_batch) / sampler.num_sequences();
-  state.flops = flops_per_token * static_cast<double>(state.tokens);
-  state.sampler = sampler.state();
-  state.config = dump_config(config);
-  state.crossover_version = kVersion;
-  state.objective = config.objective.type;
-  state.seed = config.training.seed;
-  return state;
-}
-
 nlohmann::json TrainState::to_json() const {
   nlohmann::json j = {{"step", step},
                       {"tokens", tokens},

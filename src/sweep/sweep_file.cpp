@@ -377,10 +377,14 @@ bool keeps_point(const SweepFile& sweep,
   if (sweep.only.empty()) return true;
   for (const auto& f : sweep.only) {
     bool all = true;
-    for (const auto& [axis, kept] : f.axes) {
+    for (const auto& entry : f.axes) {
+      // Named, not a structured binding: clang 14 (the fuzz build's) cannot capture those.
+      const std::string& axis = entry.first;
+      const auto& kept = entry.second;
       const auto it = std::find_if(labels.begin(), labels.end(),
                                    [&](const auto& l) { return l.first == axis; });
-      all = all && it != labels.end() && std::find(kept.begin(), kept.end(), it->second) != kept.end();
+      all = all && it != labels.end() &&
+            std::find(kept.begin(), kept.end(), it->second) != kept.end();
     }
     if (all) return true;
   }
