@@ -2,6 +2,7 @@
 // the LibTorch-free readers that the fuzz targets and the sanitizer's unit tests compile
 // (fuzz/CMakeLists.txt) leave out.
 #include "crossover/checkpoint/train_state.h"
+#include "crossover/data/sampler.h"
 #include "crossover/version.h"
 
 namespace crossover {

@@ -11,9 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "crossover/config/config.h"
-#include "crossover/data/sampler.h"
 
 namespace crossover {
+
+class RepeatSampler;  // data/sampler.h
 
 struct TrainState {
   // The run's axes at this step, as every metrics.jsonl event carries them.
