@@ -83,25 +83,38 @@ int64_t RepeatSampler::sequence_of(int64_t global_row) const {
   return static_cast<int64_t>(perm(static_cast<uint64_t>(pos)));
 }
 
-void RepeatSampler::read_stream(int64_t begin, int64_t count, int64_t* out) const {
+namespace {
+
+// Reads `count` tokens from position `begin` of an eos-separated stream of documents: stream
+// document k is store document doc_of(k) and starts at starts[k]; an eos follows each document.
+template <class DocOf>
+void read_eos_stream(const TokenStore& store, const std::vector<int64_t>& starts, DocOf doc_of,
+                     int32_t eos, int64_t begin, int64_t count, int64_t* out) {
   // Find the document holding `begin`, then walk forward document by document.
-  auto it = std::upper_bound(stream_starts_.begin(), stream_starts_.end(), begin);
-  size_t k = static_cast<size_t>(it - stream_starts_.begin()) - 1;
+  auto it = std::upper_bound(starts.begin(), starts.end(), begin);
+  size_t k = static_cast<size_t>(it - starts.begin()) - 1;
   int64_t pos = begin;
   while (count > 0) {
-    const uint64_t d = order_(k);
-    const int64_t doc_len = static_cast<int64_t>(store_.doc_length(d));
-    const int64_t within = pos - stream_starts_[k];
+    const uint64_t d = doc_of(k);
+    const int64_t doc_len = static_cast<int64_t>(store.doc_length(d));
+    const int64_t within = pos - starts[k];
     const int64_t n = std::min(count, doc_len - within);
     if (n > 0) {
-      store_.read(store_.doc_begin(d) + within, n, out);
+      store.read(store.doc_begin(d) + within, n, out);
       out += n, pos += n, count -= n;
     }
     if (count > 0) {  // the eos after document k
-      *out++ = eos_;
+      *out++ = eos;
       ++pos, --count, ++k;
     }
   }
+}
+
+}  // namespace
+
+void RepeatSampler::read_stream(int64_t begin, int64_t count, int64_t* out) const {
+  read_eos_stream(store_, stream_starts_, [this](size_t k) { return order_(k); }, eos_, begin,
+                  count, out);
 }
 
 void RepeatSampler::read_sequence(int64_t seq, int64_t* out) const {
@@ -186,25 +199,9 @@ ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t se
   }
   v.windows = at::empty({n, seq_len}, at::kLong);
   int64_t* dst = v.windows.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    // Walk the documents from the one holding the window's first token.
-    int64_t pos = v.index[i] * stride, left = seq_len;
-    int64_t* out = dst + i * seq_len;
-    auto d = static_cast<uint64_t>(std::upper_bound(starts.begin(), starts.end(), pos) - starts.begin() - 1);
-    while (left > 0) {
-      const int64_t len = static_cast<int64_t>(store.doc_length(d));
-      const int64_t within = pos - starts[d];
-      const int64_t k = std::min(left, len - within);
-      if (k > 0) {
-        store.read(store.doc_begin(d) + within, k, out);
-        out += k, pos += k, left -= k;
-      }
-      if (left > 0) {  // the eos after document d
-        *out++ = eos_id;
-        ++pos, --left, ++d;
-      }
-    }
-  }
+  for (int64_t i = 0; i < n; ++i)  // the split in corpus order: stream document k is document k
+    read_eos_stream(store, starts, [](size_t k) { return static_cast<uint64_t>(k); }, eos_id,
+                    v.index[i] * stride, seq_len, dst + i * seq_len);
   return v;
 }
 
