@@ -9,35 +9,16 @@
 
 #include "crossover/comm/comm.h"
 #include "crossover/eval/multiple_choice.h"
+#include "random_model.h"
 
 namespace crossover {
 namespace {
 
 constexpr int64_t kVocab = 40;
 
-// A random model with a large init scale: its predictions are far from uniform and depend
-// strongly on the context and on which tokens are masked, so the comparisons below have teeth.
-struct RandomModel {
-  std::unique_ptr<Transformer> model;
-  std::vector<at::Tensor> flats;
-  explicit RandomModel(uint64_t seed) {
-    ModelConfig mc;
-    mc.layers = 2;
-    mc.d_model = 32;
-    mc.heads = 4;
-    mc.init_std = 0.5;
-    model = std::make_unique<Transformer>(mc, kVocab, 32);
-    for (const auto& g : model->layout().groups) {
-      at::Tensor f = at::empty({g.numel}, at::kFloat);
-      init_group(g, mc, seed, f);
-      flats.push_back(f);
-    }
-  }
-  // log_softmax of the full logits for one sequence [T] -> [T, V].
-  at::Tensor log_probs(const std::vector<int64_t>& ids, bool causal) const {
-    const at::Tensor x = at::tensor(ids, at::kLong).view({1, -1});
-    return at::log_softmax(model->logits(flats[0], model->hidden(flats, x, causal)), -1)[0];
-  }
+// kVocab tokens, sequences of at most 32 (tests/random_model.h).
+struct RandomModel : testing::RandomModel {
+  explicit RandomModel(uint64_t seed) : testing::RandomModel(seed, kVocab, 32) {}
 };
 
 TokenizedExample example(std::vector<int64_t> context, std::vector<std::vector<int64_t>> options) {

@@ -12,32 +12,17 @@
 
 #include "crossover/objective/objective.h"
 #include "crossover/objective/scoring.h"
+#include "random_model.h"
 
 namespace crossover {
 namespace {
 
 constexpr int64_t kVocab = 40;
 
-struct RandomModel {
-  std::unique_ptr<Transformer> model;
-  std::vector<at::Tensor> flats;
-  explicit RandomModel(uint64_t seed, bool zero = false) {
-    ModelConfig mc;
-    mc.layers = 2;
-    mc.d_model = 32;
-    mc.heads = 4;
-    mc.init_std = 0.5;
-    model = std::make_unique<Transformer>(mc, kVocab, 16);
-    for (const auto& g : model->layout().groups) {
-      at::Tensor f = at::empty({g.numel}, at::kFloat);
-      init_group(g, mc, seed, f);
-      if (zero) f.zero_();
-      flats.push_back(f);
-    }
-  }
-  at::Tensor log_probs(const at::Tensor& ids, bool causal) const {
-    return at::log_softmax(model->logits(flats[0], model->hidden(flats, ids.view({1, -1}), causal)), -1)[0];
-  }
+// kVocab tokens, sequences of at most 16 (tests/random_model.h).
+struct RandomModel : testing::RandomModel {
+  explicit RandomModel(uint64_t seed, bool zero = false)
+      : testing::RandomModel(seed, kVocab, 16, zero) {}
 };
 
 at::Tensor windows(int64_t rows, int64_t len, uint64_t seed) {
