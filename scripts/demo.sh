@@ -11,4 +11,4 @@ for objective in ar mdm; do
   build/crossover train "configs/tiny-$objective.yaml" --run-dir "runs/tiny-$objective"
 done
 echo
-/usr/bin/python3 scripts/compare_runs.py runs/tiny-ar runs/tiny-mdm
+/usr/bin/python3 scripts/analysis/compare-runs.py runs/tiny-ar runs/tiny-mdm

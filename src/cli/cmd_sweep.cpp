@@ -223,7 +223,7 @@ void add_report(CLI::App& sweep) {
     const ReportFiles files = write_report(*dir);
     std::fputs(files.headline.c_str(), stdout);
     for (const auto& p : files.paths) std::printf("wrote %s\n", p.c_str());
-    std::printf("figures: /usr/bin/python3 scripts/plot_sweep.py %s\n", dir->c_str());
+    std::printf("figures: /usr/bin/python3 scripts/analysis/plot-sweep.py %s\n", dir->c_str());
   });
 }
 

@@ -100,7 +100,7 @@ TEST(SweepCli, PlanStatusSlurmRunReport) {
   // The figures, with Debian's Python and matplotlib when this machine has them.
   if (run_command("/usr/bin/python3 -c 'import matplotlib, numpy'").exit_code != 0)
     GTEST_SKIP() << "no /usr/bin/python3 with matplotlib here";
-  r = run_command("/usr/bin/python3 " + testing::source_path("scripts/plot_sweep.py") + " " +
+  r = run_command("/usr/bin/python3 " + testing::source_path("scripts/analysis/plot-sweep.py") + " " +
                   (f.dir / "out") + " --docs " + (f.dir / "docs"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* png : {"val_loss_u20k.png", "acc_u20k.png", "delta_nll_u20k.png",

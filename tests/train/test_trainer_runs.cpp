@@ -332,7 +332,7 @@ TEST_F(TrainerRuns, RunDirectoryHoldsConfigLogMetricsAndKeepsLastCheckpoints) {
   ASSERT_FALSE(evals.empty());
   EXPECT_GT(evals.back()["val_loss_se"].get<double>(), 0.0);  // mdm: Monte-Carlo error
   // The checkpoint is readable without crossover.
-  const auto py = run_command("/usr/bin/python3 " + testing::source_path("scripts/read_safetensors.py") +
+  const auto py = run_command("/usr/bin/python3 " + testing::source_path("scripts/analysis/read-safetensors.py") +
                               " " + run + "/checkpoints/step_00000040/model.safetensors");
   EXPECT_EQ(py.exit_code, 0) << py.output;
   EXPECT_NE(py.output.find("tok_embeddings float32 [321, 32]"), std::string::npos) << py.output;

@@ -49,7 +49,7 @@ TEST(Safetensors, PythonReadsOurFilesWithNumpyOnly) {
   safetensors::write(dir / "t.safetensors", {{"w", w}, {"b", b}, {"n", at::arange(5, at::kLong)}},
                      {{"format", "crossover"}});
   const auto r = testing::run_command("/usr/bin/python3 " +
-                                      testing::source_path("scripts/read_safetensors.py") + " " +
+                                      testing::source_path("scripts/analysis/read-safetensors.py") + " " +
                                       (dir / "t.safetensors"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output,

@@ -2,7 +2,7 @@
 // any dependency: an 8-byte little-endian header length, a JSON header mapping each tensor name
 // to {dtype, shape, data_offsets: [begin, end)} (plus an optional "__metadata__" object of
 // strings), then the raw little-endian data. Python reads our files with `safetensors` or with
-// a dozen lines of numpy (scripts/read_safetensors.py).
+// a dozen lines of numpy (scripts/analysis/read-safetensors.py).
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Side-by-side table of finished crossover runs, from their metrics.jsonl.
 
-usage: compare_runs.py RUN_DIR [RUN_DIR ...]
+usage: compare-runs.py RUN_DIR [RUN_DIR ...]
 Columns: objective, steps, tokens, epochs, final train loss, final val loss (± Monte-Carlo
 standard error for mdm), tokens/s (mean of the logged windows), wall time.
 """

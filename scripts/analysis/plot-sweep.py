@@ -11,7 +11,7 @@ DIR`) and writes small PNGs to DIR/report/ (and, with --docs, copies them to a d
   val_loss_overview.png   every group's val loss against epochs, side by side
 
 Run it with Debian's interpreter, which has python3-matplotlib and python3-numpy:
-  /usr/bin/python3 scripts/plot_sweep.py DIR [--docs docs/figures] [--dpi 100]
+  /usr/bin/python3 scripts/analysis/plot-sweep.py DIR [--docs docs/figures] [--dpi 100]
 """
 
 import argparse

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reads a crossover checkpoint tensor file with numpy only (no crossover, no torch).
 
-usage: read_safetensors.py FILE [--dump]
+usage: read-safetensors.py FILE [--dump]
 Prints one line per tensor: name dtype shape sum. BF16 is widened to float32.
 """
 import json

@@ -1,8 +1,8 @@
 """Training-step throughput of nanoGPT's model (karpathy/nanoGPT's model.py, from a local
-checkout that is not part of crossover) on the CPU, as scripts/compare-nanogpt.sh runs it beside
+checkout that is not part of crossover) on the CPU, as scripts/bench/compare-nanogpt.sh runs it beside
 `crossover bench train`: the same shape, the same threads, AdamW as nanoGPT configures it.
 
-usage: python3 nanogpt_step.py NANOGPT_DIR LAYERS D_MODEL HEADS VOCAB SEQ BATCH WARMUP STEPS THREADS
+usage: python3 nanogpt-step.py NANOGPT_DIR LAYERS D_MODEL HEADS VOCAB SEQ BATCH WARMUP STEPS THREADS
 prints one JSON line: {"tok_per_s": ..., "step_seconds": ..., "params": ..., "loss": ...}"""
 import json
 import sys

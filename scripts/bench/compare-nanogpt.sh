@@ -5,7 +5,7 @@
 # so that a shared machine's drift reaches all three alike. Prints each round, the medians and
 # the ratios, which are the figures that count (absolute tok/s drift with the machine's load).
 #
-#   scripts/compare-nanogpt.sh NANOGPT_DIR [ROUNDS]
+#   scripts/bench/compare-nanogpt.sh NANOGPT_DIR [ROUNDS]
 #
 # NANOGPT_DIR is a checkout of karpathy/nanoGPT (only its model.py is imported; nothing of it is
 # part of crossover). The environment sets the shape and threads:
@@ -14,8 +14,8 @@
 # crossover's bench (e.g. "--set hardware.cpu_workers=1" for intra-op threads only). OPENBLAS_CORETYPE=Haswell with
 # ATEN_CPU_CAPABILITY=avx2 makes an AVX-512 machine run both on the kernels of an AVX2 one.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-nanogpt=${1:?usage: scripts/compare-nanogpt.sh NANOGPT_DIR [ROUNDS]}
+cd "$(dirname "$0")/../.."
+nanogpt=${1:?usage: scripts/bench/compare-nanogpt.sh NANOGPT_DIR [ROUNDS]}
 rounds=${2:-5}
 [ -f "$nanogpt/model.py" ] || { echo "compare-nanogpt: $nanogpt/model.py not found (a karpathy/nanoGPT checkout)" >&2; exit 1; }
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
@@ -41,7 +41,7 @@ crossover_step() {  # crossover_step ar|mdm -> tok/s
     /usr/bin/python3 -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.startswith("{")][0]["tok_per_s"])'
 }
 nanogpt_step() {
-  /usr/bin/python3 scripts/nanogpt_step.py "$nanogpt" "$L" "$D" "$H" "$V" "$T" "$B" "$warmup" "$steps" "$threads" |
+  /usr/bin/python3 scripts/bench/nanogpt-step.py "$nanogpt" "$L" "$D" "$H" "$V" "$T" "$B" "$warmup" "$steps" "$threads" |
     /usr/bin/python3 -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.startswith("{")][-1]["tok_per_s"])'
 }
 
