@@ -13,7 +13,7 @@ PACKAGES=(
   zlib1g-dev libzstd-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
-  # a one-node SLURM of its own for scripts/slurm/test-slurm.sh (preemption, requeue, time limit)
+  # a one-node SLURM of its own for scripts/cluster/slurm/test-slurm.sh (preemption, requeue, time limit)
   slurm-wlm munge
   # the fuzz targets (fuzz/, scripts/fuzz.sh): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-dev

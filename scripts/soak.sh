@@ -115,7 +115,7 @@ fi
 # 3. One of two ranks killed.
 run2=$work/two-ranks
 rm -rf "$run2"
-launch() { scripts/launch.sh -n 2 -- "$bin" train "$work/soak.yaml" --run-dir "$run2" \
+launch() { scripts/cluster/launch.sh -n 2 -- "$bin" train "$work/soak.yaml" --run-dir "$run2" \
   --set distributed.sharding=fsdp >>"$work/two-ranks.log" 2>&1; }
 launch &
 lpid=$!

@@ -59,7 +59,7 @@ void add_bench_command(CLI::App& app) {
     std::vector<std::string> sets = t->sets;
     if (t->threads >= 0) sets.push_back("hardware.threads=" + std::to_string(t->threads));
     const RunConfig config = load_config(t->config, sets);
-    // Launched like train (scripts/launch.sh, torchrun, srun), it measures the sharded step;
+    // Launched like train (scripts/cluster/launch.sh, torchrun, srun), it measures the sharded step;
     // distributed.process_group=always runs the collectives at world size 1 too.
     const LaunchedProcess process = launch_process(config);
     const at::Device device = process.device;

@@ -1,4 +1,4 @@
-// Data parallelism on the CPU: 2 processes over Gloo on 127.0.0.1, started by scripts/launch.sh
+// Data parallelism on the CPU: 2 processes over Gloo on 127.0.0.1, started by scripts/cluster/launch.sh
 // the way torchrun starts them. ddp and fsdp must reproduce the 1-process run with the same
 // global batch; sharded checkpoints must resume on the same or another world size.
 #include <gtest/gtest.h>
@@ -49,7 +49,7 @@ class Distributed : public ::testing::Test {
   }
   testing::CommandResult launch(int n, const std::string& cfg, const std::string& run,
                                 const std::string& env = "", const std::string& sets = "") {
-    return run_command(env + " " + testing::source_path("scripts/launch.sh") + " -n " +
+    return run_command(env + " " + testing::source_path("scripts/cluster/launch.sh") + " -n " +
                        std::to_string(n) + " -- " + CROSSOVER_BINARY + " train " + cfg +
                        " --run-dir " + run + " --threads 1 " + sets);
   }

@@ -41,7 +41,7 @@ class HfExport : public ::testing::Test {
     testing::write_file(cfg, dump_config(c));
     const std::string train = std::string(CROSSOVER_BINARY) + " train " + cfg + " --run-dir " + run;
     const auto r = testing::run_command(
-        fsdp ? testing::source_path("scripts/launch.sh") + " -n 2 -- " + train +
+        fsdp ? testing::source_path("scripts/cluster/launch.sh") + " -n 2 -- " + train +
                    " --set distributed.sharding=fsdp"
              : train);
     EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -2,7 +2,7 @@
 # Preemption and time limits against a real SLURM: Debian's slurm-wlm (22.05) and munge, which
 # scripts/setup.sh installs. Starts a munged, a slurmctld and one slurmd (this machine, its
 # CPUs) of its own, configured in a temporary directory on ports of their own, and checks:
-#   a) scripts/slurm/train.sbatch, 2 tasks, fsdp, signalled as --signal=B:TERM does before the
+#   a) scripts/cluster/slurm/train.sbatch, 2 tasks, fsdp, signalled as --signal=B:TERM does before the
 #      time limit (scancel -b -s TERM: the batch shell alone): both ranks stop at one step and
 #      write one checkpoint there, the job requeues itself, resumes and finishes, and its
 #      metrics.jsonl holds every step's train loss, equal to those of the same run undisturbed;
@@ -18,10 +18,10 @@
 # start time to now (and, in c, its time limit up) so as not to wait for it.
 # Prints a table of the checks. Exits 1 when a check fails, or when SLURM cannot be started
 # (the reason printed). Root only. About 5 minutes on 2 cores.
-#   scripts/slurm/test-slurm.sh [BUILD_DIR]      (default build; KEEP=1 keeps the temporary
+#   scripts/cluster/slurm/test-slurm.sh [BUILD_DIR]      (default build; KEEP=1 keeps the temporary
 #                                                 directory: logs, run directories)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 ROOT=$PWD
 BUILD_DIR=${1:-build}
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR=$ROOT/$BUILD_DIR ;; esac
@@ -208,7 +208,7 @@ RUN_SETS=(--set "data.path=$DATA" --set hardware.threads=1 --set logging.log_eve
           --set checkpoint.every=0 --set eval.every=0 --set eval.val_sequences=8
           --set eval.mc_samples=2)
 TRAIN=(--export=ALL,CROSSOVER="$CROSSOVER" --gpus-per-node=0 --cpus-per-task=1 --chdir="$T"
-       "$ROOT/scripts/slurm/train.sbatch" "$ROOT/configs/tiny-mdm.yaml")
+       "$ROOT/scripts/cluster/slurm/train.sbatch" "$ROOT/configs/tiny-mdm.yaml")
 FSDP_SETS=("${RUN_SETS[@]}" --set distributed.sharding=fsdp)
 
 # --- a) train.sbatch, 2 tasks, fsdp, signalled as before a time limit ----------------------

@@ -3,7 +3,7 @@
 # MASTER_ADDR, MASTER_PORT), waits for all of them and exits with the first failure's status.
 # Ctrl-C reaches every process directly (one process group); SIGTERM sent to this script is
 # forwarded. A rank that dies makes the others fail on their next collective by themselves.
-#   scripts/launch.sh -n 2 -- build/crossover train configs/tiny-ar.yaml --set distributed.sharding=fsdp
+#   scripts/cluster/launch.sh -n 2 -- build/crossover train configs/tiny-ar.yaml --set distributed.sharding=fsdp
 # Options: -n N (processes, default 1), -p PORT (rendezvous port, default a free one).
 set -euo pipefail
 n=1
