@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Downloads, here (Debian 12 with its package mirror), the .deb files that scripts/gpu-check.sh
+# Downloads, here (Debian 12 with its package mirror), the .deb files that scripts/gpu/check.sh
 # unpacks on a GPU machine that has CUDA and PyTorch but no Debian -dev packages and no network:
 # the C++ libraries crossover builds against (headers, CMake/pkg-config files, and the shared
 # libraries they name). LibTorch comes from PyTorch there, with its own gloo, so neither

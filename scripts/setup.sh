@@ -17,7 +17,7 @@ PACKAGES=(
   slurm-wlm munge
   # the fuzz targets (fuzz/, scripts/fuzz.sh): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-dev
-  # the GPU bundle (scripts/gpu-bundle.sh): binaries without the build's RPATH
+  # the GPU bundle (scripts/gpu/bundle.sh): binaries without the build's RPATH
   patchelf
   # the bundled default corpus (the King James Bible)
   bible-kjv

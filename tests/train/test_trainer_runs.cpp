@@ -106,7 +106,7 @@ TEST_F(TrainerRuns, KilledAndResumedRunRepeatsTheStraightRunBitForBit) {
       EXPECT_EQ(tb[i]["step"], ta[i]["step"]);
       // Bitwise, which holds on the CPU (one machine, one thread count, deterministic kernels);
       // on a GPU, where kernels are not bitwise deterministic, the bundle's check
-      // (scripts/gpu-bundle/run.sh) compares a resume with a tolerance. JSON keeps doubles'
+      // (scripts/gpu/bundle/run.sh) compares a resume with a tolerance. JSON keeps doubles'
       // full precision.
       EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << objective << " step " << i + 1;
       EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# crossover's GPU check, run from the bundle that scripts/gpu-bundle.sh assembles: nothing is
+# crossover's GPU check, run from the bundle that scripts/gpu/bundle.sh assembles: nothing is
 # built or downloaded here. It needs python3 with PyTorch (its LibTorch and CUDA libraries are
 # the ones crossover was built against) and, for --device cuda, one GPU.
 #
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     --device) DEVICE=${2:?--device needs cuda or cpu}; shift 2 ;;
     --steps) STEPS=${2:?--steps needs a list such as 1,3}; shift 2 ;;
     --out) OUT=${2:?--out needs a folder}; shift 2 ;;
-    --write-reference) WRITE_REFERENCE=${2:?}; STEPS=0,3; shift 2 ;;  # gpu-bundle.sh's use
+    --write-reference) WRITE_REFERENCE=${2:?}; STEPS=0,3; shift 2 ;;  # gpu/bundle.sh's use
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac

@@ -3,7 +3,7 @@
 # paths with no build there, no network and no Debian packages, only python3 with the same
 # PyTorch (2.11.0, CUDA 13.0) whose LibTorch crossover was built against.
 #
-#   scripts/gpu-bundle.sh [BUILD_DIR] [OUT_DIR]      (defaults: build-torch2, gpu-bundle)
+#   scripts/gpu/bundle.sh [BUILD_DIR] [OUT_DIR]      (defaults: build-torch2, gpu-bundle)
 #
 # BUILD_DIR is a -DCROSSOVER_CUDA=ON build (scripts/build.sh --torch pip); the targets the
 # bundle needs are built there first. OUT_DIR (git-ignored, at most 48 MiB) receives:
@@ -21,7 +21,7 @@
 # headers crossover compiled against is torch.cuda.nccl.version(). PYTHON (default .venv's)
 # is the interpreter whose torch the build used.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD_DIR=${1:-build-torch2}
 OUT=${2:-gpu-bundle}
@@ -40,7 +40,7 @@ TORCH_DIR=$("$PYTHON" -c 'import os, torch; print(os.path.dirname(torch.__file__
 SITE=$(cd "$TORCH_DIR/.." && pwd)
 LIB_PATH=$TORCH_DIR/lib
 for d in "$SITE"/nvidia/*/lib; do LIB_PATH=$LIB_PATH:$d; done
-# Folders of libraries unpacked by hand (scripts/gpu-check.sh's prefix) are searched before the
+# Folders of libraries unpacked by hand (scripts/gpu/check.sh's prefix) are searched before the
 # system's, and what is found there is bundled like the rest.
 LIB_PATH=$LIB_PATH${BUNDLE_LIB_PATH:+:$BUNDLE_LIB_PATH}
 
@@ -105,9 +105,9 @@ theirs=$("$PYTHON" -c 'import torch; print(".".join(map(str, torch.cuda.nccl.ver
 [ -n "$ours" ] && [ "$ours" = "$theirs" ] ||
   die "NCCL headers '${ours:-none}' but torch.cuda.nccl.version() $theirs ($version)"
 
-cp scripts/gpu-bundle/run.sh scripts/gpu-bundle/check.py "$OUT/"
+cp scripts/gpu/bundle/run.sh scripts/gpu/bundle/check.py "$OUT/"
 cp configs/1b-mdm.yaml configs/8b-mdm.yaml "$OUT/configs/"
-cp scripts/gpu-bundle/tiny.yaml "$OUT/configs/tiny-check.yaml"
+cp scripts/gpu/bundle/tiny.yaml "$OUT/configs/tiny-check.yaml"
 # The KJV in a vocabulary of 1024 (about 3 MB of 16-bit tokens): the GPU machine needs no corpus.
 # Where Debian's bible-kjv is missing (a GPU machine building for itself), this repository's text.
 corpus=(--corpus kjv)

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # The GPU check built on the GPU machine itself: the fallback where no bundle was carried
-# (scripts/gpu-bundle.sh builds one elsewhere; that is the fast way). For an H100/H200 machine
+# (scripts/gpu/bundle.sh builds one elsewhere; that is the fast way). For an H100/H200 machine
 # that has nvcc, PyTorch 2.x in python3, CMake and ninja but no Debian -dev packages and no
 # network:
 #   1. unpacks the .deb files of scripts/fetch-gpu-debs.sh (carried in .gpu-debs/) into a prefix,
 #   2. configures with -DCROSSOVER_CUDA=ON against python3's LibTorch and the NCCL headers of its
 #      nvidia-nccl package, and builds only what the check runs (crossover, the kernel tests,
 #      the SentencePiece plugin); the build is timed but not counted in the check's deadline,
-#   3. assembles a bundle from that build (scripts/gpu-bundle.sh, with the CPU reference runs),
+#   3. assembles a bundle from that build (scripts/gpu/bundle.sh, with the CPU reference runs),
 #   4. runs the bundle's check (run.sh --device cuda), which prints the PASS/FAIL table.
 # Exit status: 0 when nothing failed. Environment: BUILD_DIR (build-gpu), GPU_DEBS (.gpu-debs),
 # TORCH_CMAKE_PREFIX (default: torch.utils.cmake_prefix_path), CHECK_SECONDS (300, the check
 # alone), PYTHON (python3).
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 START=$(date +%s)
 BUILD_DIR=${BUILD_DIR:-build-gpu}
@@ -142,7 +142,7 @@ record ok "build: $(( $(date +%s) - t0 )) s on $(nproc) cores"
 
 # ---- 3. the bundle, and its check ------------------------------------------------------------
 if ! PYTHON=${PYTHON:-python3} BUNDLE_LIB_PATH=$PREFIX/usr/lib/x86_64-linux-gnu \
-     scripts/gpu-bundle.sh "$BUILD_DIR" "$BUILD_DIR/bundle" >"$LOGS/bundle.log" 2>&1; then
+     scripts/gpu/bundle.sh "$BUILD_DIR" "$BUILD_DIR/bundle" >"$LOGS/bundle.log" 2>&1; then
   tail -n 20 "$LOGS/bundle.log"
   record FAILED "bundle: see bundle.log"
   finish
