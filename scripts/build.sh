@@ -4,7 +4,7 @@
 #   scripts/build.sh [cmake args]              against Debian's LibTorch 1.13 (CPU), in build/
 #   scripts/build.sh --torch pip [cmake args]  against PyPI's PyTorch 2.x (CUDA 13) LibTorch with
 #       the CUDA kernels and NCCL (-DCROSSOVER_CUDA=ON), in build-torch2/: installs the pinned
-#       torch wheel into .venv (scripts/venv.sh) and compiles the kernels with nvcc
+#       torch wheel into .venv (scripts/setup/venv.sh) and compiles the kernels with nvcc
 #       (/usr/local/cuda). Needs no GPU: the CPU tests run against it too.
 # BUILD_DIR overrides the build folder.
 set -euo pipefail
@@ -20,8 +20,8 @@ case "$torch" in
   debian) BUILD_DIR=${BUILD_DIR:-build} ;;
   pip)
     BUILD_DIR=${BUILD_DIR:-build-torch2}
-    scripts/setup.sh  # Debian's packages for everything but LibTorch
-    scripts/venv.sh scripts/requirements-torch.txt
+    scripts/setup/debian-packages.sh  # Debian's packages for everything but LibTorch
+    scripts/setup/venv.sh scripts/setup/requirements-torch.txt
     prefix=$(.venv/bin/python -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
     args=(-DCROSSOVER_CUDA=ON "-DCMAKE_PREFIX_PATH=$prefix")
     ;;

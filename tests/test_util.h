@@ -94,13 +94,13 @@ inline std::string source_path(const std::string& relative) {
   return (fs::path(source_dir()) / relative).string();
 }
 
-// The project-local Python (scripts/venv.sh) that checks crossover's outputs with the real
+// The project-local Python (scripts/setup/venv.sh) that checks crossover's outputs with the real
 // libraries (tensorboard, safetensors, transformers). Empty, with the test failed, when it is
 // missing: these checks must not pass by being skipped.
 inline std::string venv_python() {
   const std::string python = source_path(".venv/bin/python");
   if (fs::exists(python)) return python;
-  ADD_FAILURE() << python << " not found: run `scripts/venv.sh scripts/requirements-test.txt` "
+  ADD_FAILURE() << python << " not found: run `scripts/setup/install.sh` "
                 << "(scripts/test.sh does) to create the test tools' Python environment";
   return "";
 }

@@ -54,7 +54,7 @@ for f in crossover crossover_kernel_tests libcrossover_spm.so; do
   if command -v patchelf >/dev/null; then
     patchelf --remove-rpath "$OUT/bin/$f"
   else
-    echo "gpu-bundle: no patchelf (scripts/setup.sh installs it): $f keeps the build's RPATH"
+    echo "gpu-bundle: no patchelf (scripts/setup/debian-packages.sh installs it): $f keeps the build's RPATH"
   fi
 done
 

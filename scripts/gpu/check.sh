@@ -3,7 +3,7 @@
 # (scripts/gpu/bundle.sh builds one elsewhere; that is the fast way). For an H100/H200 machine
 # that has nvcc, PyTorch 2.x in python3, CMake and ninja but no Debian -dev packages and no
 # network:
-#   1. unpacks the .deb files of scripts/fetch-gpu-debs.sh (carried in .gpu-debs/) into a prefix,
+#   1. unpacks the .deb files of scripts/setup/fetch-gpu-debs.sh (carried in .gpu-debs/) into a prefix,
 #   2. configures with -DCROSSOVER_CUDA=ON against python3's LibTorch and the NCCL headers of its
 #      nvidia-nccl package, and builds only what the check runs (crossover, the kernel tests,
 #      the SentencePiece plugin); the build is timed but not counted in the check's deadline,
@@ -65,7 +65,7 @@ if [ -z "$NVCC" ]; then record FAILED "no nvcc: cannot build the CUDA kernels"; 
 shopt -s nullglob
 debs=("$GPU_DEBS"/*.deb)
 if [ ${#debs[@]} -eq 0 ]; then
-  say "no .deb files in $GPU_DEBS (run scripts/fetch-gpu-debs.sh where there is a network);"
+  say "no .deb files in $GPU_DEBS (run scripts/setup/fetch-gpu-debs.sh where there is a network);"
   say "relying on what this machine has installed"
   record SKIPPED "dependency packages: none carried in $GPU_DEBS"
 else

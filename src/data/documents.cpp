@@ -220,7 +220,7 @@ class Kjv final : public DocumentSource {
     if (status != 0 || bytes_ == 0)
       throw std::runtime_error(
           "`bible -f Ge1:1-Re22:21` failed (exit status " + std::to_string(status) +
-          "); install Debian's bible-kjv package (scripts/setup.sh does)");
+          "); install Debian's bible-kjv package (scripts/setup/debian-packages.sh does)");
   }
   std::FILE* pipe_ = nullptr;
   int64_t bytes_ = 0;

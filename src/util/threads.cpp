@@ -50,7 +50,7 @@ void warn_if_reference_blas() {
   if (blas_is_reference())
     spdlog::warn(
         "LibTorch is using the reference BLAS ({}), about 10x slower: run `sudo apt-get install "
-        "libopenblas0-openmp` (scripts/setup.sh does)",
+        "libopenblas0-openmp` (scripts/setup/debian-packages.sh does)",
         blas_library());
 }
 

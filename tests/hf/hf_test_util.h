@@ -1,6 +1,6 @@
 // Helpers of the Hugging Face export/import tests: the project's Python environment (the one
-// scripts/venv.sh makes from scripts/requirements-test.txt: torch, transformers, safetensors,
-// sentencepiece) and crossover's own logits for a run.
+// scripts/setup/install.sh makes from scripts/setup/requirements-test.txt: torch, transformers,
+// safetensors, sentencepiece) and crossover's own logits for a run.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -21,7 +21,7 @@ namespace crossover::testing {
 #define ASSERT_VENV()                                                          \
   ASSERT_TRUE(std::filesystem::exists(::crossover::testing::venv_python()))    \
       << ::crossover::testing::venv_python()                                   \
-      << " is missing: run scripts/venv.sh scripts/requirements-test.txt"
+      << " is missing: run scripts/setup/install.sh"
 
 // Runs tests/python/SCRIPT with the environment's interpreter.
 inline CommandResult run_python(const std::string& script, const std::string& args) {

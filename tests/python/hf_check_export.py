@@ -19,7 +19,7 @@ try:
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 except ImportError as e:  # the test says how to make the environment
-    print(f"missing Python package ({e}): run scripts/venv.sh scripts/requirements-test.txt")
+    print(f"missing Python package ({e}): run scripts/setup/install.sh")
     sys.exit(2)
 
 

@@ -17,7 +17,7 @@ try:
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
 except ImportError as e:
-    print(f"missing Python package ({e}): run scripts/venv.sh scripts/requirements-test.txt")
+    print(f"missing Python package ({e}): run scripts/setup/install.sh")
     sys.exit(2)
 
 

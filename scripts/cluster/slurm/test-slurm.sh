@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Preemption and time limits against a real SLURM: Debian's slurm-wlm (22.05) and munge, which
-# scripts/setup.sh installs. Starts a munged, a slurmctld and one slurmd (this machine, its
+# scripts/setup/debian-packages.sh installs. Starts a munged, a slurmctld and one slurmd (this machine, its
 # CPUs) of its own, configured in a temporary directory on ports of their own, and checks:
 #   a) scripts/cluster/slurm/train.sbatch, 2 tasks, fsdp, signalled as --signal=B:TERM does before the
 #      time limit (scancel -b -s TERM: the batch shell alone): both ranks stop at one step and
@@ -40,7 +40,7 @@ cannot() {
 
 [ "$(id -u)" = 0 ] || cannot "it needs root (its daemons run as root); run it as root"
 for tool in munged mungekey slurmctld slurmd sbatch srun squeue scancel scontrol; do
-  command -v "$tool" >/dev/null || cannot "$tool is missing: install slurm-wlm and munge (scripts/setup.sh)"
+  command -v "$tool" >/dev/null || cannot "$tool is missing: install slurm-wlm and munge (scripts/setup/debian-packages.sh)"
 done
 [ -x "$CROSSOVER" ] || { echo "test-slurm: FAIL: no $CROSSOVER (scripts/build.sh first)" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || cannot "it needs 2 CPUs, this machine has $(nproc)"

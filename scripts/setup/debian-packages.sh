@@ -15,7 +15,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # a one-node SLURM of its own for scripts/cluster/slurm/test-slurm.sh (preemption, requeue, time limit)
   slurm-wlm munge
-  # the fuzz targets (fuzz/, scripts/fuzz.sh): clang with libFuzzer, ASan and UBSan
+  # the fuzz targets (fuzz/, scripts/test/fuzz.sh): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-dev
   # the GPU bundle (scripts/gpu/bundle.sh): binaries without the build's RPATH
   patchelf
@@ -23,7 +23,7 @@ PACKAGES=(
   bible-kjv
   # plotting and checkpoint-reading scripts (run with /usr/bin/python3)
   python3 python3-matplotlib python3-numpy python3-yaml
-  # the project-local virtual environment of the PyTorch 2.x build (scripts/venv.sh)
+  # the project-local virtual environment of the PyTorch 2.x build (scripts/setup/venv.sh)
   python3-venv
 )
 
@@ -37,22 +37,22 @@ done
 
 SUDO=()
 if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  command -v sudo >/dev/null || { echo "debian-packages.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
   SUDO=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
-echo "setup.sh: installing ${missing[*]}"
+echo "debian-packages.sh: installing ${missing[*]}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-"${SUDO[@]}" apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; echo "setup.sh: apt-get update failed" >&2; exit 1; }
+"${SUDO[@]}" apt-get update -qq >"$log" 2>&1 || { cat "$log" >&2; echo "debian-packages.sh: apt-get update failed" >&2; exit 1; }
 if ! "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
   # Find the culprit: install one at a time.
   for pkg in "${missing[@]}"; do
     if ! "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >"$log" 2>&1; then
       tail -n 5 "$log" >&2
-      echo "setup.sh: cannot install package $pkg" >&2
+      echo "debian-packages.sh: cannot install package $pkg" >&2
       exit 1
     fi
   done
 fi
-echo "setup.sh: done"
+echo "debian-packages.sh: done"

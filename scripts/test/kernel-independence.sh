@@ -5,14 +5,14 @@
 # (OpenBLAS's SkylakeX sgemm happens to round every row of a batch alike; its Haswell and Zen
 # kernels do not.)
 #
-#   scripts/test-kernel-independence.sh [BUILD_DIR] [ctest arguments...]
+#   scripts/test/kernel-independence.sh [BUILD_DIR] [ctest arguments...]
 #
 # BUILD_DIR defaults to $BUILD_DIR or build/. The kernel is Haswell (AVX2) on a machine with
 # AVX-512 and Sandybridge (AVX) on one without, so it differs from the native choice either way;
 # OPENBLAS_CORETYPE set in the environment overrides it. Bitwise tests (a resumed run against the
 # straight one) stay bitwise: every process of one test uses the same kernel.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 build_dir=${1:-${BUILD_DIR:-build}}
 if [ $# -gt 0 ]; then shift; fi
 if [ ! -f "$build_dir/CTestTestfile.cmake" ]; then

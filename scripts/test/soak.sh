@@ -2,7 +2,7 @@
 # Soak test of crash safety (not in CI; minutes): the faults a cluster deals out, against one small
 # run, then a check that what survived is exactly the run that was never disturbed.
 #
-#   scripts/soak.sh [N] [BUILD_DIR]     N random SIGKILLs (default 50), BUILD_DIR default build
+#   scripts/test/soak.sh [N] [BUILD_DIR]     N random SIGKILLs (default 50), BUILD_DIR default build
 #
 #  1. a reference run, undisturbed, logging the loss of every step;
 #  2. until N kills have landed: start or resume the run, SIGKILL it after a random delay (checkpoints every 2 steps
@@ -17,7 +17,7 @@
 #     reference (same machine, same kernels; resume is exact).
 # Prints what happened to each fault and a summary; exits 1 if anything did not survive.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 n=${1:-50}
 build=${2:-build}
 bin=$build/crossover

@@ -3,10 +3,10 @@
 # unpacks on a GPU machine that has CUDA and PyTorch but no Debian -dev packages and no network:
 # the C++ libraries crossover builds against (headers, CMake/pkg-config files, and the shared
 # libraries they name). LibTorch comes from PyTorch there, with its own gloo, so neither
-# libtorch-dev nor libgloo-dev is needed. Usage: scripts/fetch-gpu-debs.sh [DIR] (default
+# libtorch-dev nor libgloo-dev is needed. Usage: scripts/setup/fetch-gpu-debs.sh [DIR] (default
 # .gpu-debs, git-ignored); carry DIR to the GPU machine with the working tree.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 OUT=${1:-.gpu-debs}
 
 # Debian 12 names; the runtime packages are the ones the -dev packages depend on.

@@ -3,7 +3,7 @@
 # and runs each on its seed corpus for a fixed number of inputs, then prints per target the
 # inputs run, the time, the slowest input and the peak memory.
 #
-#   scripts/fuzz.sh [RUNS] [TARGET...]     RUNS inputs per target (default 10000), all targets
+#   scripts/test/fuzz.sh [RUNS] [TARGET...]     RUNS inputs per target (default 10000), all targets
 #                                          unless some are named (fuzz_config, fuzz_token_store, ...)
 #
 # FUZZ_BUILD_DIR (default build-fuzz) holds the build, the growing corpora (corpus/<target>/;
@@ -12,7 +12,7 @@
 # FUZZ_TIMEOUT seconds (default 1) or more than 2 GB of memory; the script then stops with status 1
 # and names the input, which reproduces with `BUILD/TARGET INPUT`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 runs=${1:-10000}
 [ $# -gt 0 ] && shift
 build=${FUZZ_BUILD_DIR:-build-fuzz}
