@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Preemption and time limits against a real SLURM: Debian's slurm-wlm (22.05) and munge, which
-# scripts/setup/debian-packages.sh installs. Starts a munged, a slurmctld and one slurmd (this machine, its
-# CPUs) of its own, configured in a temporary directory on ports of their own, and checks:
-#   a) scripts/cluster/slurm/train.sbatch, 2 tasks, fsdp, signalled as --signal=B:TERM does before the
-#      time limit (scancel -b -s TERM: the batch shell alone): both ranks stop at one step and
-#      write one checkpoint there, the job requeues itself, resumes and finishes, and its
+# scripts/setup/debian-packages.sh installs. Starts a munged, a slurmctld and one slurmd (this
+# machine, its CPUs) of its own, configured in a temporary directory on ports of their own, and
+# checks:
+#   a) scripts/cluster/slurm/train.sbatch, 2 tasks, fsdp, signalled as --signal=B:TERM does
+#      before the time limit (scancel -b -s TERM: the batch shell alone): both ranks stop at one
+#      step and write one checkpoint there, the job requeues itself, resumes and finishes, and its
 #      metrics.jsonl holds every step's train loss, equal to those of the same run undisturbed;
 #   b) `crossover sweep slurm` of a 3-point sweep as an array job: one point's task is signalled
 #      the same way, checkpoints, requeues itself (that task only) and finishes; the other
@@ -18,8 +19,8 @@
 # start time to now (and, in c, its time limit up) so as not to wait for it.
 # Prints a table of the checks. Exits 1 when a check fails, or when SLURM cannot be started
 # (the reason printed). Root only. About 5 minutes on 2 cores.
-#   scripts/cluster/slurm/test-slurm.sh [BUILD_DIR]      (default build; KEEP=1 keeps the temporary
-#                                                 directory: logs, run directories)
+#   scripts/cluster/slurm/test-slurm.sh [BUILD_DIR]   (default build; KEEP=1 keeps the
+#                                                     temporary directory: logs, run directories)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
