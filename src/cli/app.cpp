@@ -73,6 +73,10 @@ int run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
+  } catch (const PeerLostError& e) {
+    // Another rank is gone: one line, and a status of its own so that launchers restart.
+    spdlog::error("{}", e.what());
+    return kPeerLostExitCode;
   } catch (const std::exception& e) {
     // Commands run from parse callbacks; their failures are errors, not usage errors.
     spdlog::error("{}", e.what());

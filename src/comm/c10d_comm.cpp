@@ -4,6 +4,7 @@
 // views of the flat output.
 #include <ATen/ATen.h>
 #include <spdlog/spdlog.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
@@ -14,7 +15,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <future>
+#include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "crossover/comm/launch.h"
 
@@ -49,21 +53,25 @@ class C10dComm final : public Comm {
                                   device.str() + " (nccl takes CUDA tensors, gloo CPU tensors)");
     const auto timeout = std::chrono::milliseconds(timeout_s * 1000);
     c10d::TCPStoreOptions so;
-    so.port = static_cast<uint16_t>(env.master_port);
+    so.port = static_cast<uint16_t>(env.store_port());
     so.isServer = env.rank == 0;
     so.numWorkers = static_cast<size_t>(env.world_size);
     so.waitWorkers = true;
     so.timeout = timeout;
     try {
-      store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+      // Each torchrun attempt apart: a rank restarted late never reads an earlier attempt's keys.
+      store_ = c10::make_intrusive<c10d::PrefixStore>(
+          "crossover/attempt" + std::to_string(env.restart_count), tcp);
     } catch (const std::exception& e) {
       throw std::runtime_error("rank " + std::to_string(rank_) + ": cannot join the TCPStore at " +
-                               env.master_addr + ":" + std::to_string(env.master_port) +
-                               " within " + std::to_string(timeout_s) + " s: " + e.what());
+                               env.master_addr + ":" + std::to_string(env.store_port()) +
+                               " within " + std::to_string(timeout_s) + " s: " + first_line(e.what()));
     }
+    const std::string my_address = own_address(env);
     if (backend == CommBackend::kGloo) {
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
-      opts->devices.push_back(gloo_device(env));
+      opts->devices.push_back(gloo_device(env, my_address));
       opts->threads = 2;
       pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(store_, rank_, world_, opts);
     } else {
@@ -77,8 +85,9 @@ class C10dComm final : public Comm {
                                "-DCROSSOVER_CUDA=ON against a CUDA LibTorch)");
 #endif
     }
-    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{})", world_, backend_,
-                 device_.str(), env.master_addr, env.master_port);
+    publish_addresses(my_address);
+    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{}, this rank at {})", world_,
+                 backend_, device_.str(), env.master_addr, env.store_port(), my_address);
   }
 
   ~C10dComm() override = default;
@@ -198,10 +207,42 @@ class C10dComm final : public Comm {
     try {
       work->wait();
     } catch (const std::exception& e) {
-      throw std::runtime_error("rank " + std::to_string(rank_) + ": collective " + what +
-                               " failed — another rank died or stalled for more than " +
-                               std::to_string(timeout_s_) +
-                               " s (distributed.timeout_s): " + first_line(e.what()));
+      const std::string first = first_line(e.what());
+      const std::string line = describe_lost_peer(rank_, what, first, addresses_, timeout_s_);
+      // What this rank saw may be a survivor that already gave up (rank 1 exits on losing node
+      // 1; rank 0 then sees rank 1 go): the first report in the store names the original loss.
+      const std::string mine = line.substr(0, line.size() - first.size() - 3);
+      const std::string earlier = first_report(mine);
+      if (earlier.empty() || earlier == mine) throw PeerLostError(line);
+      throw PeerLostError(line + "; first reported: " + earlier);
+    }
+  }
+
+  // Sets the run's first failure report unless one is there and returns the one there; empty if
+  // the store (on rank 0) does not answer within 2 s: its node may be gone or cut off. The store
+  // call runs on a thread left behind then, so a dead store never holds up the exit.
+  std::string first_report(const std::string& mine) {
+    auto result = std::make_shared<std::promise<std::string>>();
+    std::thread([store = store_, mine, result] {
+      try {
+        const auto v = store->compareSet("first_loss", {}, std::vector<uint8_t>(mine.begin(), mine.end()));
+        result->set_value(std::string(v.begin(), v.end()));
+      } catch (...) {
+        result->set_value("");
+      }
+    }).detach();
+    auto f = result->get_future();
+    if (f.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return "";
+    return f.get();
+  }
+
+  // Every rank's address, so that a failure names the ranks behind a broken connection.
+  void publish_addresses(const std::string& mine) {
+    const auto bytes = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+    store_->set("address/" + std::to_string(rank_), bytes(mine));
+    for (int r = 0; r < world_; ++r) {
+      const auto a = store_->get("address/" + std::to_string(r));
+      addresses_.emplace_back(a.begin(), a.end());
     }
   }
 
@@ -215,20 +256,26 @@ class C10dComm final : public Comm {
   }
 
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
-  // Single-node jobs talk over loopback; GLOO_SOCKET_IFNAME picks an interface as in PyTorch;
-  // otherwise Gloo uses the interface its host name resolves to.
-  static std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env) {
+  // Single-node jobs talk over loopback. Across hosts a rank listens on the address its host
+  // reaches rank 0 from: the host name often resolves to 127.0.1.1, where no other node can
+  // connect. GLOO_SOCKET_IFNAME picks an interface instead, as in PyTorch.
+  static std::string own_address(const DistEnv& env) {
+    if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost") return "127.0.0.1";
+    return local_address_towards(env.master_addr);  // empty: no IPv4 route (IPv6 only)
+  }
+  static std::shared_ptr<::gloo::transport::Device> gloo_device(const DistEnv& env,
+                                                                const std::string& address) {
     if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"))
       return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
-    if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost")
-      return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
-    return c10d::ProcessGroupGloo::createDefaultDevice();
+    if (address.empty()) return c10d::ProcessGroupGloo::createDefaultDevice();
+    return c10d::ProcessGroupGloo::createDeviceForHostname(address);
   }
 
   int rank_, world_;
   std::string backend_;
   at::Device device_;
   int64_t timeout_s_;
+  std::vector<std::string> addresses_;  // rank r's address, as the other ranks see it
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg_;
 #ifdef CROSSOVER_HAVE_NCCL

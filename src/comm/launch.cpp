@@ -59,6 +59,8 @@ DistEnv read_dist_env() {
     env.local_rank = int_env("LOCAL_RANK", env.rank);
     env.master_addr = str_env("MASTER_ADDR", "127.0.0.1");
     env.master_port = int_env("MASTER_PORT", 29500);
+    env.agent_store = str_env("TORCHELASTIC_USE_AGENT_STORE", "") == "True";
+    env.restart_count = int_env("TORCHELASTIC_RESTART_COUNT", 0);
   } else if (std::getenv("SLURM_NTASKS") && std::getenv("SLURM_PROCID")) {
     env.source = "slurm";
     env.world_size = int_env("SLURM_NTASKS", 1);

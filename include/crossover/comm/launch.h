@@ -11,19 +11,50 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "crossover/comm/comm.h"
 #include "crossover/config/config.h"
 
 namespace crossover {
 
+// A collective failed because another rank went away (killed, its node lost, its link cut) or
+// stopped answering for distributed.timeout_s. Its message is one line naming the collective and
+// the peer; `crossover` exits with kPeerLostExitCode for it, so that a launcher or a script can
+// tell "restart me" from crossover's own errors (exit 1) and usage errors (exit 2).
+class PeerLostError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+// EX_TEMPFAIL of sysexits.h: a temporary failure, worth retrying from the last checkpoint.
+inline constexpr int kPeerLostExitCode = 75;
+
 struct DistEnv {
   int rank = 0, world_size = 1, local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
   std::string source = "none";  // torchrun | slurm | none
+  // torchrun's agent serves its own store at MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True),
+  // in the protocol of torchrun's PyTorch, which a LibTorch 1.13 client cannot speak: rank 0
+  // then serves crossover's store on store_port() = MASTER_PORT + 1 instead.
+  bool agent_store = false;
+  int restart_count = 0;  // TORCHELASTIC_RESTART_COUNT: keys of each attempt apart
+  int store_port() const { return agent_store ? master_port + 1 : master_port; }
 };
+
+// The local address this host uses to reach `host` (an address or a name) over IPv4: what
+// Gloo binds to, so that on a cluster node it listens on the interface towards rank 0 rather
+// than on what the host name resolves to (often 127.0.1.1). Empty when `host` is unknown or
+// unreachable.
+std::string local_address_towards(const std::string& host);
+
+// The one line a rank reports when a collective fails: names the collective, this rank, and
+// the ranks at the peer address the transport's message names ("[10.0.0.2]:port"), or says
+// that no peer answered within the timeout. `rank_addresses[r]` is rank r's address.
+std::string describe_lost_peer(int rank, const char* collective, const std::string& transport_error,
+                               const std::vector<std::string>& rank_addresses, int64_t timeout_s);
 
 // The version of the nccl.h this build was compiled against ("2.28.9"); empty in a build
 // without NCCL. A process group over NCCL refuses to start when LibTorch's NCCL differs.
