@@ -6,7 +6,8 @@
 #
 #  1. a reference run, undisturbed, logging the loss of every step;
 #  2. until N kills have landed: start or resume the run, SIGKILL it after a random delay (checkpoints every 2 steps
-#     and fsync'd tensor files make many kills land inside a checkpoint write); after each kill
+#     and fsync'd tensor files make many kills land inside a checkpoint write; starts alternate
+#     between background writes, the default, and checkpoint.async=false); after each kill
 #     the latest checkpoint must verify (every checksum) and no partial step_N.tmp/ may survive
 #     the next start;
 #  3. one of two ranks (fsdp over Gloo) SIGKILLed: the other must exit by itself (its collective
@@ -83,7 +84,9 @@ run=$work/killed
 rm -rf "$run"
 kills=0 in_write=0 restarts=0 finished_early=0
 for ((i = 1; kills < n && i <= 3 * n; i++)); do  # until N kills landed on a running trainer
-  "$bin" train "$work/soak.yaml" --run-dir "$run" >>"$work/killed.log" 2>&1 &
+  mode=()
+  (( i % 2 )) && mode=(--set checkpoint.async=false)  # kills during both kinds of write
+  "$bin" train "$work/soak.yaml" --run-dir "$run" "${mode[@]}" >>"$work/killed.log" 2>&1 &
   pid=$!
   restarts=$((restarts + 1))
   # A delay in [0.3, 0.3 + reference time): kills land in start-up, steps and checkpoint writes.

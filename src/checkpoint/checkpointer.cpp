@@ -53,58 +53,77 @@ std::string Checkpointer::dir_for(int64_t step) const {
 std::string Checkpointer::save(
     int64_t step, const TrainState& train_state,
     const std::function<FileChecksums(const std::string&)>& write_tensors) {
-  nlohmann::json state = train_state.to_json();
-  const std::string final_dir = dir_for(step);
-  const std::string tmp = final_dir + ".tmp";
-  const WriteFaultScope fault_scope(step);  // CROSSOVER_FAULT=enospc@step (util/fault.h)
   try {
-    write(step, std::move(state), write_tensors, tmp, final_dir);
+    begin(step);
+    write_part(step, write_tensors);
+    comm_.barrier();  // every rank's part is on disk
+    if (comm_.rank() == 0) commit(step, train_state);
   } catch (const std::exception& e) {
     // A failed write (a full disk, say) must not leave its partial directory behind: on a full
     // disk it holds the very space the rerun needs. The previous checkpoint and `latest` are
     // untouched, so the run stops with the error and resumes from there.
-    if (comm_.rank() == 0) {
-      std::error_code ec;
-      if (fs::remove_all(tmp, ec) > 0 && !ec)
-        spdlog::error("checkpoint at step {} failed; removed the partial {}", step, tmp);
-    }
+    if (comm_.rank() == 0) remove_partial(step);
     throw;
   }
-  return final_dir;
+  comm_.barrier();
+  return dir_for(step);
 }
 
-void Checkpointer::write(int64_t step, nlohmann::json state,
-                         const std::function<FileChecksums(const std::string&)>& write_tensors,
-                         const std::string& tmp, const std::string& final_dir) {
+std::string Checkpointer::begin(int64_t step) {
+  const std::string tmp = dir_for(step) + ".tmp";
   if (comm_.rank() == 0) {
     fs::create_directories(checkpoints_dir());
     fs::remove_all(tmp);  // debris of a write that was killed
     fs::create_directories(tmp);
   }
   comm_.barrier();
+  return tmp;
+}
+
+void Checkpointer::write_part(int64_t step,
+                              const std::function<FileChecksums(const std::string&)>& write_tensors) {
+  const std::string tmp = dir_for(step) + ".tmp";
+  const WriteFaultScope fault_scope(step);  // CROSSOVER_FAULT=enospc@step (util/fault.h)
   const FileChecksums mine = write_tensors(tmp);
   fault_point("checkpoint", step);
+  // Written last and atomically: its presence says this rank's files are complete and durable.
   atomic_write_file((fs::path(tmp) / ("checksums.rank" + std::to_string(comm_.rank()) + ".json")).string(),
                     nlohmann::json(mine).dump());
-  comm_.barrier();
-  if (comm_.rank() == 0) {
-    nlohmann::json files = nlohmann::json::object();
-    for (int r = 0; r < comm_.world_size(); ++r) {
-      const fs::path p = fs::path(tmp) / ("checksums.rank" + std::to_string(r) + ".json");
-      const auto rank_files = nlohmann::json::parse(read_text_file(p.string()));
-      for (auto& [name, sha] : rank_files.items()) files[name] = sha;
-      fs::remove(p);
-    }
-    state["files"] = files;
-    atomic_write_file((fs::path(tmp) / "state.json").string(), state.dump(2) + "\n");
-    if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (a rerun)
-    fs::rename(tmp, final_dir);
-    sync_path(checkpoints_dir());
-    atomic_write_file((fs::path(checkpoints_dir()) / "latest").string(),
-                      fs::path(final_dir).filename().string() + "\n");
-    prune();
+}
+
+std::string Checkpointer::commit(int64_t step, const TrainState& train_state) {
+  if (comm_.rank() != 0) throw std::logic_error("Checkpointer::commit: rank 0 commits");
+  const std::string final_dir = dir_for(step);
+  const std::string tmp = final_dir + ".tmp";
+  const WriteFaultScope fault_scope(step);
+  nlohmann::json state = train_state.to_json();
+  nlohmann::json files = nlohmann::json::object();
+  for (int r = 0; r < comm_.world_size(); ++r) {
+    const fs::path p = fs::path(tmp) / ("checksums.rank" + std::to_string(r) + ".json");
+    if (!fs::exists(p))
+      throw std::runtime_error(p.string() + ": missing: rank " + std::to_string(r) +
+                               " has not finished its part of the checkpoint");
+    const auto rank_files = nlohmann::json::parse(read_text_file(p.string()));
+    for (auto& [name, sha] : rank_files.items()) files[name] = sha;
   }
-  comm_.barrier();
+  for (int r = 0; r < comm_.world_size(); ++r)
+    fs::remove(fs::path(tmp) / ("checksums.rank" + std::to_string(r) + ".json"));
+  state["files"] = files;
+  atomic_write_file((fs::path(tmp) / "state.json").string(), state.dump(2) + "\n");
+  if (fs::exists(final_dir)) fs::remove_all(final_dir);  // same step saved again (a rerun)
+  fs::rename(tmp, final_dir);
+  sync_path(checkpoints_dir());
+  atomic_write_file((fs::path(checkpoints_dir()) / "latest").string(),
+                    fs::path(final_dir).filename().string() + "\n");
+  prune();
+  return final_dir;
+}
+
+void Checkpointer::remove_partial(int64_t step) {
+  const std::string tmp = dir_for(step) + ".tmp";
+  std::error_code ec;
+  if (fs::remove_all(tmp, ec) > 0 && !ec)
+    spdlog::error("checkpoint at step {} failed; removed the partial {}", step, tmp);
 }
 
 std::vector<std::string> Checkpointer::remove_partial_writes() {

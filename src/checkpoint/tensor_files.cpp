@@ -67,6 +67,39 @@ FileChecksums write_sharded_checkpoint(const std::string& dir, const ModelLayout
   return sums;
 }
 
+namespace {
+// dst[i] = src[i] on the CPU, reusing dst[i] when it has the shape and dtype already. A copy
+// from a GPU goes into pinned memory and is blocking: it is queued on the current stream after
+// the step's update, and returns when it has landed.
+void copy_to_host(std::vector<at::Tensor>& dst, const std::vector<at::Tensor>& src) {
+  dst.resize(src.size());
+  for (size_t i = 0; i < src.size(); ++i) {
+    const at::Tensor& s = src[i];
+    at::Tensor& d = dst[i];
+    if (!d.defined() || d.sizes() != s.sizes() || d.scalar_type() != s.scalar_type())
+      d = at::empty(s.sizes(), at::TensorOptions().dtype(s.scalar_type()).pinned_memory(s.is_cuda()));
+    d.copy_(s.detach(), /*non_blocking=*/false);
+  }
+}
+}  // namespace
+
+void CheckpointSnapshot::copy_from(const std::vector<at::Tensor>& p, const std::vector<at::Tensor>& m,
+                                   const std::vector<at::Tensor>& v) {
+  copy_to_host(params, p);
+  copy_to_host(exp_avg, m);
+  copy_to_host(exp_avg_sq, v);
+}
+
+FileChecksums CheckpointSnapshot::write(const std::string& dir, const ModelLayout& layout) const {
+  switch (files) {
+    case Files::kNone: return {};
+    case Files::kFull: return write_full_checkpoint(dir, layout, params, exp_avg, exp_avg_sq);
+    case Files::kSharded:
+      return write_sharded_checkpoint(dir, layout, rank, world, params, exp_avg, exp_avg_sq);
+  }
+  return {};
+}
+
 void verify_checkpoint_file(const std::string& dir, const nlohmann::json& state,
                             const std::string& name) {
   // Files verified by this process: path -> (size, modification time) when verified.

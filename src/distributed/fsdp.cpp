@@ -171,7 +171,7 @@ class FullySharded final : public Sharding {
         x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal, batch.dropout);
       const at::Tensor h = model_.final_norm(embed, x);
       loss = weighted_cross_entropy(h, model_.head_weight(embed), batch.targets.to(device),
-                                    batch.weights.to(device));
+                                    batch.weights.to(device), 0, batch.signal_positions);
     }
     {
       PhaseScope backward(timer_, Phase::kBackward);
@@ -214,6 +214,19 @@ class FullySharded final : public Sharding {
       v.push_back(s.exp_avg_sq);
     }
     return write_sharded_checkpoint(dir, model_.layout(), comm_.rank(), comm_.world_size(), p, m, v);
+  }
+
+  void snapshot(CheckpointSnapshot& into) override {
+    into.files = CheckpointSnapshot::Files::kSharded;
+    into.rank = comm_.rank();
+    into.world = comm_.world_size();
+    std::vector<at::Tensor> p, m, v;
+    for (const auto& s : adam_.slots()) {
+      p.push_back(s.param);
+      m.push_back(s.exp_avg);
+      v.push_back(s.exp_avg_sq);
+    }
+    into.copy_from(p, m, v);
   }
 
   nlohmann::json checkpoint_format() const override {

@@ -186,6 +186,18 @@ class Replicated final : public Sharding {
     return write_full_checkpoint(dir, model_.layout(), p, m, v);
   }
 
+  void snapshot(CheckpointSnapshot& into) override {
+    into.files = comm_.rank() == 0 ? CheckpointSnapshot::Files::kFull : CheckpointSnapshot::Files::kNone;
+    if (comm_.rank() != 0) return;  // rank 0 writes the one full copy
+    std::vector<at::Tensor> p, m, v;
+    for (const auto& s : adam_.slots()) {
+      p.push_back(s.param);
+      m.push_back(s.exp_avg);
+      v.push_back(s.exp_avg_sq);
+    }
+    into.copy_from(p, m, v);
+  }
+
   nlohmann::json checkpoint_format() const override { return CheckpointFormat{}.to_json(); }
 
   void load(const std::string& dir, const nlohmann::json& state) override {
@@ -254,7 +266,8 @@ class Replicated final : public Sharding {
     for (int64_t i = 0; i < model_.config().layers; ++i)
       x = CheckpointedBlock::apply(x, flats[1 + i], &model_, i, batch.causal, batch.dropout);
     return weighted_cross_entropy(model_.final_norm(flats[0], x), model_.head_weight(flats[0]),
-                                  batch.targets.to(device), batch.weights.to(device));
+                                  batch.targets.to(device), batch.weights.to(device), 0,
+                                  batch.signal_positions);
   }
 
   ShardingOptions options_;

@@ -82,6 +82,8 @@ class Autoregressive final : public Objective {
       b.weights = at::full(b.inputs.sizes(), scale / static_cast<float>(len),
                            windows.options().dtype(at::kFloat));
     }
+    // Every target counts (the weights are scale/len, or kWeightNone's): known on the host.
+    if (b.inputs.is_cuda()) b.signal_positions = b.inputs.numel();
     return b;
   }
 
@@ -125,7 +127,13 @@ class MaskedDiffusion final : public Objective {
                                                                       : kernels::kWeightInverseT,
                                len);
     auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
-    return Batch{m.noisy, x0, m.weight, false, dropout_key(ctx)};
+    Batch b{m.noisy, x0, m.weight, false, dropout_key(ctx)};
+    // On a GPU the host counts the masked positions from the same draws (a few microseconds for
+    // a micro-batch), so the loss head needs no host sync; on the CPU the head's nonzero() is
+    // cheaper.
+    if (x0.is_cuda())
+      b.signal_positions = kernels::mdm_mask_count_cpu(t.data_ptr<float>(), rows, len, p);
+    return b;
   }
 
  private:
@@ -171,6 +179,7 @@ Batch batch_rows(const Batch& batch, int64_t begin, int64_t count) {
   b.targets = batch.targets.narrow(0, begin, count);
   b.weights = batch.weights.narrow(0, begin, count);
   b.dropout.global_row0 += begin;
+  b.signal_positions = -1;  // the batch's count, not these rows'
   return b;
 }
 
@@ -180,7 +189,7 @@ at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& f
   const at::Tensor h = model.hidden(flats, batch.inputs.to(device), batch.causal, nullptr,
                                     CacheMode::Read, batch.dropout);
   return weighted_cross_entropy(h, model.head_weight(flats[0]), batch.targets.to(device),
-                                batch.weights.to(device));
+                                batch.weights.to(device), 0, batch.signal_positions);
 }
 
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t mask_id) {

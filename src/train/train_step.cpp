@@ -11,7 +11,7 @@
 namespace crossover {
 
 namespace {
-enum Slot : int64_t { kLoss, kGradSq, kNonFinite, kSigint, kSigterm, kSlots };
+enum Slot : int64_t { kLoss, kGradSq, kNonFinite, kSigint, kSigterm, kCkptWriting, kCkptFailed, kSlots };
 }
 
 StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm,
@@ -55,7 +55,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
   const auto flag = [&](bool on) { return at::full({}, on ? 1.0 : 0.0, grad_sq.options()); };
   at::Tensor stats = at::stack({loss.to(device), grad_sq, local_bad.to(at::kDouble),
                                 flag(request.stop_signal == SIGINT),
-                                flag(request.stop_signal == SIGTERM)})
+                                flag(request.stop_signal == SIGTERM),
+                                flag(request.checkpoint_writing), flag(request.checkpoint_failed)})
                          .to(comm.device());
   comm.all_reduce_sum(stats);
   stats = stats.cpu();
@@ -66,6 +67,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
   r.grad_norm = std::sqrt(s[kGradSq]);
   r.finite = s[kNonFinite] == 0 && std::isfinite(r.loss) && std::isfinite(r.grad_norm);
   r.stop_signal = s[kSigterm] > 0 ? SIGTERM : s[kSigint] > 0 ? SIGINT : 0;
+  r.ranks_writing = static_cast<int64_t>(s[kCkptWriting]);
+  r.ranks_failed = static_cast<int64_t>(s[kCkptFailed]);
   if (!r.finite) return r;
   PhaseScope optimizer(timer, Phase::kOptimizer);
   sharding.optimizer().scale_grads(clip_factor(r.grad_norm, request.grad_clip));

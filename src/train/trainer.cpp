@@ -185,6 +185,8 @@ void Trainer::log_setup() const {
 
 bool Trainer::resume_or_init() {
   checkpointer_ = std::make_unique<Checkpointer>(run_dir_, config_.checkpoint.keep_last, comm_);
+  if (config_.checkpoint.async)
+    background_ = std::make_unique<BackgroundCheckpoints>(*checkpointer_, comm_, model_->layout());
   if (rank0_) checkpointer_->remove_partial_writes();  // a crashed writer's debris holds disk space
   const auto resume_dir = checkpointer_->latest();
   if (!resume_dir) {
@@ -259,24 +261,61 @@ void Trainer::emit(const std::string& kind, int64_t s, const nlohmann::json& fie
   if (kind == "train" || kind == "eval") tensorboard_.add_json_scalars(kind, s, fields);
 }
 
-void Trainer::save(int64_t s) {
-  PhaseScope timed(timer_.get(), Phase::kCheckpoint);
-  const auto t0 = std::chrono::steady_clock::now();
+TrainState Trainer::checkpoint_state(int64_t s) const {
   TrainState state = TrainState::of_run(config_, *sampler_, s, flops_per_token_);
   state.optimizer_steps = sharding_->optimizer().steps_taken();
   state.bad_steps = bad_steps_;
   state.world_size = comm_.world_size();
   state.sharding = config_.distributed.sharding;
   state.checkpoint_format = sharding_->checkpoint_format();
+  return state;
+}
+
+void Trainer::save(int64_t s, bool background) {
+  PhaseScope timed(timer_.get(), Phase::kCheckpoint);
+  const auto t0 = std::chrono::steady_clock::now();
   std::string dir;
   try {
-    dir = checkpointer_->save(s, state, [&](const std::string& d) { return sharding_->save(d); });
+    if (background_) {
+      // At most one checkpoint in flight: the previous one is committed first (so a
+      // synchronous save below never races a background one).
+      if (!background) background_->finish();
+      report_committed();
+    }
+    if (background) {
+      background_->start(s, checkpoint_state(s),
+                         [&](CheckpointSnapshot& snapshot) { sharding_->snapshot(snapshot); });
+      spdlog::debug("checkpoint at step {}: copied in {:.3f} s, writing in the background", s,
+                    seconds_since(t0));
+      return;
+    }
+    dir = checkpointer_->save(s, checkpoint_state(s),
+                              [&](const std::string& d) { return sharding_->save(d); });
   } catch (const std::exception& e) {  // a full disk: the run stops, with the reason recorded
     emit("end", s, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
     throw;
   }
-  emit("checkpoint", s, {{"path", dir}, {"seconds", seconds_since(t0)}});
+  emit("checkpoint", s, {{"path", dir}, {"seconds", seconds_since(t0)}, {"background", false}});
   spdlog::info("checkpoint {} ({:.1f} s)", dir, seconds_since(t0));
+}
+
+void Trainer::follow_background_checkpoint(const StepResult& r) {
+  if (!background_) return;
+  try {
+    background_->agree(r.ranks_writing, r.ranks_failed);
+  } catch (const std::exception& e) {  // every rank stops at this step, the previous checkpoint the latest
+    emit("end", step_, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
+    throw;
+  }
+  report_committed();
+}
+
+void Trainer::report_committed() {
+  for (const auto& c : background_->take_committed()) {
+    // Logged at the step the trainer learns of it (the `checkpoint` event keeps its own step).
+    emit("checkpoint", c.step, {{"path", c.dir}, {"seconds", c.write_seconds}, {"background", true}});
+    spdlog::info("checkpoint {} (written in the background in {:.1f} s)", c.dir, c.write_seconds);
+  }
 }
 
 void Trainer::evaluate(int64_t s) {
@@ -321,9 +360,12 @@ StepResult Trainer::train_step() {
   request.lr = learning_rate(config_.schedule, config_.optimizer, step_, total_steps_);
   request.grad_clip = config_.optimizer.grad_clip;
   request.stop_signal = g_signal;
+  request.checkpoint_writing = background_ && background_->writing();
+  request.checkpoint_failed = background_ && background_->failed();
   request.timer = timer_.get();
   const StepResult r = crossover::train_step(*sharding_, *objective_, comm_, request);
   ++step_;  // the step's scopes have returned the timer to the trainer's own phase (other)
+  follow_background_checkpoint(r);
   return r;
 }
 
@@ -397,7 +439,7 @@ TrainResult Trainer::loop() {
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
     if (eval_schedule_.due(step_)) evaluate(step_);
     if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 && step_ < total_steps_)
-      save(step_);
+      save(step_, /*background=*/background_ != nullptr);
   }
   return finish(stop_signal, last_loss);
 }

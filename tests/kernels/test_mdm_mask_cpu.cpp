@@ -2,6 +2,7 @@
 // are the semantics the CUDA kernel must reproduce bit for bit (tests/kernels/test_kernels_cuda).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -279,6 +280,25 @@ TEST(MdmMaskCpu, NoneWeightsEveryPositionWhileStillCorruptingInputs) {
   EXPECT_GT(row_count(m, 2, len), 25);
   // The corruption is the same as in the other modes: one mask decision for all weightings.
   EXPECT_EQ(m.mask, run(tokens, t, len, params(kWeightInverseT)).mask);
+}
+
+// The host's count of a batch's nonzero weights (kept on a GPU run so the loss head needs no
+// sync) is the number the kernel's draws give, forced masks included.
+TEST(MdmMaskCpu, TheHostCountIsTheNumberOfNonzeroWeights) {
+  const int64_t len = 37;  // not a multiple of 4: the last draw is partly used
+  const std::vector<float> t = {0.0f, 1e-4f, 0.03f, 0.5f, 0.97f, 1.0f, 0.25f};
+  for (int weighting : {kWeightInverseT, kWeightMaskFraction, kWeightNone}) {
+    MaskParams p = params(weighting);
+    p.global_row0 = 1000;
+    if (weighting == kWeightInverseT) p.norm_len = len;
+    const std::vector<float> tt = weighting == kWeightInverseT
+                                      ? std::vector<float>(t.begin() + 1, t.end())  // 1/t: no t = 0
+                                      : t;
+    const Masked m = run(make_tokens(static_cast<int64_t>(tt.size()), len), tt, len, p);
+    const int64_t nonzero = std::count_if(m.weight.begin(), m.weight.end(), [](float w) { return w != 0; });
+    EXPECT_EQ(mdm_mask_count_cpu(tt.data(), static_cast<int64_t>(tt.size()), len, p), nonzero)
+        << "weighting " << weighting;
+  }
 }
 
 }  // namespace

@@ -78,5 +78,35 @@ TEST(LossHead, UniformLogitsGiveLnVPerWeightUnit) {
               std::log(300.0), 1e-5);
 }
 
+// The sync-free selection (a count known on the host) picks the rows nonzero() picks, in the
+// same order, so the loss and gradients are the same bit for bit.
+TEST(LossHead, SignalRowIndexIsNonzerosIndexWithoutReadingTheDevice) {
+  at::manual_seed(3);
+  for (double fraction : {0.0, 0.03, 0.5, 1.0}) {
+    const at::Tensor w = at::rand({301}) * (at::rand({301}) < fraction).to(at::kFloat);
+    const at::Tensor expected = w.ne(0).nonzero().squeeze(1);
+    const int64_t count = expected.numel();
+    EXPECT_TRUE(at::equal(signal_row_index(w, count), expected)) << fraction;
+  }
+}
+
+TEST(LossHead, AKnownSignalCountGivesTheSameLossAndGradients) {
+  at::manual_seed(9);
+  const int64_t N = 64, d = 16, V = 41;
+  const at::Tensor h0 = at::randn({N, d}), w0 = at::randn({V, d}) * 0.3;
+  const at::Tensor y = at::randint(0, V, {N});
+  const at::Tensor weights = (at::rand({N}) + 0.5) * (at::rand({N}) < 0.5).to(at::kFloat);
+  const int64_t count = weights.ne(0).sum().item<int64_t>();
+  at::Tensor h1 = h0.clone().set_requires_grad(true), w1 = w0.clone().set_requires_grad(true);
+  at::Tensor h2 = h0.clone().set_requires_grad(true), w2 = w0.clone().set_requires_grad(true);
+  const at::Tensor counted = weighted_cross_entropy(h1, w1, y, weights, 8);
+  const at::Tensor known = weighted_cross_entropy(h2, w2, y, weights, 8, count);
+  counted.backward();
+  known.backward();
+  EXPECT_EQ(known.item<float>(), counted.item<float>());
+  EXPECT_TRUE(at::equal(h2.grad(), h1.grad()));
+  EXPECT_TRUE(at::equal(w2.grad(), w1.grad()));
+}
+
 }  // namespace
 }  // namespace crossover

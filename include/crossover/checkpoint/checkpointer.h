@@ -39,6 +39,17 @@ class Checkpointer {
   std::string save(int64_t step, const TrainState& state,
                    const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
 
+  // save() in its phases, for a writer that runs the middle one on another thread
+  // (checkpoint/background_checkpoints.h). begin: every rank, collective (a barrier): rank 0
+  // makes an empty step_N.tmp/. write_part: this rank's files, then checksums.rank<r>.json
+  // written atomically, which marks the part complete; no collective, any thread. commit: rank 0
+  // only, once every rank's write_part has returned: state.json, the rename, `latest`, pruning;
+  // returns the final directory. remove_partial: rank 0, after a failure: deletes step_N.tmp/.
+  std::string begin(int64_t step);
+  void write_part(int64_t step, const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
+  std::string commit(int64_t step, const TrainState& state);
+  void remove_partial(int64_t step);
+
   // Removes the unfinished writes in RUN_DIR/checkpoints (step_N.tmp/, latest.tmp) that
   // crashed writers left, logging each; returns their paths. Only the process that owns the run
   // directory may call it (the trainer, holding the run lock, before it writes anything).
@@ -61,9 +72,6 @@ class Checkpointer {
   static std::string find(const std::string& run_dir, int64_t step = -1);
 
  private:
-  void write(int64_t step, nlohmann::json state,
-             const std::function<FileChecksums(const std::string&)>& write_tensors,
-             const std::string& tmp, const std::string& final_dir);
   void prune();
   std::string run_dir_;
   int64_t keep_last_;

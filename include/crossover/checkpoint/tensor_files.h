@@ -51,4 +51,22 @@ FileChecksums write_sharded_checkpoint(const std::string& dir, const ModelLayout
                                        const std::vector<at::Tensor>& exp_avg,
                                        const std::vector<at::Tensor>& exp_avg_sq);
 
+// One rank's checkpoint tensors copied off the training state into host memory, so that the
+// files can be written while training goes on (checkpoint/background_checkpoints.h). The
+// buffers are reused from one checkpoint to the next (allocated once, pinned when the state
+// lives on a GPU, so the copy runs at full bandwidth).
+struct CheckpointSnapshot {
+  enum class Files { kNone, kFull, kSharded };
+  Files files = Files::kNone;  // kNone: this rank writes nothing (ddp's other ranks)
+  int64_t rank = 0, world = 1;  // kSharded: whose shards
+  std::vector<at::Tensor> params, exp_avg, exp_avg_sq;  // per group, on the CPU
+
+  // Copies the tensors (any device) into the buffers and returns once the copies are complete:
+  // the caller may update the originals right after.
+  void copy_from(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& exp_avg,
+                 const std::vector<at::Tensor>& exp_avg_sq);
+  // Writes the files (write_full_checkpoint or write_sharded_checkpoint) into `dir`.
+  FileChecksums write(const std::string& dir, const ModelLayout& layout) const;
+};
+
 }  // namespace crossover

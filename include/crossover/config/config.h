@@ -246,6 +246,7 @@ struct EvalConfig {
 struct CheckpointConfig {
   int64_t every = 0;
   int64_t keep_last = 2;
+  bool async = true;
 
   template <class V>
   void visit(V& v) {
@@ -253,6 +254,10 @@ struct CheckpointConfig {
             rule::NonNegative{});
     v.field("keep_last", keep_last, "checkpoints kept (older ones are deleted)",
             rule::Positive{});
+    v.field("async", async,
+            "write periodic checkpoints on a background thread: the step waits only for the copy "
+            "to host memory (the last checkpoint, and one on a signal, are waited for)",
+            rule::Any{});
   }
   bool operator==(const CheckpointConfig&) const = default;
 };

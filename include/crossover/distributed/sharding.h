@@ -57,6 +57,9 @@ class Sharding {
 
   // Writes this rank's tensor files into a checkpoint directory.
   virtual FileChecksums save(const std::string& dir) = 0;
+  // Copies what save() writes into `into`'s host buffers (reused across calls), for a
+  // background write: returns when the copy is complete, so the next update may run.
+  virtual void snapshot(CheckpointSnapshot& into) = 0;
   // Describes the saved tensors for state.json ("format", shard geometry).
   virtual nlohmann::json checkpoint_format() const = 0;
   // Loads parameters and moments from any checkpoint (full or sharded, any world size).

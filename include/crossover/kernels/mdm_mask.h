@@ -34,6 +34,11 @@ struct MaskParams {
 void mdm_mask_cpu(const int64_t* tokens, const float* t, int64_t rows, int64_t len,
                   const MaskParams& params, int64_t* noisy, uint8_t* mask, float* weight);
 
+// How many positions mdm_mask_cpu/cuda mask (for kWeightNone: rows * len, every position
+// carries a weight), from the same Philox draws and without the tokens: the host's count of a
+// batch's nonzero weights, where the mask itself is drawn on a GPU.
+int64_t mdm_mask_count_cpu(const float* t, int64_t rows, int64_t len, const MaskParams& params);
+
 // The same on CUDA device pointers, enqueued on `stream` (a cudaStream_t). Only in builds
 // with CROSSOVER_CUDA.
 void mdm_mask_cuda(const int64_t* tokens, const float* t, int64_t rows, int64_t len,

@@ -13,10 +13,18 @@ namespace crossover {
 // sum_r weights[r] * CE(hidden[r] . head^T, targets[r]) over rows with weights[r] != 0.
 // hidden [N, d], head [V, d] (every column predictable; [MASK] is not a row of it),
 // targets [N], weights [N]. Differentiable in hidden and head. chunk_rows 0 picks a size that
-// keeps a chunk of logits around 16 MiB on CPU and 256 MiB on GPU.
+// keeps a chunk of logits around 16 MiB on CPU and 256 MiB on GPU. signal_rows: the number of
+// rows with weights != 0 when the caller knows it (Batch::signal_positions), else -1; with it,
+// the rows are selected by signal_row_index, without the host sync of nonzero().
 at::Tensor weighted_cross_entropy(const at::Tensor& hidden, const at::Tensor& head,
                                   const at::Tensor& targets, const at::Tensor& weights,
-                                  int64_t chunk_rows = 0);
+                                  int64_t chunk_rows = 0, int64_t signal_rows = -1);
+
+// The indices of the `count` entries of `weights` [N] that are != 0, ascending, as
+// weights.ne(0).nonzero() gives them, but computed by fixed-size device ops (a cumulative sum
+// and a scatter) from a count the host already knows: no host sync. `count` must be the
+// number of nonzero weights.
+at::Tensor signal_row_index(const at::Tensor& weights, int64_t count);
 
 // Per-row -log p(target) [N] (float), no gradients, chunked the same way. For evaluation.
 at::Tensor token_nll(const at::Tensor& hidden, const at::Tensor& head, const at::Tensor& targets,

@@ -37,6 +37,10 @@ struct Batch {
   at::Tensor weights;  // [rows, T] float; 0 where a position carries no signal
   bool causal = true;
   DropoutKey dropout;  // training batches key the model's dropout masks (model.dropout)
+  // How many positions have weights != 0, when the host knows it without reading the device
+  // (batches built on a GPU: the loss head then selects those rows without a host sync);
+  // -1: unknown, the head counts them.
+  int64_t signal_positions = -1;
 };
 
 // How a trained model of the objective produces text (generate/complete.h runs it).

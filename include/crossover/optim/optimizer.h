@@ -62,8 +62,22 @@ std::pair<double, double> adamw_bias_corrections(const OptimizerConfig& config, 
 void adamw_update_composed(OptimizerSlot& slot, const OptimizerConfig& config, double lr,
                            int64_t step);
 void adamw_update_cpu(OptimizerSlot& slot, const OptimizerConfig& config, double lr, int64_t step);
-// Sum of squares of a gradient as a 0-dim fp64 tensor on its device (accumulated in fp64).
+// Sum of squares of a gradient as a 0-dim fp64 tensor on its device (accumulated in fp64, via
+// an fp64 copy of the gradient: the reference).
 at::Tensor grad_sq_composed(const at::Tensor& grad);
+// The same without the fp64 copy, for gradients on a GPU: fp32 partial sums over fixed chunks
+// of kGradSqChunk elements (a norm per chunk, reduced on the device), then the chunks' squares
+// summed in fp64. Within 1e-5 relative of grad_sq_composed (a few 1e-6 measured on the CPU).
+constexpr int64_t kGradSqChunk = 1 << 16;
+at::Tensor grad_sq_device(const at::Tensor& grad);
+
+// LibTorch 2.x's fused multi-tensor AdamW (at::_fused_adamw_) over every slot in one call
+// per weight-decay class. adamw_fused_available: this build has the op and these slots can take
+// it (fp32, contiguous, all on one CUDA device; `allow_cpu` also accepts CPU slots where the
+// op has a CPU kernel, for tests). AdamW::step uses it for CUDA slots.
+bool adamw_fused_available(const std::vector<OptimizerSlot>& slots, bool allow_cpu = false);
+void adamw_update_fused(std::vector<OptimizerSlot>& slots, const OptimizerConfig& config, double lr,
+                        int64_t step);
 // The same for a CPU fp32 gradient (AdamW::local_grad_sq takes it for those) in fixed chunks of
 // elements, so the sum's rounding does not depend on the number of threads.
 at::Tensor grad_sq_cpu(const at::Tensor& grad);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 
+#include "crossover/checkpoint/background_checkpoints.h"
 #include "crossover/checkpoint/checkpointer.h"
 #include "crossover/comm/comm.h"
 #include "crossover/config/config.h"
@@ -66,7 +67,14 @@ class Trainer {
   void count_step(const StepResult& r);    // into the progress window
   void log_progress(const StepResult& r);  // every logging.log_every steps: the line and event
   void evaluate(int64_t step);
-  void save(int64_t step);
+  // A checkpoint at `step`: in the background (checkpoint.async, `background`) or written
+  // before it returns; either way after the checkpoint in flight is committed.
+  void save(int64_t step, bool background = false);
+  TrainState checkpoint_state(int64_t step) const;
+  // After each step's agreement: lets a background checkpoint commit, raises its writer's error,
+  // and logs the checkpoints committed since.
+  void follow_background_checkpoint(const StepResult& r);
+  void report_committed();
   TrainResult finish(int stop_signal, double last_loss);
   // metrics.jsonl (and TensorBoard for train and eval) on rank 0, with the run's axes at `step`.
   void emit(const std::string& kind, int64_t step, const nlohmann::json& fields);
@@ -104,6 +112,7 @@ class Trainer {
   double flops_per_token_ = 0, peak_flops_ = 0;
 
   std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<BackgroundCheckpoints> background_;  // checkpoint.async; after checkpointer_
   MetricsWriter metrics_;
   MetricsWriter eval_detail_;  // RUN_DIR/eval_detail.jsonl (eval/eval_detail.h)
   TensorBoardWriter tensorboard_;

@@ -44,4 +44,21 @@ void mdm_mask_cpu(const int64_t* tokens, const float* t, int64_t rows, int64_t l
   }
 }
 
+int64_t mdm_mask_count_cpu(const float* t, int64_t rows, int64_t len, const MaskParams& p) {
+  if (p.weighting == kWeightNone) return rows * len;
+  int64_t total = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint64_t row = static_cast<uint64_t>(p.global_row0 + r);
+    const float tr = t[r];
+    int64_t count = 0;
+    for (int64_t j = 0; j < len; j += 4) {  // the draws of mdm_mask_cpu, in the same order
+      const Philox4 bits = token_bits(p.seed, p.step, row, static_cast<uint32_t>(j >> 2), p.stream);
+      for (int64_t k = 0; k < 4 && j + k < len; ++k) count += uniform_from_bits(bits.v[k]) < tr;
+    }
+    if (p.weighting == kWeightMaskFraction && count == 0 && len > 0) count = 1;  // the forced mask
+    total += count;
+  }
+  return total;
+}
+
 }  // namespace crossover::kernels
