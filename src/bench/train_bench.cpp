@@ -30,7 +30,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
                       ") must be a multiple of the world size " + std::to_string(world));
   const int64_t rows = B / world;
   const int64_t micro = config.training.micro_batch > 0 ? config.training.micro_batch : rows;
-  const Transformer model(config.model, vocab, L, config.optimizer);
+  const Transformer model(config.model, vocab, L);
   ShardingOptions so = sharding_options(config.distributed, device, dtype);
   set_cpu_workers(so, config.hardware.cpu_workers, threads, micro);
   auto sharding = make_sharding(so, model, config.optimizer, comm);

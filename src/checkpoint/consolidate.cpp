@@ -26,8 +26,7 @@ std::string consolidate_checkpoint(const std::string& run_dir, int64_t step, con
     throw std::runtime_error(out + ": exists and is not empty; give a new directory");
   fs::create_directories(out);
   const RunDir from{run_dir}, to{out};
-  const Transformer model(config.model, DataMeta::read(from.data().root).vocab_size, config.data.seq_len,
-                          config.optimizer);
+  const Transformer model(config.model, DataMeta::read(from.data().root).vocab_size, config.data.seq_len);
   std::vector<at::Tensor> p, m, v;
   for (size_t g = 0; g < model.layout().groups.size(); ++g) {
     const int64_t n = model.layout().groups[g].numel;

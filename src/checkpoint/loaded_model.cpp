@@ -32,8 +32,7 @@ LoadedModel load_model(const std::string& run_dir, const LoadOptions& options) {
   m.data_meta = DataMeta::read(data.root);
   m.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(data.tokenizer()));
   const int64_t vocab = m.data_meta.vocab_size;
-  m.model = std::make_unique<Transformer>(m.config.model, vocab, m.config.data.seq_len,
-                                          m.config.optimizer);
+  m.model = std::make_unique<Transformer>(m.config.model, vocab, m.config.data.seq_len);
   m.objective = make_objective(m.config.objective, m.model->mask_id());
   const auto& groups = m.model->layout().groups;
   for (size_t g = 0; g < groups.size(); ++g)

@@ -11,7 +11,7 @@
 #include "crossover/comm/launch.h"
 #include "crossover/config/config.h"
 #include "crossover/config/device.h"
-#include "crossover/train/peak.h"
+#include "crossover/model/peak.h"
 
 namespace crossover::cli {
 

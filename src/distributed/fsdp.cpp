@@ -26,6 +26,7 @@
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
+#include "crossover/optim/weight_decay.h"
 #include "strategies.h"
 #include "crossover/model/loss_head.h"
 
@@ -61,13 +62,7 @@ class FullySharded final : public Sharding {
       OptimizerSlot slot;
       slot.param = master.detach();
       slot.grad = master.grad();
-      // This rank's part of the decayed segments.
-      const int64_t lo = rank * shard, hi = lo + shard;
-      for (const auto& p : g.params) {
-        if (!p.decay) continue;
-        const int64_t a = std::max(lo, p.offset), b = std::min(hi, p.offset + p.numel);
-        if (a < b) slot.decay.push_back({a - lo, b - a});
-      }
+      slot.decay = decay_segments(g, opt, rank * shard, (rank + 1) * shard);  // this rank's part
       adam_.add_slot(std::move(slot));
     }
     accumulated_.resize(masters_.size());

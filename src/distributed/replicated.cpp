@@ -14,6 +14,7 @@
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
+#include "crossover/optim/weight_decay.h"
 #include "crossover/model/loss_head.h"
 #include "crossover/util/worker_pool.h"
 #include "strategies.h"
@@ -72,18 +73,6 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   }
 };
 
-std::vector<DecaySegment> decay_segments(const GroupLayout& g) {
-  std::vector<DecaySegment> segs;
-  for (const auto& p : g.params) {
-    if (!p.decay) continue;
-    if (!segs.empty() && segs.back().offset + segs.back().length == p.offset)
-      segs.back().length += p.numel;  // merge neighbours: fewer kernel launches
-    else
-      segs.push_back({p.offset, p.numel});
-  }
-  return segs;
-}
-
 class Replicated final : public Sharding {
  public:
   Replicated(const ShardingOptions& o, const Transformer& model, const OptimizerConfig& opt,
@@ -97,7 +86,7 @@ class Replicated final : public Sharding {
       OptimizerSlot slot;
       slot.param = flat.detach();  // shares storage: updates land in the leaf
       slot.grad = flat.grad();
-      slot.decay = decay_segments(g);
+      slot.decay = decay_segments(g, opt, 0, g.numel);
       adam_.add_slot(std::move(slot));
     }
     if (o.cpu_workers > 1 && o.device.is_cpu())

@@ -14,7 +14,6 @@
 #include "crossover/config/config.h"
 #include "crossover/data/prepare.h"
 #include "crossover/data/tokenizer.h"
-#include "crossover/distributed/sharding.h"
 #include "crossover/hf/model_map.h"
 #include "crossover/hf/weight_files.h"
 #include "crossover/model/layout.h"
@@ -112,7 +111,7 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
                              std::to_string(tok.vocab_size()) + " pieces but " +
                              data.meta() + " says vocab_size " +
                              std::to_string(vocab));
-  const ModelLayout layout = make_layout(config.model, vocab, config.optimizer);
+  const ModelLayout layout = make_layout(config.model, vocab);
   const at::ScalarType dtype = o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
   const int64_t element = o.dtype == "bfloat16" ? 2 : 4;
 

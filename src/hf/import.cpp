@@ -357,7 +357,7 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
   const DataMeta meta = DataMeta::read(config.data.path);
   const int64_t vocab = meta.vocab_size;
   TensorReader tensors(o.hf_dir, config, vocab, o.config_source);
-  const ModelLayout layout = make_layout(config.model, vocab, config.optimizer);
+  const ModelLayout layout = make_layout(config.model, vocab);
 
   ImportResult result;
   result.model_type = hf.model_type;

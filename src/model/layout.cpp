@@ -24,7 +24,7 @@ int64_t ModelLayout::total_numel() const {
 }
 
 namespace {
-void add(GroupLayout& g, const std::string& name, std::vector<int64_t> shape, bool decay,
+void add(GroupLayout& g, const std::string& name, std::vector<int64_t> shape, ParamKind kind,
          Init init) {
   ParamSpec p;
   p.name = g.name == "embed" ? name : g.name + "." + name;
@@ -32,37 +32,37 @@ void add(GroupLayout& g, const std::string& name, std::vector<int64_t> shape, bo
   p.numel = 1;
   for (int64_t s : p.shape) p.numel *= s;
   p.offset = g.numel;
-  p.decay = decay;
+  p.kind = kind;
   p.init = init;
   g.numel += p.numel;
   g.params.push_back(std::move(p));
 }
 }  // namespace
 
-ModelLayout make_layout(const ModelConfig& m, int64_t vocab, const OptimizerConfig& opt) {
+ModelLayout make_layout(const ModelConfig& m, int64_t vocab) {
   const int64_t d = m.d_model, hd = m.head_dim(), kv = m.kv_heads_resolved(),
                 ffn = m.ffn_hidden_resolved();
   ModelLayout layout;
   GroupLayout embed{"embed", {}, 0};
-  add(embed, "tok_embeddings", {vocab + 1, d}, opt.decay_embeddings, Init::Normal);
-  add(embed, "norm", {d}, opt.decay_norms, Init::Ones);
-  if (!m.tie_embeddings) add(embed, "lm_head", {vocab, d}, true, Init::Normal);
+  add(embed, "tok_embeddings", {vocab + 1, d}, ParamKind::Embedding, Init::Normal);
+  add(embed, "norm", {d}, ParamKind::Norm, Init::Ones);
+  if (!m.tie_embeddings) add(embed, "lm_head", {vocab, d}, ParamKind::Matrix, Init::Normal);
   layout.groups.push_back(std::move(embed));
   for (int64_t i = 0; i < m.layers; ++i) {
     GroupLayout b{"blocks." + std::to_string(i), {}, 0};
-    add(b, "attn_norm", {d}, opt.decay_norms, Init::Ones);
-    add(b, "attn.wq", {d, d}, true, Init::Normal);
-    add(b, "attn.wk", {kv * hd, d}, true, Init::Normal);
-    add(b, "attn.wv", {kv * hd, d}, true, Init::Normal);
-    add(b, "attn.wo", {d, d}, true, Init::NormalResidual);
+    add(b, "attn_norm", {d}, ParamKind::Norm, Init::Ones);
+    add(b, "attn.wq", {d, d}, ParamKind::Matrix, Init::Normal);
+    add(b, "attn.wk", {kv * hd, d}, ParamKind::Matrix, Init::Normal);
+    add(b, "attn.wv", {kv * hd, d}, ParamKind::Matrix, Init::Normal);
+    add(b, "attn.wo", {d, d}, ParamKind::Matrix, Init::NormalResidual);
     if (m.qk_norm) {
-      add(b, "attn.q_norm", {hd}, opt.decay_norms, Init::Ones);
-      add(b, "attn.k_norm", {hd}, opt.decay_norms, Init::Ones);
+      add(b, "attn.q_norm", {hd}, ParamKind::Norm, Init::Ones);
+      add(b, "attn.k_norm", {hd}, ParamKind::Norm, Init::Ones);
     }
-    add(b, "ffn_norm", {d}, opt.decay_norms, Init::Ones);
-    add(b, "ffn.w_gate", {ffn, d}, true, Init::Normal);
-    add(b, "ffn.w_up", {ffn, d}, true, Init::Normal);
-    add(b, "ffn.w_down", {d, ffn}, true, Init::NormalResidual);
+    add(b, "ffn_norm", {d}, ParamKind::Norm, Init::Ones);
+    add(b, "ffn.w_gate", {ffn, d}, ParamKind::Matrix, Init::Normal);
+    add(b, "ffn.w_up", {ffn, d}, ParamKind::Matrix, Init::Normal);
+    add(b, "ffn.w_down", {d, ffn}, ParamKind::Matrix, Init::NormalResidual);
     layout.groups.push_back(std::move(b));
   }
   return layout;

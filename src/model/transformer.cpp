@@ -39,12 +39,11 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
   return normed.to(x.scalar_type()) * weight.to(x.scalar_type());
 }
 
-Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len,
-                         const OptimizerConfig& optimizer)
+Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len)
     : config_(config),
       vocab_(vocab),
       max_seq_len_(max_seq_len),
-      layout_(make_layout(config, vocab, optimizer)) {
+      layout_(make_layout(config, vocab)) {
   RunConfig whole;  // the model's own checks; the other sections keep their defaults
   whole.model = config;
   validate(whole);

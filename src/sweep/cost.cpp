@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "crossover/train/peak.h"
+#include "crossover/model/peak.h"
 #include "crossover/util/lines.h"
 
 namespace crossover {

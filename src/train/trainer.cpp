@@ -16,7 +16,7 @@
 #include "crossover/eval/eval_detail.h"
 #include "crossover/eval/val_loss.h"
 #include "crossover/optim/lr_schedule.h"
-#include "crossover/train/peak.h"
+#include "crossover/model/peak.h"
 #include "crossover/util/fault.h"
 #include "crossover/util/log.h"
 #include "crossover/util/progress.h"
@@ -150,8 +150,7 @@ void Trainer::open_data() {
 }
 
 void Trainer::build_model() {
-  model_ = std::make_unique<Transformer>(config_.model, vocab_, config_.data.seq_len,
-                                         config_.optimizer);
+  model_ = std::make_unique<Transformer>(config_.model, vocab_, config_.data.seq_len);
   params_ = count_parameters(config_.model, vocab_);
   if (params_.total != model_->layout().total_numel())
     throw std::logic_error("parameter count disagrees with the analytic formula");

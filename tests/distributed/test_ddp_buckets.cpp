@@ -46,7 +46,7 @@ struct DdpStep {
     model.layers = 2;
     model.d_model = 32;
     model.heads = 2;
-    transformer = std::make_unique<Transformer>(model, 64, 16, opt);
+    transformer = std::make_unique<Transformer>(model, 64, 16);
   }
   // One forward, backward and gradient reduction with ddp over `comm`; the summed loss.
   void run(Comm& comm, int64_t bucket_bytes) {

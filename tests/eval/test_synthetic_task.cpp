@@ -74,7 +74,7 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
     OptimizerConfig opt;
     opt.lr = 3e-3;
     opt.weight_decay = 0.0;
-    const Transformer model(mc, kVocab, kSeqLen, opt);
+    const Transformer model(mc, kVocab, kSeqLen);
     auto comm = make_local_comm();
     auto sharding = make_sharding(ShardingOptions{}, model, opt, *comm);
     sharding->init(0);

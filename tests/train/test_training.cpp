@@ -30,7 +30,7 @@ struct Tiny {
     model.dropout = dropout;
     opt.lr = lr;
     opt.weight_decay = 0.0;
-    transformer = std::make_unique<Transformer>(model, vocab, 64, opt);
+    transformer = std::make_unique<Transformer>(model, vocab, 64);
     sharding = make_sharding(so, *transformer, opt, *comm);
     sharding->init(0);
   }

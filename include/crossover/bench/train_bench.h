@@ -1,6 +1,6 @@
 // `crossover bench train`: the throughput of one training step (train_step: forward, backward,
 // the step's all-reduce, optimizer) on a fixed batch of synthetic tokens, with the run's
-// sharding and process group, against the MFU reference (train/peak.h). Printed, never asserted.
+// sharding and process group, against the MFU reference (model/peak.h). Printed, never asserted.
 #pragma once
 
 #include <ATen/core/Tensor.h>

@@ -17,12 +17,16 @@ namespace crossover {
 
 enum class Init { Normal, NormalResidual, Ones };
 
+// What a parameter is. The model says what each tensor is; whether weight decay applies to it is
+// the optimizer's policy (optim/weight_decay.h).
+enum class ParamKind { Matrix, Norm, Embedding };
+
 struct ParamSpec {
   std::string name;  // e.g. "blocks.3.attn.wq"; also the checkpoint tensor name
   std::vector<int64_t> shape;
   int64_t offset = 0;  // within the group's flat buffer
   int64_t numel = 0;
-  bool decay = true;   // weight decay applies (matrices; not norms, not embeddings by default)
+  ParamKind kind = ParamKind::Matrix;
   Init init = Init::Normal;
 };
 
@@ -39,7 +43,7 @@ struct ModelLayout {
 };
 
 // vocab: predictable tokens; the embedding has vocab + 1 rows ([MASK] is row `vocab`).
-ModelLayout make_layout(const ModelConfig& m, int64_t vocab, const OptimizerConfig& opt);
+ModelLayout make_layout(const ModelConfig& m, int64_t vocab);
 
 // Fills a group's full flat buffer with its initial values: N(0, init_std) matrices, residual
 // output projections N(0, init_std / sqrt(2 layers)), norms 1. Each parameter has its own

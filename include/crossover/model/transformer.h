@@ -38,8 +38,7 @@ enum class CacheMode {
 class Transformer {
  public:
   // vocab: predictable tokens ([MASK] = vocab); max_seq_len bounds positions (RoPE tables).
-  Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len,
-              const OptimizerConfig& optimizer = {});
+  Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len);
 
   const ModelConfig& config() const { return config_; }
   const ModelLayout& layout() const { return layout_; }

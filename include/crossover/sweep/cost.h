@@ -13,7 +13,7 @@
 namespace crossover {
 
 struct ClusterAssumption {
-  std::string gpu = "H100";  // a name in train/peak.h's table (H100, H200, B200, A100, ...)
+  std::string gpu = "H100";  // a name in model/peak.h's table (H100, H200, B200, A100, ...)
   double mfu = 0.40;         // model FLOPs utilisation, (0, 1]
   std::string mfu_source = "assumed";  // how the MFU was chosen, for the printout
 };

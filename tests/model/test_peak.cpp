@@ -3,7 +3,7 @@
 
 #include <ATen/ATen.h>
 
-#include "crossover/train/peak.h"
+#include "crossover/model/peak.h"
 
 namespace crossover {
 namespace {

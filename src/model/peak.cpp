@@ -1,4 +1,4 @@
-#include "crossover/train/peak.h"
+#include "crossover/model/peak.h"
 
 #include <ATen/ATen.h>
 
