@@ -72,8 +72,8 @@ if(CROSSOVER_CUDA)
   target_link_libraries(crossover_kernels_cuda PUBLIC CUDA::cudart)
   target_link_libraries(crossover_kernels PUBLIC crossover_kernels_cuda)
   # USE_C10D_NCCL enables ProcessGroupNCCL in the c10d headers (the CUDA LibTorch has it).
-  # On the bottom layer, so that every layer (and the precompiled header) sees the same macros.
-  target_compile_definitions(crossover_util PUBLIC CROSSOVER_WITH_CUDA=1 USE_C10D_NCCL)
+  # On crossover_external, so that every layer (and the precompiled header) sees the same macros.
+  target_compile_definitions(crossover_external INTERFACE CROSSOVER_WITH_CUDA=1 USE_C10D_NCCL)
   include(${CMAKE_CURRENT_LIST_DIR}/nccl.cmake)
   message(STATUS "CUDA kernels: linked into crossover_kernels (CROSSOVER_WITH_CUDA=1)")
 else()

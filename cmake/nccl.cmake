@@ -55,5 +55,5 @@ if(nccl_package_version AND NOT nccl_package_version STREQUAL CROSSOVER_NCCL_VER
     "but the installed package is ${nccl_package_version} (${nccl_dist_info}): reinstall it.")
 endif()
 # -I before every -isystem (LibTorch's, CUDA's): this nccl.h wins wherever nccl.h is included.
-target_include_directories(crossover_util BEFORE PUBLIC "${CROSSOVER_NCCL_INCLUDE_DIR}")
+target_include_directories(crossover_external BEFORE INTERFACE "${CROSSOVER_NCCL_INCLUDE_DIR}")
 message(STATUS "NCCL headers: ${CROSSOVER_NCCL_VERSION} from ${CROSSOVER_NCCL_INCLUDE_DIR}")

@@ -15,7 +15,7 @@
 #include "crossover/sweep/manifest.h"
 #include "crossover/sweep/plan.h"
 #include "crossover/sweep/process.h"
-#include "crossover/sweep/report.h"
+#include "crossover/analysis/report.h"
 #include "crossover/sweep/run_state.h"
 #include "crossover/sweep/runner.h"
 #include "crossover/sweep/slurm.h"

@@ -1,5 +1,5 @@
 // Crossing detection on piecewise-linear curves and log-linear trend extrapolation.
-#include "crossover/sweep/crossing.h"
+#include "crossover/analysis/crossing.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "crossover/sweep/stats.h"
+#include "crossover/analysis/stats.h"
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "crossover/sweep/stats.h"
+#include "crossover/analysis/stats.h"
 #include "crossover/util/random.h"
 
 namespace crossover {

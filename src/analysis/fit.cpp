@@ -1,7 +1,7 @@
 // The effective-data fit: a refined grid search over (log R*, log alpha) with E and A in closed
 // form (A >= 0, E >= 0). Tokens are scaled by their geometric mean before the power so that A stays well
 // conditioned at 1e10 tokens; A is reported in unscaled units.
-#include "crossover/sweep/fit.h"
+#include "crossover/analysis/fit.h"
 
 #include <algorithm>
 #include <cmath>

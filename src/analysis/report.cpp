@@ -1,6 +1,6 @@
 // The sweep report: CSV tables for plotting and analysis, and a markdown summary that answers
 // "where does MDM overtake AR?" per unique budget, with the fitted R* per objective.
-#include "crossover/sweep/report.h"
+#include "crossover/analysis/report.h"
 
 #include <fmt/format.h>
 
@@ -12,10 +12,10 @@
 #include <set>
 #include <sstream>
 
-#include "crossover/sweep/crossing.h"
-#include "crossover/sweep/fit.h"
-#include "crossover/sweep/results.h"
-#include "crossover/sweep/stats.h"
+#include "crossover/analysis/crossing.h"
+#include "crossover/analysis/fit.h"
+#include "crossover/analysis/results.h"
+#include "crossover/analysis/stats.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/progress.h"
 #include "crossover/version.h"

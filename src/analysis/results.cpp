@@ -1,7 +1,7 @@
 // Reads eval events from metrics.jsonl files. Lines that do not parse (a run writing while the
 // report reads) are skipped; events are keyed by step so a history that repeats steps (it should
 // not, the trainer drops them on resume) still yields one curve.
-#include "crossover/sweep/results.h"
+#include "crossover/analysis/results.h"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

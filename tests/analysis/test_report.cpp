@@ -9,8 +9,8 @@
 
 #include <fmt/format.h>
 
-#include "crossover/sweep/fit.h"
-#include "crossover/sweep/report.h"
+#include "crossover/analysis/fit.h"
+#include "crossover/analysis/report.h"
 #include "crossover/sweep/run_state.h"
 #include "sweep/sweep_fixture.h"
 

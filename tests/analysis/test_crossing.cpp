@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "crossover/sweep/crossing.h"
-#include "crossover/sweep/fit.h"
+#include "crossover/analysis/crossing.h"
+#include "crossover/analysis/fit.h"
 
 namespace crossover {
 namespace {
