@@ -17,6 +17,8 @@ PACKAGES=(
   slurm-wlm munge
   # the fuzz targets (fuzz/, scripts/test/fuzz.sh): clang with libFuzzer, ASan and UBSan
   clang libclang-rt-dev
+  # the C++ style check (scripts/test/format.sh, .clang-format)
+  clang-format-14
   # the GPU bundle (scripts/gpu/bundle.sh): binaries without the build's RPATH
   patchelf
   # the bundled default corpus (the King James Bible)
