@@ -12,8 +12,8 @@ namespace crossover::testing {
 // Writes a corpus of `docs` short documents with a repetitive vocabulary (learnable by a tiny
 // model) and prepares it into dir/data with a `vocab`-piece tokenizer. Returns the data dir.
 inline std::string make_data(const TempDir& dir, int docs = 200, int vocab = 320) {
-  static const char* words[] = {"the", "lord", "said", "unto", "moses", "and", "his", "people",
-                                "went", "out", "of", "egypt", "into", "land", "light", "water"};
+  static const char* words[] = {"the",  "lord", "said", "unto",  "moses", "and",  "his",   "people",
+                                "went", "out",  "of",   "egypt", "into",  "land", "light", "water"};
   std::string text;
   for (int i = 0; i < docs; ++i) {
     for (int j = 0; j < 30; ++j) text += std::string(words[(i * 3 + j * j) % 16]) + " ";

@@ -101,16 +101,17 @@ TEST(LayerGraph, EveryLayerUsesExactlyTheLayersItIncludes) {
   const fs::path root = testing::source_dir();
   const Graph declared = declared_graph(root);
   ASSERT_GE(declared.size(), 15u) << "no crossover_layer() calls found in CMakeLists.txt";
-  EXPECT_EQ(declared, included_graph(root, declared))
-      << "declared in CMakeLists.txt:\n" << show(declared) << "included:\n"
-      << show(included_graph(root, declared));
+  EXPECT_EQ(declared, included_graph(root, declared)) << "declared in CMakeLists.txt:\n"
+                                                      << show(declared) << "included:\n"
+                                                      << show(included_graph(root, declared));
 }
 
 TEST(LayerGraph, ReadmeDrawsTheDeclaredGraph) {
   const fs::path root = testing::source_dir();
   const Graph declared = declared_graph(root);
-  EXPECT_EQ(readme_graph(root), declared)
-      << "README.md's map:\n" << show(readme_graph(root)) << "CMakeLists.txt:\n" << show(declared);
+  EXPECT_EQ(readme_graph(root), declared) << "README.md's map:\n"
+                                          << show(readme_graph(root)) << "CMakeLists.txt:\n"
+                                          << show(declared);
 }
 
 }  // namespace

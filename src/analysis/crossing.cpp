@@ -22,7 +22,8 @@ double interpolate(const Curve& c, double x) {
   if (c.x.empty()) return std::nan("");
   if (x <= c.x.front()) return c.y.front();
   if (x >= c.x.back()) return c.y.back();
-  const size_t i = std::upper_bound(c.x.begin(), c.x.end(), x) - c.x.begin();  // c.x[i-1] <= x < c.x[i]
+  const size_t i = std::upper_bound(c.x.begin(), c.x.end(), x) -
+                   c.x.begin();  // c.x[i-1] <= x < c.x[i]
   const double t = (x - c.x[i - 1]) / (c.x[i] - c.x[i - 1]);
   return c.y[i - 1] + t * (c.y[i] - c.y[i - 1]);
 }
@@ -82,7 +83,8 @@ ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better be
   for (const Curve* c : {&ar, &mdm}) {
     if (!c->se.empty() && c->se.size() != c->x.size())
       throw std::invalid_argument("resolve_crossover: a curve with " + std::to_string(c->x.size()) +
-                                  " points and " + std::to_string(c->se.size()) + " standard errors");
+                                  " points and " + std::to_string(c->se.size()) +
+                                  " standard errors");
     for (double e : c->se)
       if (!std::isfinite(e)) {
         r.why_not = "the data carry no standard error for every evaluation";
@@ -96,7 +98,8 @@ ResolvedCrossover resolve_crossover(const Curve& ar, const Curve& mdm, Better be
   for (double x : grid) {
     const double lead = sign * (interpolate(ar, x) - interpolate(mdm, x));
     const double gap = gap_se.x.empty() ? 0.0 : interpolate(gap_se, x);
-    const double noise = z * std::sqrt(std::pow(se_at(ar, x), 2) + std::pow(se_at(mdm, x), 2) + gap * gap);
+    const double noise =
+        z * std::sqrt(std::pow(se_at(ar, x), 2) + std::pow(se_at(mdm, x), 2) + gap * gap);
     verdict.push_back(lead > noise ? 1 : lead < -noise ? -1 : 0);
   }
   // The first point from which MDM's lead holds beyond the noise to the end.
@@ -157,8 +160,8 @@ CurveComparison compare_curves(const Curve& ar, const Curve& mdm, Better better,
       const int now = g > 0 ? 1 : -1;
       // Where the lead changed hands (or, after a level start, where MDM's lead began).
       const double at = !std::isnan(zero_since) ? zero_since
-                        : prev_g == 0            ? prev_x
-                                                 : prev_x + (x - prev_x) * prev_g / (prev_g - g);
+                        : prev_g == 0           ? prev_x
+                                                : prev_x + (x - prev_x) * prev_g / (prev_g - g);
       if (leader != 0 && now != leader) r.crossings.push_back({at, now > 0});
       if (now > 0 && !r.mdm_first_ahead) r.mdm_first_ahead = leader == 0 ? prev_x : at;
       leader = now;

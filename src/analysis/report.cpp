@@ -5,9 +5,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -142,9 +142,9 @@ Curve window_gap_se(const std::vector<const PointResults*>& ar,
 // The AR and MDM points of one group (the same point but for the objective and the seed).
 struct Pair {
   std::string group, family;
-  double unique = 0;  // tokens per epoch, as the runs report it
-  double total = 0;   // the pair's training-token budget
-  const PointResults* ar = nullptr;   // the lowest seed of each objective
+  double unique = 0;                 // tokens per epoch, as the runs report it
+  double total = 0;                  // the pair's training-token budget
+  const PointResults* ar = nullptr;  // the lowest seed of each objective
   const PointResults* mdm = nullptr;
   std::vector<const PointResults*> ars, mdms;  // every seed, lowest first
 };
@@ -170,7 +170,9 @@ std::vector<Pair> make_pairs(const std::vector<PointResults>& results) {
     if (r.unique_tokens > 0 && r.point.objective == "ar") it->unique = r.unique_tokens;
     if (it->unique <= 0) it->unique = r.unique_tokens;
   }
-  auto by_seed = [](const PointResults* a, const PointResults* b) { return a->point.seed < b->point.seed; };
+  auto by_seed = [](const PointResults* a, const PointResults* b) {
+    return a->point.seed < b->point.seed;
+  };
   for (auto& p : pairs) {
     std::stable_sort(p.ars.begin(), p.ars.end(), by_seed);
     std::stable_sort(p.mdms.begin(), p.mdms.end(), by_seed);
@@ -268,7 +270,8 @@ std::string curves_csv(const std::vector<PointResults>& results) {
       const std::string at = head + std::to_string(e.step) + "," + csv_num(e.tokens) + "," +
                              csv_num(e.epoch) + "," + csv_num(e.flops) + ",";
       auto row = [&](const std::string& task, const char* metric, double v) {
-        if (std::isfinite(v)) out << at << csv_field(task) << "," << metric << "," << csv_num(v) << "\n";
+        if (std::isfinite(v))
+          out << at << csv_field(task) << "," << metric << "," << csv_num(v) << "\n";
       };
       row("", "val_loss", e.val_loss);
       row("", "val_loss_se", e.val_loss_se);
@@ -349,11 +352,8 @@ std::string describe(const Compared& k, const PointResults& mdm) {
                                          who(c.mdm_advantage) + " at the end";
     s = fmt::format("no crossing between {} and {} tokens: {}.", tokens_text(c.x_begin),
                     tokens_text(c.x_end), course);
-  }
-  else if (c.crossings.size() == 1)
-    s = crossing_list(c, u) + ".";
-  else
-    s = fmt::format("{} crossings: {}.", c.crossings.size(), crossing_list(c, u));
+  } else if (c.crossings.size() == 1) s = crossing_list(c, u) + ".";
+  else s = fmt::format("{} crossings: {}.", c.crossings.size(), crossing_list(c, u));
   s += fmt::format(" At {} tokens ({}): {}, MDM {} vs AR {}", tokens_text(c.x_end),
                    epoch_text(c.x_end, u), who(c.mdm_advantage), value_text(c.mdm_end, acc),
                    value_text(c.ar_end, acc));
@@ -368,8 +368,7 @@ std::string describe(const Compared& k, const PointResults& mdm) {
                      "the crossover lies between {} ({}) and {} tokens ({}).",
                      tokens_text(c.resolved.x_lo), epoch_text(c.resolved.x_lo, u),
                      tokens_text(c.resolved.x_hi), epoch_text(c.resolved.x_hi, u));
-  else
-    s += " Crossover beyond the noise: not resolved (" + c.resolved.why_not + ").";
+  else s += " Crossover beyond the noise: not resolved (" + c.resolved.why_not + ").";
   if (c.trend) {
     const auto& t = *c.trend;
     if (t.crosses)
@@ -408,7 +407,8 @@ std::string overview_cell(const CurveComparison& c, double unique) {
 std::string totals_text(const Manifest& m) {
   std::set<int64_t> totals;
   for (const auto& p : m.points) totals.insert(p.total_tokens);
-  if (totals.size() <= 1) return tokens_text(static_cast<double>(m.total_tokens)) + " training tokens each";
+  if (totals.size() <= 1)
+    return tokens_text(static_cast<double>(m.total_tokens)) + " training tokens each";
   std::string s;
   for (int64_t t : totals) s += (s.empty() ? "" : ", ") + tokens_text(static_cast<double>(t));
   return "training budgets of " + s + " tokens";
@@ -454,19 +454,21 @@ std::vector<FitRow> fit_families(const std::vector<PointResults>& results) {
   for (const auto& key : order) {
     const Family& fam = families[key];
     const bool across = fam.finals.size() >= 5 && fam.totals.size() >= 2;
-    FitRow row{key.first, key.second,
-               fit_effective_data(across ? fam.finals : fam.trajectory),
-               across ? fmt::format("final losses of {} runs over {} total budgets",
-                                    fam.finals.size(), fam.totals.size())
-                      : "the runs' trajectories (intermediate evals, under fewer than 5 finished runs over 2 "
-                        "total budgets): a description, not an estimate",
-               ""};
+    FitRow row{
+        key.first, key.second, fit_effective_data(across ? fam.finals : fam.trajectory),
+        across
+            ? fmt::format("final losses of {} runs over {} total budgets", fam.finals.size(),
+                          fam.totals.size())
+            : "the runs' trajectories (intermediate evals, under fewer than 5 finished runs over 2 "
+              "total budgets): a description, not an estimate",
+        ""};
     const auto& f = row.fit;
     if (!f.ok) row.note = fmt::format("too few points ({})", f.samples);
     else if (!f.repeated) row.note = "no run repeated its data yet: R* is not identifiable";
     else if (f.r_star_at_bound)
       row.note = fmt::format("R* sits at the edge of the searched range [{:g}, {:g}]: the data do "
-                             "not pin it down", kMinRStar, kMaxRStar);
+                             "not pin it down",
+                             kMinRStar, kMaxRStar);
     if (f.ok && f.r2 < 0.9)
       row.note += std::string(row.note.empty() ? "" : "; ") +
                   fmt::format("poor fit (R^2 = {:.2f}): read R* as indicative only", f.r2);
@@ -490,9 +492,9 @@ std::string fit_text(const FitRow& r) {
 struct Best {
   std::string objective;
   std::map<int64_t, std::vector<const PointResults*>> by_total;
-  bool ok = false;  // a finished run exists
-  int64_t total = 0;                       // chosen on the lowest seed's final val loss
-  std::vector<const PointResults*> runs;   // the finished seeds at that total
+  bool ok = false;                        // a finished run exists
+  int64_t total = 0;                      // chosen on the lowest seed's final val loss
+  std::vector<const PointResults*> runs;  // the finished seeds at that total
   double mean = std::nan(""), mc_se = 0, seed_se = 0;
   // The lowest val loss any evaluation of the lowest-seed runs reached (early stopping).
   double within = std::nan(""), within_tokens = 0;
@@ -559,7 +561,8 @@ struct Difference {
 Difference difference(const Best& a, const Best& b) {
   Difference d;
   d.value = b.mean - a.mean;
-  double var = a.mc_se * a.mc_se + b.mc_se * b.mc_se + a.seed_se * a.seed_se + b.seed_se * b.seed_se;
+  double var = a.mc_se * a.mc_se + b.mc_se * b.mc_se + a.seed_se * a.seed_se +
+               b.seed_se * b.seed_se;
   std::vector<std::string> terms;
   if (a.mc_se > 0 || b.mc_se > 0) terms.push_back("Monte-Carlo");
   std::vector<int64_t> wa, wb;
@@ -630,7 +633,8 @@ Accuracy accuracy(const Best& b, const std::string& task) {
     const double se = binomial_se(it->second.acc, it->second.examples);
     binom += std::isfinite(se) ? se * se : 0.0;
     if (r == b.runs.front())
-      if (const auto p = e.predictions.find(task); p != e.predictions.end()) a.correct = p->second.correct();
+      if (const auto p = e.predictions.find(task); p != e.predictions.end())
+        a.correct = p->second.correct();
   }
   if (accs.empty()) return a;
   const SeedSpread sp = seed_spread(accs);
@@ -643,22 +647,26 @@ Accuracy accuracy(const Best& b, const std::string& task) {
 }
 
 std::string total_text(int64_t total, double unique) {
-  return unique > 0 ? fmt::format("{} tokens ({:.0f} epochs)", tokens_text(static_cast<double>(total)),
-                                  static_cast<double>(total) / unique)
-                    : tokens_text(static_cast<double>(total)) + " tokens";
+  return unique > 0
+             ? fmt::format("{} tokens ({:.0f} epochs)", tokens_text(static_cast<double>(total)),
+                           static_cast<double>(total) / unique)
+             : tokens_text(static_cast<double>(total)) + " tokens";
 }
 
 std::string best_text(const Best& b, double unique) {
   if (!b.ok) return fmt::format("{}: no finished run yet", b.objective);
   std::string s = fmt::format("{}: best annealed final {:.4f} at {}", b.objective, b.mean,
                               total_text(b.total, unique));
-  if (b.runs.size() > 1) s += fmt::format(", mean of {} seeds (across-seed se {:.4f})", b.runs.size(), b.seed_se);
+  if (b.runs.size() > 1)
+    s += fmt::format(", mean of {} seeds (across-seed se {:.4f})", b.runs.size(), b.seed_se);
   if (b.mc_se > 0) s += fmt::format(", Monte-Carlo se {:.4f}", b.mc_se);
   s += "; finals by total (lowest seed):";
   for (const auto& [total, runs] : b.by_total)
     s += finished_with_val(runs.front())
-             ? fmt::format(" {} {:.4f}", tokens_text(static_cast<double>(total)), runs.front()->evals.back().val_loss)
-             : fmt::format(" {} ({})", tokens_text(static_cast<double>(total)), to_string(runs.front()->state.status));
+             ? fmt::format(" {} {:.4f}", tokens_text(static_cast<double>(total)),
+                           runs.front()->evals.back().val_loss)
+             : fmt::format(" {} ({})", tokens_text(static_cast<double>(total)),
+                           to_string(runs.front()->state.status));
   if (b.within_run)
     s += fmt::format(". Within-run best {:.4f} ({} at {}, {})", b.within, b.within_run->point.name,
                      tokens_text(b.within_tokens), epoch_text(b.within_tokens, unique));
@@ -676,7 +684,9 @@ BestSection best_against_best(const std::vector<PointResults>& results,
             "within_run_best,within_run_best_point,within_run_best_tokens\n";
   // Regimes in order of appearance: (family, nominal unique budget).
   std::vector<std::pair<std::string, int64_t>> regimes;
-  std::map<std::pair<std::string, int64_t>, std::map<std::string, std::map<int64_t, std::vector<const PointResults*>>>> runs;
+  std::map<std::pair<std::string, int64_t>,
+           std::map<std::string, std::map<int64_t, std::vector<const PointResults*>>>>
+      runs;
   std::map<std::pair<std::string, int64_t>, double> unique;
   for (const auto& r : results) {
     const auto key = std::make_pair(r.point.family, r.point.unique_tokens);
@@ -704,33 +714,32 @@ BestSection best_against_best(const std::vector<PointResults>& results,
     for (const Best* b : {&ar, &mdm}) {
       md << "- " << best_text(*b, u) << ".\n";
       if (b->ok)
-        out.csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first), csv_num(u),
-                               b->objective == "AR" ? "ar" : "mdm", b->total,
-                               csv_num(u > 0 ? b->total / u : std::nan("")), b->runs.size(),
-                               csv_num(b->mean), csv_num(b->mc_se), csv_num(b->seed_se),
-                               csv_num(b->within),
-                               b->within_run ? csv_field(b->within_run->point.name) : "",
-                               csv_num(b->within_tokens));
+        out.csv += fmt::format(
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n", csv_field(key.first), csv_num(u),
+            b->objective == "AR" ? "ar" : "mdm", b->total,
+            csv_num(u > 0 ? b->total / u : std::nan("")), b->runs.size(), csv_num(b->mean),
+            csv_num(b->mc_se), csv_num(b->seed_se), csv_num(b->within),
+            b->within_run ? csv_field(b->within_run->point.name) : "", csv_num(b->within_tokens));
     }
     if (!ar.ok || !mdm.ok) {
       md << "- No comparison yet: each objective needs a finished run.\n";
       continue;
     }
     const Difference d = difference(ar, mdm);
-    const bool mdm_better = d.value < -2 * d.se, ar_better = d.value > 2 * d.se;
-    const std::string verdict = mdm_better ? "MDM lower beyond 2 standard errors"
+    const bool mdm_better = (d.value < -2 * d.se), ar_better = (d.value > 2 * d.se);
+    const std::string verdict = mdm_better  ? "MDM lower beyond 2 standard errors"
                                 : ar_better ? "AR lower beyond 2 standard errors"
                                             : "within 2 standard errors";
-    const std::string line = fmt::format(
-        "val loss, MDM best - AR best = {:+.4f} ± {:.4f} ({}; error terms: {})", d.value, d.se,
-        verdict, d.terms);
+    const std::string line =
+        fmt::format("val loss, MDM best - AR best = {:+.4f} ± {:.4f} ({}; error terms: {})",
+                    d.value, d.se, verdict, d.terms);
     md << "- **" << line << "**.\n";
     out.headline += fmt::format("{} / {}: {}\n", key.first, u > 0 ? tokens_text(u) : "?", line);
     const Gain gain = last_gain(mdm);
     if (gain.ok)
       md << fmt::format("- MDM from {} to {}: val loss {:+.4f} ± {:.4f} ({}; error terms: {}).\n",
                         total_text(gain.from, u), total_text(gain.to, u), -gain.d.value, gain.d.se,
-                        gain.d.value > 2 * gain.d.se ? "still improving beyond 2 standard errors"
+                        gain.d.value > 2 * gain.d.se    ? "still improving beyond 2 standard errors"
                         : gain.d.value < -2 * gain.d.se ? "worse beyond 2 standard errors"
                                                         : "no change beyond 2 standard errors",
                         gain.d.terms);
@@ -743,34 +752,42 @@ BestSection best_against_best(const std::vector<PointResults>& results,
       std::string mc;
       if (!a.correct.empty() && a.correct.size() == m.correct.size()) {
         const McNemar n = mcnemar(a.correct, m.correct);
-        mc = fmt::format("; McNemar on the lowest seeds: {} examples only AR gets right, {} only MDM, "
-                         "exact p = {:.3g}, continuity-corrected chi2 = {:.2f} (p = {:.3g})",
-                         n.b, n.c, n.exact_p, n.chi2, n.chi2_p);
+        mc = fmt::format(
+            "; McNemar on the lowest seeds: {} examples only AR gets right, {} only MDM, "
+            "exact p = {:.3g}, continuity-corrected chi2 = {:.2f} (p = {:.3g})",
+            n.b, n.c, n.exact_p, n.chi2, n.chi2_p);
       }
-      md << fmt::format("- {} acc at these totals: AR {:.3f} ± {:.3f}, MDM {:.3f} ± {:.3f}, MDM - AR "
-                        "{:+.3f} ± {:.3f} (binomial{}){}.\n",
-                        t, a.mean, a.se, m.mean, m.se, diff, se,
-                        ar.runs.size() > 1 || mdm.runs.size() > 1 ? " + seeds" : "", mc);
+      md << fmt::format(
+          "- {} acc at these totals: AR {:.3f} ± {:.3f}, MDM {:.3f} ± {:.3f}, MDM - AR "
+          "{:+.3f} ± {:.3f} (binomial{}){}.\n",
+          t, a.mean, a.se, m.mean, m.se, diff, se,
+          ar.runs.size() > 1 || mdm.runs.size() > 1 ? " + seeds" : "", mc);
     }
     // The decision rule, fixed before the runs: MDM's ELBO is an upper bound on its NLL, so a
     // lower MDM val loss beyond the noise supports the claim however loose the bound is.
     std::string decision;
     if (mdm_better || cloze_win)
-      decision = "supports: " + std::string(mdm_better ? "MDM's val loss (an upper bound) is below AR's beyond 2 SE"
-                                                       : "MDM's accuracy is above AR's beyond 2 SE");
+      decision = "supports: " +
+                 std::string(mdm_better
+                                 ? "MDM's val loss (an upper bound) is below AR's beyond 2 SE"
+                                 : "MDM's accuracy is above AR's beyond 2 SE");
     else if (ar_better && gain.ok && !(gain.d.value > 2 * gain.d.se))
-      decision = "falsifies at this scale: MDM is worse beyond 2 SE, no longer improving between its "
-                 "two largest budgets, and wins no task";
+      decision =
+          "falsifies at this scale: MDM is worse beyond 2 SE, no longer improving between its "
+          "two largest budgets, and wins no task";
     else if (ar_better && gain.ok && gain.d.value > 0) {
       // Tokens at which the gap would close at MDM's last log-linear rate.
       const double rate = gain.d.value / std::log(static_cast<double>(gain.to) / gain.from);
-      decision = fmt::format("inconclusive: MDM is worse beyond 2 SE but still improving; at its last "
-                             "rate ({:.4f} per e-fold of tokens) it would reach AR's best at about {} "
-                             "tokens",
-                             rate, tokens_text(gain.to * std::exp(d.value / rate)));
+      decision =
+          fmt::format("inconclusive: MDM is worse beyond 2 SE but still improving; at its last "
+                      "rate ({:.4f} per e-fold of tokens) it would reach AR's best at about {} "
+                      "tokens",
+                      rate, tokens_text(gain.to * std::exp(d.value / rate)));
     } else
-      decision = ar_better ? "inconclusive: MDM is worse beyond 2 SE, but a single total cannot say whether it is still improving"
-                           : "inconclusive: the bests are within 2 SE";
+      decision =
+          ar_better
+              ? "inconclusive: MDM is worse beyond 2 SE, but a single total cannot say whether it is still improving"
+              : "inconclusive: the bests are within 2 SE";
     md << "- Decision: " << decision << ".\n";
     out.headline += "  decision: " + decision + "\n";
   }
@@ -849,7 +866,8 @@ ReportFiles write_report(const std::string& sweep_dir) {
     md << run_text("AR", p.ar) << "; " << run_text("MDM", p.mdm) << ".";
     if (p.ars.size() > 1 || p.mdms.size() > 1)
       md << fmt::format(" Curves are means over seeds (AR {}, MDM {}), their errors including the "
-                        "spread across seeds.", p.ars.size(), p.mdms.size());
+                        "spread across seeds.",
+                        p.ars.size(), p.mdms.size());
     md << "\n\n";
     if (!p.ar || !p.mdm) {
       md << "No comparison: the group needs one `ar` and one `mdm` point.\n";

@@ -59,7 +59,8 @@ void read_details(const std::string& path, std::map<int64_t, EvalRecord>& by_ste
     if (d.contains("tasks") && d["tasks"].is_object())
       for (const auto& [name, t] : d["tasks"].items()) {
         TaskPredictions p{array_of<int64_t>(t, "label"), array_of<int64_t>(t, "predicted")};
-        if (!p.label.empty() && p.label.size() == p.predicted.size()) rec.predictions[name] = std::move(p);
+        if (!p.label.empty() && p.label.size() == p.predicted.size())
+          rec.predictions[name] = std::move(p);
       }
   }
 }
@@ -91,7 +92,8 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
         break;
       }
       const auto e = nlohmann::json::parse(line, nullptr, false);
-      if (e.is_discarded() || !e.is_object() || !e.contains("kind") || e["kind"] != "eval") continue;
+      if (e.is_discarded() || !e.is_object() || !e.contains("kind") || e["kind"] != "eval")
+        continue;
       if (!e.contains("step") || !e["step"].is_number_integer()) continue;
       EvalRecord rec;
       rec.step = e["step"].get<int64_t>();
@@ -107,7 +109,7 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
       if (e.contains("tasks") && e["tasks"].is_object())
         for (const auto& [name, t] : e["tasks"].items()) {
           if (!t.is_object()) continue;
-          rec.tasks[name] = {number(t, "acc"), number(t, "acc_norm"), number(t, "delta_nll"),
+          rec.tasks[name] = {number(t, "acc"),       number(t, "acc_norm"),  number(t, "delta_nll"),
                              number(t, "nll_right"), number(t, "nll_wrong"), number(t, "examples")};
         }
       by_step[rec.step] = std::move(rec);

@@ -57,7 +57,8 @@ McNemar mcnemar(int64_t b, int64_t c) {
   const double ln_half_n = -static_cast<double>(n) * std::log(2.0);
   double tail = 0;
   for (int64_t i = 0; i <= k; ++i)
-    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) + ln_half_n);
+    tail += std::exp(std::lgamma(n + 1.0) - std::lgamma(i + 1.0) - std::lgamma(n - i + 1.0) +
+                     ln_half_n);
   m.exact_p = std::min(1.0, 2 * tail);
   const double diff = std::max(0.0, std::fabs(static_cast<double>(b - c)) - 1);
   m.chi2 = diff * diff / static_cast<double>(n);

@@ -36,9 +36,14 @@ nlohmann::json bench_sampler(const std::string& data_dir, int64_t seq_len, int64
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   } while (elapsed < seconds);
   const double tokens = static_cast<double>(batches * batch * seq_len);
-  return {{"tokens_per_s", tokens / elapsed}, {"batches", batches}, {"seconds", elapsed},
-          {"seq_len", seq_len}, {"batch", batch}, {"unique_tokens", sampler.unique_tokens()},
-          {"token_bytes", store.token_bytes()}, {"threads", 1}};
+  return {{"tokens_per_s", tokens / elapsed},
+          {"batches", batches},
+          {"seconds", elapsed},
+          {"seq_len", seq_len},
+          {"batch", batch},
+          {"unique_tokens", sampler.unique_tokens()},
+          {"token_bytes", store.token_bytes()},
+          {"threads", 1}};
 }
 
 namespace {
@@ -67,7 +72,8 @@ nlohmann::json bench_sampler_memory(const std::string& dir, int64_t docs) {
     for (int64_t d = 0; d < docs; ++d) {
       const uint64_t bits = rng();
       const size_t len = 1 + (bits & 7);
-      for (size_t i = 0; i < len; ++i) doc[i] = static_cast<int32_t>(1 + ((bits >> (3 + 4 * i)) % (kVocab - 1)));
+      for (size_t i = 0; i < len; ++i)
+        doc[i] = static_cast<int32_t>(1 + ((bits >> (3 + 4 * i)) % (kVocab - 1)));
       writer.add_document(doc.data(), len);
     }
     writer.finish();
@@ -85,10 +91,14 @@ nlohmann::json bench_sampler_memory(const std::string& dir, int64_t docs) {
   const auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < 100; ++i) sampler.next();
   const double next_s = seconds_since(t1) / 100;
-  return {{"docs", docs}, {"subset_documents", sampler.subset_documents()},
-          {"unique_tokens", sampler.unique_tokens()}, {"construct_s", construct_s},
-          {"sampler_bytes", added}, {"bytes_per_doc", static_cast<double>(added) / docs},
-          {"next_s", next_s}, {"store_write_s", write_s},
+  return {{"docs", docs},
+          {"subset_documents", sampler.subset_documents()},
+          {"unique_tokens", sampler.unique_tokens()},
+          {"construct_s", construct_s},
+          {"sampler_bytes", added},
+          {"bytes_per_doc", static_cast<double>(added) / docs},
+          {"next_s", next_s},
+          {"store_write_s", write_s},
           {"store_bytes", static_cast<int64_t>(std::filesystem::file_size(path))}};
 }
 

@@ -24,10 +24,8 @@ namespace fs = std::filesystem;
 
 std::string BenchMdmSetting::label() const {
   std::ostringstream s;
-  if (threshold > 0)
-    s << "threshold=" << threshold;
-  else
-    s << "steps=" << steps;
+  if (threshold > 0) s << "threshold=" << threshold;
+  else s << "steps=" << steps;
   s << " block=" << block_length << " cache=" << to_string(cache);
   if (remasking == Remasking::Random) s << " random";
   return s.str();
@@ -44,16 +42,11 @@ BenchMdmSetting parse_bench_setting(const std::string& spec) {
                                   "'");
     const std::string key = item.substr(0, eq), value = item.substr(eq + 1);
     try {
-      if (key == "steps")
-        s.steps = std::stoll(value);
-      else if (key == "block")
-        s.block_length = std::stoll(value);
-      else if (key == "threshold")
-        s.threshold = std::stod(value);
-      else if (key == "cache")
-        s.cache = parse_mdm_cache(value);
-      else if (key == "remasking")
-        s.remasking = parse_remasking(value);
+      if (key == "steps") s.steps = std::stoll(value);
+      else if (key == "block") s.block_length = std::stoll(value);
+      else if (key == "threshold") s.threshold = std::stod(value);
+      else if (key == "cache") s.cache = parse_mdm_cache(value);
+      else if (key == "remasking") s.remasking = parse_remasking(value);
       else
         throw std::invalid_argument("unknown key '" + key +
                                     "' (steps, block, threshold, cache, remasking)");
@@ -147,7 +140,8 @@ nlohmann::json bench_generate(const GenerateBenchOptions& o,
   const LoadedModel ar = load_model(o.ar_run, lo);
   const LoadedModel mdm = load_model(o.mdm_run, lo);
   if (ar.objective->decoding() != Decoding::kLeftToRight)
-    throw std::invalid_argument(o.ar_run + " is a " + to_string(ar.config.objective.type) + " run, not ar");
+    throw std::invalid_argument(o.ar_run + " is a " + to_string(ar.config.objective.type) +
+                                " run, not ar");
   if (mdm.objective->decoding() != Decoding::kUnmasking)
     throw std::invalid_argument(o.mdm_run + " is a " + to_string(mdm.config.objective.type) +
                                 " run, not mdm");
@@ -237,16 +231,16 @@ nlohmann::json bench_generate(const GenerateBenchOptions& o,
       ArOptions a = ar_options;
       a.use_cache = cache;
       ArResult r;
-      const double s =
-          fastest_seconds(o.repeat, [&] { r = generate_ar(*ar.model, ar.flats, ap, a); });
+      const double s = fastest_seconds(o.repeat,
+                                       [&] { r = generate_ar(*ar.model, ar.flats, ap, a); });
       emit(row("ar", cache ? "kv-cache" : "no cache", batch, len, s, r.forward_calls));
     }
     std::vector<std::vector<std::vector<int64_t>>> outputs;  // per setting, this batch
     for (const auto& setting : settings) {
       MdmResult r;
       const MdmOptions m = mdm_options(setting);
-      const double s =
-          fastest_seconds(o.repeat, [&] { r = generate_mdm(*mdm.model, mdm.flats, mp, m); });
+      const double s = fastest_seconds(o.repeat,
+                                       [&] { r = generate_mdm(*mdm.model, mdm.flats, mp, m); });
       nlohmann::json j = row("mdm", setting.label(), batch, len, s, r.forward_calls);
       outputs.push_back(r.tokens);
       if (setting.cache == MdmCache::Prefix) {

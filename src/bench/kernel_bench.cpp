@@ -49,14 +49,14 @@ double median_ms(const at::Device& device, int iters, const std::function<void()
   return ms[ms.size() / 2];
 }
 
-void print_row(const char* device, const char* op, const char* dtype, double bytes,
-               double fused_ms, double unfused_ms) {
+void print_row(const char* device, const char* op, const char* dtype, double bytes, double fused_ms,
+               double unfused_ms) {
   std::printf("%-5s %-12s %-5s %10.3f %9.1f %12.3f %9.1f %8.2fx\n", device, op, dtype, fused_ms,
-              bytes / fused_ms / 1e6, unfused_ms, bytes / unfused_ms / 1e6,
-              unfused_ms / fused_ms);
+              bytes / fused_ms / 1e6, unfused_ms, bytes / unfused_ms / 1e6, unfused_ms / fused_ms);
 }
 
-void bench_weighted_ce(const KernelBenchOptions& o, const at::Device& device, at::ScalarType dtype) {
+void bench_weighted_ce(const KernelBenchOptions& o, const at::Device& device,
+                       at::ScalarType dtype) {
   const int64_t rows = o.rows, V = o.vocab, num_valid = o.vocab - 1;  // the last column: [MASK]
   const float grad_scale = 1.0f / static_cast<float>(rows);
   const auto opts = at::TensorOptions().device(device);
@@ -100,8 +100,7 @@ void bench_mdm_mask(const KernelBenchOptions& o, const at::Device& device) {
   p.scale = 1.0f / static_cast<float>(rows);
 
   const double fused = median_ms(
-      device, o.iters, [] {},
-      [&] { out = ops::mdm_mask(tokens, t, p); });
+      device, o.iters, [] {}, [&] { out = ops::mdm_mask(tokens, t, p); });
 
   at::Tensor u_noisy, u_weight;
   const double unfused = median_ms(
@@ -122,7 +121,8 @@ void bench_mdm_mask(const KernelBenchOptions& o, const at::Device& device) {
 
 void run_kernel_bench(const KernelBenchOptions& o) {
   if (o.rows < 1 || o.vocab < 2 || o.len < 1 || o.iters < 1) {
-    throw std::invalid_argument("bench kernels: --rows, --len and --iters must be >= 1, --vocab >= 2");
+    throw std::invalid_argument(
+        "bench kernels: --rows, --len and --iters must be >= 1, --vocab >= 2");
   }
   const bool want_cpu = o.cpu, want_cuda = o.cuda;
   const int threads = configure_threads(o.threads);

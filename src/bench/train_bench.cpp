@@ -5,7 +5,6 @@
 
 #include <optional>
 
-
 #include "crossover/config/device.h"
 #include "crossover/distributed/sharding.h"
 #include "crossover/model/flops.h"
@@ -37,8 +36,9 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   sharding->init(0);
   const auto obj = make_objective(config.objective, model.mask_id());
   auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
-  const at::Tensor windows =
-      at::randint(4, vocab, {B, L + 1}, gen, at::kLong).narrow(0, comm.rank() * rows, rows).to(device);
+  const at::Tensor windows = at::randint(4, vocab, {B, L + 1}, gen, at::kLong)
+                                 .narrow(0, comm.rank() * rows, rows)
+                                 .to(device);
 
   double flops = 0, first_loss = 0, last_loss = 0;
   int64_t tokens = 0;

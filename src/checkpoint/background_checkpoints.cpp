@@ -32,13 +32,15 @@ void BackgroundCheckpoints::start(int64_t step, TrainState state,
     // One process needs no agreement: its own part is every part.
     released_ = comm_.world_size() == 1;
   }
-  writer_ = std::thread([this, step, state = std::move(state)]() mutable { run_writer(step, std::move(state)); });
+  writer_ = std::thread(
+      [this, step, state = std::move(state)]() mutable { run_writer(step, std::move(state)); });
 }
 
 void BackgroundCheckpoints::run_writer(int64_t step, TrainState state) {
   const auto t0 = std::chrono::steady_clock::now();
   try {
-    checkpointer_.write_part(step, [&](const std::string& tmp) { return snapshot_.write(tmp, layout_); });
+    checkpointer_.write_part(step,
+                             [&](const std::string& tmp) { return snapshot_.write(tmp, layout_); });
     std::unique_lock<std::mutex> lock(mutex_);
     part_written_ = true;
     changed_.notify_all();
@@ -97,7 +99,8 @@ void BackgroundCheckpoints::finish() {
     changed_.wait(lock, [&] { return part_written_ || error_; });
   }
   // Every part written, or some rank's failed: the same answer on every rank.
-  const int64_t failed_parts = static_cast<int64_t>(comm_.all_reduce_sum({failed() ? 1.0 : 0.0})[0]);
+  const int64_t failed_parts =
+      static_cast<int64_t>(comm_.all_reduce_sum({failed() ? 1.0 : 0.0})[0]);
   if (failed_parts > 0) fail_everywhere(failed_parts);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -106,7 +109,8 @@ void BackgroundCheckpoints::finish() {
   changed_.notify_all();
   join();
   // Rank 0's commit may have failed: every rank stops with it, as after a synchronous save.
-  const int64_t failed_commits = static_cast<int64_t>(comm_.all_reduce_sum({failed() ? 1.0 : 0.0})[0]);
+  const int64_t failed_commits =
+      static_cast<int64_t>(comm_.all_reduce_sum({failed() ? 1.0 : 0.0})[0]);
   if (failed_commits > 0) fail_everywhere(failed_commits);
   std::lock_guard<std::mutex> lock(mutex_);
   step_.reset();

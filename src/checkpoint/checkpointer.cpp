@@ -44,7 +44,9 @@ std::optional<std::string> read_latest(const fs::path& checkpoints) {
 Checkpointer::Checkpointer(std::string run_dir, int64_t keep_last, Comm& comm)
     : run_dir_(std::move(run_dir)), keep_last_(keep_last), comm_(comm) {}
 
-std::string Checkpointer::checkpoints_dir() const { return (fs::path(run_dir_) / "checkpoints").string(); }
+std::string Checkpointer::checkpoints_dir() const {
+  return (fs::path(run_dir_) / "checkpoints").string();
+}
 
 std::string Checkpointer::dir_for(int64_t step) const {
   return (fs::path(checkpoints_dir()) / step_dir_name(step)).string();
@@ -80,15 +82,16 @@ std::string Checkpointer::begin(int64_t step) {
   return tmp;
 }
 
-void Checkpointer::write_part(int64_t step,
-                              const std::function<FileChecksums(const std::string&)>& write_tensors) {
+void Checkpointer::write_part(
+    int64_t step, const std::function<FileChecksums(const std::string&)>& write_tensors) {
   const std::string tmp = dir_for(step) + ".tmp";
   const WriteFaultScope fault_scope(step);  // CROSSOVER_FAULT=enospc@step (util/fault.h)
   const FileChecksums mine = write_tensors(tmp);
   fault_point("checkpoint", step);
   // Written last and atomically: its presence says this rank's files are complete and durable.
-  atomic_write_file((fs::path(tmp) / ("checksums.rank" + std::to_string(comm_.rank()) + ".json")).string(),
-                    nlohmann::json(mine).dump());
+  atomic_write_file(
+      (fs::path(tmp) / ("checksums.rank" + std::to_string(comm_.rank()) + ".json")).string(),
+      nlohmann::json(mine).dump());
 }
 
 std::string Checkpointer::commit(int64_t step, const TrainState& train_state) {
@@ -159,15 +162,15 @@ std::optional<std::string> Checkpointer::latest() const { return read_latest(che
 
 nlohmann::json Checkpointer::read_state(const std::string& dir, Verify verify) {
   const fs::path state_path = fs::path(dir) / "state.json";
-  if (!fs::exists(state_path))
-    throw std::runtime_error(dir + ": not a checkpoint (no state.json)");
+  if (!fs::exists(state_path)) throw std::runtime_error(dir + ": not a checkpoint (no state.json)");
   auto state = nlohmann::json::parse(read_text_file(state_path.string()), nullptr, false);
   if (state.is_discarded() || !state.is_object())
     throw std::runtime_error(state_path.string() + ": malformed JSON");
   if (!state.contains("files") || !state["files"].is_object())
     throw std::runtime_error(state_path.string() + ": missing key \"files\" (the checksums)");
   if (verify == Verify::kAllFiles)
-    for (const auto& [name, expected] : state["files"].items()) verify_checkpoint_file(dir, state, name);
+    for (const auto& [name, expected] : state["files"].items())
+      verify_checkpoint_file(dir, state, name);
   return state;
 }
 
@@ -184,7 +187,8 @@ std::string Checkpointer::find(const std::string& run_dir, int64_t step) {
     return d.string();
   }
   const auto latest = read_latest(ckpts);
-  if (!latest) throw std::runtime_error(run_dir + ": no checkpoint (checkpoints/latest is missing)");
+  if (!latest)
+    throw std::runtime_error(run_dir + ": no checkpoint (checkpoints/latest is missing)");
   return *latest;
 }
 

@@ -17,7 +17,8 @@ namespace crossover {
 
 namespace fs = std::filesystem;
 
-std::string consolidate_checkpoint(const std::string& run_dir, int64_t step, const std::string& out) {
+std::string consolidate_checkpoint(const std::string& run_dir, int64_t step,
+                                   const std::string& out) {
   const std::string src = Checkpointer::find(run_dir, step);
   const nlohmann::json raw_state = Checkpointer::read_state(src);
   TrainState state = TrainState::from_json(raw_state, src + "/state.json");
@@ -26,7 +27,8 @@ std::string consolidate_checkpoint(const std::string& run_dir, int64_t step, con
     throw std::runtime_error(out + ": exists and is not empty; give a new directory");
   fs::create_directories(out);
   const RunDir from{run_dir}, to{out};
-  const Transformer model(config.model, DataMeta::read(from.data().root).vocab_size, config.data.seq_len);
+  const Transformer model(config.model, DataMeta::read(from.data().root).vocab_size,
+                          config.data.seq_len);
   std::vector<at::Tensor> p, m, v;
   for (size_t g = 0; g < model.layout().groups.size(); ++g) {
     const int64_t n = model.layout().groups[g].numel;

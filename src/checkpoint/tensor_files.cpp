@@ -77,13 +77,15 @@ void copy_to_host(std::vector<at::Tensor>& dst, const std::vector<at::Tensor>& s
     const at::Tensor& s = src[i];
     at::Tensor& d = dst[i];
     if (!d.defined() || d.sizes() != s.sizes() || d.scalar_type() != s.scalar_type())
-      d = at::empty(s.sizes(), at::TensorOptions().dtype(s.scalar_type()).pinned_memory(s.is_cuda()));
+      d = at::empty(s.sizes(),
+                    at::TensorOptions().dtype(s.scalar_type()).pinned_memory(s.is_cuda()));
     d.copy_(s.detach(), /*non_blocking=*/false);
   }
 }
 }  // namespace
 
-void CheckpointSnapshot::copy_from(const std::vector<at::Tensor>& p, const std::vector<at::Tensor>& m,
+void CheckpointSnapshot::copy_from(const std::vector<at::Tensor>& p,
+                                   const std::vector<at::Tensor>& m,
                                    const std::vector<at::Tensor>& v) {
   copy_to_host(params, p);
   copy_to_host(exp_avg, m);
@@ -121,8 +123,9 @@ void verify_checkpoint_file(const std::string& dir, const nlohmann::json& state,
   const std::string expected = files[name].get<std::string>();
   const std::string got = sha256_file(path);
   if (got != expected)
-    throw std::runtime_error(path + ": checksum mismatch (state.json says " + expected.substr(0, 16) +
-                             "..., the file hashes to " + got.substr(0, 16) +
+    throw std::runtime_error(path + ": checksum mismatch (state.json says " +
+                             expected.substr(0, 16) + "..., the file hashes to " +
+                             got.substr(0, 16) +
                              "...): the file is corrupt. Resume from an older checkpoint by "
                              "writing its directory name into checkpoints/latest");
   std::lock_guard<std::mutex> lock(mutex);
@@ -137,8 +140,8 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
   const int64_t end = begin + count;
   if (!state.contains("checkpoint_format"))
     throw std::runtime_error(dir + "/state.json: missing key \"checkpoint_format\"");
-  const CheckpointFormat format =
-      CheckpointFormat::from_json(state["checkpoint_format"], dir + "/state.json");
+  const CheckpointFormat format = CheckpointFormat::from_json(state["checkpoint_format"],
+                                                              dir + "/state.json");
   const std::string file_base = kind == "param" ? "model" : "optimizer";
   const bool listed = state.contains("files");  // checkpoints Checkpointer wrote list them all
   if (!format.sharded) {
@@ -174,6 +177,5 @@ at::Tensor read_checkpoint_range(const std::string& dir, const nlohmann::json& s
   }
   return out;
 }
-
 
 }  // namespace crossover

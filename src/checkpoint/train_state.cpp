@@ -85,7 +85,8 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
                                       : ShardingKind::kNone;
   s.checkpoint_format = required<nlohmann::json>(j, "checkpoint_format", where);
   CheckpointFormat::from_json(s.checkpoint_format, where);  // checked here, read by the loaders
-  if (j.contains("rng") && j["rng"].is_object()) s.seed = optional<int64_t>(j["rng"], "seed", 0, where);
+  if (j.contains("rng") && j["rng"].is_object())
+    s.seed = optional<int64_t>(j["rng"], "seed", 0, where);
   if (j.contains("imported_from")) s.imported_from = j["imported_from"];
   if (j.contains("consolidated_from")) s.consolidated_from = j["consolidated_from"];
   return s;

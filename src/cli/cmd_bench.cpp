@@ -64,13 +64,14 @@ void add_bench_command(CLI::App& app) {
     const LaunchedProcess process = launch_process(config);
     const at::Device device = process.device;
     Comm& comm = *process.comm;
-    const PeakReference peak =
-        mfu_reference(config.hardware, device, resolve_precision(config.hardware, device), 1.0);
+    const PeakReference peak = mfu_reference(config.hardware, device,
+                                             resolve_precision(config.hardware, device), 1.0);
     const bool rank0 = comm.rank() == 0;
     if (rank0) {
       std::printf("MFU reference: %.1f GFLOP/s (%s); sharding %s over %d rank(s), %s\n",
                   peak.flops_per_s / 1e9, peak.source.c_str(),
-                  to_string(config.distributed.sharding).c_str(), comm.world_size(), comm.backend().c_str());
+                  to_string(config.distributed.sharding).c_str(), comm.world_size(),
+                  comm.backend().c_str());
       std::printf("%-4s %12s %10s %10s %12s %7s %10s %10s %10s\n", "obj", "tokens/s", "step s",
                   "GFLOP/s", "peak GFLOP/s", "MFU", "loss 1st", "loss last", "peak MiB");
     }
@@ -79,17 +80,19 @@ void add_bench_command(CLI::App& app) {
       std::string profile;
       if (!t->profile.empty()) {
         const fs::path p(t->profile);
-        profile = (p.parent_path() / (p.stem().string() + "-" + to_string(obj) +
-                                      p.extension().string())).string();
+        profile =
+            (p.parent_path() / (p.stem().string() + "-" + to_string(obj) + p.extension().string()))
+                .string();
       }
       const auto r = bench_train_step(config, obj, t->vocab, t->warmup, t->steps, comm, device,
                                       peak.flops_per_s, profile, t->fixed_noise);
       if (!rank0) continue;
-      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n", to_string(obj).c_str(),
-                  r["tok_per_s"].get<double>(), r["step_seconds"].get<double>(),
-                  r["gflops"].get<double>(), r["peak_gflops"].get<double>(),
-                  100 * r["mfu"].get<double>(), r["first_loss"].get<double>(),
-                  r["last_loss"].get<double>(), r["peak_memory_mib"].get<double>());
+      std::printf("%-4s %12.0f %10.3f %10.1f %12.1f %6.1f%% %10.4f %10.4f %10.0f\n",
+                  to_string(obj).c_str(), r["tok_per_s"].get<double>(),
+                  r["step_seconds"].get<double>(), r["gflops"].get<double>(),
+                  r["peak_gflops"].get<double>(), 100 * r["mfu"].get<double>(),
+                  r["first_loss"].get<double>(), r["last_loss"].get<double>(),
+                  r["peak_memory_mib"].get<double>());
       std::printf("     time per step: %s%s\n", r["time_shares"].get<std::string>().c_str(),
                   t->profile.empty() ? "" : " (with the profiler's overhead)");
       std::printf("%s\n", r.dump().c_str());
@@ -103,20 +106,22 @@ void add_bench_command(CLI::App& app) {
   };
   auto sa = std::make_shared<SamplerArgs>();
   auto* sampler = bench->add_subcommand(
-      "sampler", "The sampler's construction time and memory over a synthetic store of N documents");
+      "sampler",
+      "The sampler's construction time and memory over a synthetic store of N documents");
   sampler->add_option("--dir", sa->dir, "where the synthetic store is written (reused when there)");
   sampler->add_option("--docs", sa->docs, "documents in the store");
   sampler->callback([sa] {
     const auto r = bench_sampler_memory(sa->dir, sa->docs);
-    std::printf("sampler over %lld documents (%lld unique tokens): built in %.2f s, %.1f MiB "
-                "resident (%.2f bytes per document), %.1f us per batch; store %.2f GB%s\n",
-                (long long)r["docs"].get<int64_t>(), (long long)r["unique_tokens"].get<int64_t>(),
-                r["construct_s"].get<double>(), r["sampler_bytes"].get<int64_t>() / 1048576.0,
-                r["bytes_per_doc"].get<double>(), 1e6 * r["next_s"].get<double>(),
-                r["store_bytes"].get<int64_t>() / 1e9,
-                r["store_write_s"].get<double>() > 0
-                    ? fmt::format(" (written in {:.1f} s)", r["store_write_s"].get<double>()).c_str()
-                    : "");
+    std::printf(
+        "sampler over %lld documents (%lld unique tokens): built in %.2f s, %.1f MiB "
+        "resident (%.2f bytes per document), %.1f us per batch; store %.2f GB%s\n",
+        (long long)r["docs"].get<int64_t>(), (long long)r["unique_tokens"].get<int64_t>(),
+        r["construct_s"].get<double>(), r["sampler_bytes"].get<int64_t>() / 1048576.0,
+        r["bytes_per_doc"].get<double>(), 1e6 * r["next_s"].get<double>(),
+        r["store_bytes"].get<int64_t>() / 1e9,
+        r["store_write_s"].get<double>() > 0
+            ? fmt::format(" (written in {:.1f} s)", r["store_write_s"].get<double>()).c_str()
+            : "");
     std::printf("%s\n", r.dump().c_str());
   });
 

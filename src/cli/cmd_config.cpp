@@ -63,8 +63,7 @@ void add_config_command(CLI::App& app) {
                   config_value(b, key).c_str());
       only_objective = only_objective && key.rfind("objective.", 0) == 0;
     }
-    if (keys.empty())
-      std::printf("identical\n");
+    if (keys.empty()) std::printf("identical\n");
     else
       std::printf("%zu key(s) differ; %s\n", keys.size(),
                   only_objective ? "only objective.*: the model, data, optimizer and schedule "

@@ -55,7 +55,9 @@ void add_export_command(CLI::App& app) {
       "hf",
       "Write a checkpoint (full or sharded, any world size) as a Hugging Face model directory: "
       "Qwen3ForCausalLM (model.qk_norm) or LlamaForCausalLM, safetensors, config, tokenizer");
-  hf_cmd->add_option("run_dir", o->run_dir, "run directory")->required()->check(CLI::ExistingDirectory);
+  hf_cmd->add_option("run_dir", o->run_dir, "run directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   hf_cmd->add_option("--out", o->export_options.out, "new directory to write")->required();
   hf_cmd->add_option("--step", o->export_options.step, "checkpoint step (default: the latest)");
   hf_cmd->add_option("--max-shard-size", o->max_shard,

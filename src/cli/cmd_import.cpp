@@ -20,10 +20,9 @@ void add_import_command(CLI::App& app) {
   };
   auto o = std::make_shared<Options>();
   auto* hf_cmd = cmd->add_subcommand(
-      "hf",
-      "Write a step-0 checkpoint into a new run directory from a Llama or Qwen3 safetensors "
-      "checkpoint (single or sharded), checked against the run config; `crossover train "
-      "RUN_DIR` then continues it, as AR or as MDM");
+      "hf", "Write a step-0 checkpoint into a new run directory from a Llama or Qwen3 safetensors "
+            "checkpoint (single or sharded), checked against the run config; `crossover train "
+            "RUN_DIR` then continues it, as AR or as MDM");
   hf_cmd->add_option("dir", o->import_options.hf_dir, "Hugging Face model directory")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -32,9 +31,10 @@ void add_import_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   hf_cmd->add_option("--set", o->sets, "override a config key, e.g. --set objective.type=mdm");
   hf_cmd->add_option("--run-dir", o->import_options.run_dir, "new run directory")->required();
-  hf_cmd->add_option("--mask-row", o->import_options.mask_row,
-                     "[MASK]'s embedding row: auto (the checkpoint's own when its config.json "
-                     "names mask_token_id, else the mean of the embedding rows) or mean")
+  hf_cmd
+      ->add_option("--mask-row", o->import_options.mask_row,
+                   "[MASK]'s embedding row: auto (the checkpoint's own when its config.json "
+                   "names mask_token_id, else the mean of the embedding rows) or mean")
       ->check(CLI::IsMember({"auto", "mean"}));
   hf_cmd->callback([o] {
     const RunConfig config = load_config(o->config, o->sets);

@@ -27,7 +27,8 @@ void add_make_cloze_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--out", o->out, "output task file (.jsonl)")->required();
   cmd->add_option("--n", o->cloze.n, "examples")->check(CLI::PositiveNumber);
-  cmd->add_option("--ctx-tokens", o->cloze.ctx_tokens, "context tokens")->check(CLI::PositiveNumber);
+  cmd->add_option("--ctx-tokens", o->cloze.ctx_tokens, "context tokens")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--ending-tokens", o->cloze.ending_tokens, "tokens per ending")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--options", o->cloze.options, "endings per example (one true)")
@@ -38,7 +39,8 @@ void add_make_cloze_command(CLI::App& app) {
     const auto parent = std::filesystem::path(o->out).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     atomic_write_file(o->out, cloze_jsonl(examples));
-    spdlog::info("wrote {} examples with {} options to {}", examples.size(), o->cloze.options, o->out);
+    spdlog::info("wrote {} examples with {} options to {}", examples.size(), o->cloze.options,
+                 o->out);
   });
 }
 

@@ -63,7 +63,8 @@ void add_prepare_command(CLI::App& app) {
                      ->check(CLI::IsMember({"kjv"}));
   // Not required() here: `prepare merge` has its own --out, and CLI11 would demand this one too.
   auto* out = cmd->add_option("--out", o->out_dir, "output directory");
-  auto* vocab = cmd->add_option("--vocab-size", o->vocab_size, "tokenizer vocabulary (excluding [MASK])")
+  auto* vocab = cmd->add_option("--vocab-size", o->vocab_size,
+                                "tokenizer vocabulary (excluding [MASK])")
                     ->check(CLI::Range(260, 1 << 22));
   auto* tokenizer = cmd->add_option("--tokenizer", o->tokenizer,
                                     "reuse this SentencePiece .model (no training)")
@@ -72,10 +73,11 @@ void add_prepare_command(CLI::App& app) {
                          ->check(CLI::IsMember({"bpe", "unigram"}));
   auto* docs = cmd->add_option("--val-docs", o->val_docs, "validation documents (exact count)")
                    ->check(CLI::NonNegativeNumber);
-  auto* fraction = cmd->add_option("--val-fraction", o->val_fraction,
-                                   "validation documents as a fraction of all documents (default 0.05)")
-                       ->check(CLI::Range(0.0, 0.999999))
-                       ->excludes(docs);
+  auto* fraction =
+      cmd->add_option("--val-fraction", o->val_fraction,
+                      "validation documents as a fraction of all documents (default 0.05)")
+          ->check(CLI::Range(0.0, 0.999999))
+          ->excludes(docs);
   cmd->add_option("--doc-split", o->doc_split,
                   "how text files split into documents: line, blank-line (paragraphs) or file")
       ->check(CLI::IsMember({"line", "blank-line", "file"}));
@@ -84,7 +86,8 @@ void add_prepare_command(CLI::App& app) {
   cmd->add_flag("--skip-bad-lines", o->skip_bad_lines,
                 "count and skip malformed JSON lines (reported at the end) instead of stopping "
                 "at the first with FILE:LINE");
-  auto* seed = cmd->add_option("--seed", o->seed, "seed of the validation split and tokenizer sampling");
+  auto* seed = cmd->add_option("--seed", o->seed,
+                               "seed of the validation split and tokenizer sampling");
   cmd->add_option("--threads", o->threads, "encoding threads (default: all cores)");
   cmd->add_flag("--force", o->force, "overwrite an already prepared output directory");
   auto* only = cmd->add_flag("--tokenizer-only", o->tokenizer_only,

@@ -10,12 +10,12 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "crossover/analysis/report.h"
 #include "crossover/cli/app.h"
 #include "crossover/sweep/cost.h"
 #include "crossover/sweep/manifest.h"
 #include "crossover/sweep/plan.h"
 #include "crossover/sweep/process.h"
-#include "crossover/analysis/report.h"
 #include "crossover/sweep/run_state.h"
 #include "crossover/sweep/runner.h"
 #include "crossover/sweep/slurm.h"
@@ -54,8 +54,9 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
               "dense bf16)%s; evaluation and checkpoints come on top\n",
               cost.total_gpu_hours, 100 * cluster.mfu, cluster.mfu_source.c_str(),
               cluster.gpu.c_str(), cost.peak_tflops,
-              cost.unknown ? fmt::format(", {} point(s) of unknown FLOPs not counted", cost.unknown).c_str()
-                           : "");
+              cost.unknown
+                  ? fmt::format(", {} point(s) of unknown FLOPs not counted", cost.unknown).c_str()
+                  : "");
   if (!plan.data_note.empty()) std::printf("note: %s\n", plan.data_note.c_str());
   std::printf("%zu points: %zu new, %zu already planned, in %s\n", plan.points.size(),
               written.created.size(), written.kept.size(), dir.c_str());
@@ -79,12 +80,13 @@ void add_plan(CLI::App& sweep) {
       ->capture_default_str();
   auto* mfu = cmd->add_option("--mfu", o->cluster.mfu,
                               "model FLOPs utilisation the GPU-hours assume")
-                   ->capture_default_str();
+                  ->capture_default_str();
   cmd->add_option("--mfu-from", o->mfu_from,
                   "the saved output of `crossover bench train` on the GPU: its lowest MFU")
       ->excludes(mfu);
   cmd->callback([o] {
-    if (!o->mfu_from.empty()) std::tie(o->cluster.mfu, o->cluster.mfu_source) = measured_mfu(o->mfu_from);
+    if (!o->mfu_from.empty())
+      std::tie(o->cluster.mfu, o->cluster.mfu_source) = measured_mfu(o->mfu_from);
     const SweepPlan plan = plan_sweep(load_sweep(o->file));
     sweep_cost(plan, o->cluster);  // a bad --gpu or --mfu stops before anything is written
     const auto written = write_plan(plan, o->out);
@@ -157,11 +159,12 @@ void add_status(CLI::App& sweep) {
     std::printf("%-28s %-12s %12s %8s %10s\n", "point", "status", "step", "epoch", "loss");
     for (const auto& p : m.points) {
       const RunState s = read_run_state(p.run_dir);
-      const std::string step = fmt::format("{}/{}", s.step, s.total_steps > 0 ? s.total_steps : p.steps);
+      const std::string step = fmt::format("{}/{}", s.step,
+                                           s.total_steps > 0 ? s.total_steps : p.steps);
       // A held run lock tells a running point from one killed mid-run (both are `partial`).
       const bool running = RunLock::holder(p.run_dir).has_value();
-      std::printf("%-28s %-12s %12s %8.2f %10s\n", p.name.c_str(), running ? "running" : to_string(s.status),
-                  step.c_str(), s.epoch,
+      std::printf("%-28s %-12s %12s %8.2f %10s\n", p.name.c_str(),
+                  running ? "running" : to_string(s.status), step.c_str(), s.epoch,
                   std::isfinite(s.last_loss) ? fmt::format("{:.4f}", s.last_loss).c_str() : "-");
     }
   });

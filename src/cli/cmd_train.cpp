@@ -28,7 +28,8 @@ void add_train_command(CLI::App& app) {
       ->required();
   cmd->add_option("--set", o->sets, "override a config key, e.g. --set optimizer.lr=3e-4");
   cmd->add_option("--run-dir", o->run_dir, "run directory (default: runs/<config name>)");
-  cmd->add_option("--threads", o->threads, "CPU threads (default: hardware.threads, 0 = all cores)");
+  cmd->add_option("--threads", o->threads,
+                  "CPU threads (default: hardware.threads, 0 = all cores)");
   cmd->callback([o] {
     std::string config_path = o->config, run_dir = o->run_dir;
     if (fs::is_directory(config_path)) {

@@ -36,9 +36,9 @@ void check_nccl_matches_libtorch() {
   const auto [major, minor, patch] = c10d::getNcclVersionTuple();
   if (major != NCCL_MAJOR || minor != NCCL_MINOR || patch != NCCL_PATCH)
     throw std::runtime_error(
-        "distributed.backend nccl: crossover was compiled against nccl.h " +
-        nccl_header_version() + " but LibTorch runs NCCL " + std::to_string(major) + "." +
-        std::to_string(minor) + "." + std::to_string(patch) +
+        "distributed.backend nccl: crossover was compiled against nccl.h " + nccl_header_version() +
+        " but LibTorch runs NCCL " + std::to_string(major) + "." + std::to_string(minor) + "." +
+        std::to_string(patch) +
         "; rebuild crossover against the NCCL headers of this PyTorch (its nvidia-nccl package)");
 }
 #endif
@@ -66,7 +66,8 @@ class C10dComm final : public Comm {
     } catch (const std::exception& e) {
       throw std::runtime_error("rank " + std::to_string(rank_) + ": cannot join the TCPStore at " +
                                env.master_addr + ":" + std::to_string(env.store_port()) +
-                               " within " + std::to_string(timeout_s) + " s: " + first_line(e.what()));
+                               " within " + std::to_string(timeout_s) +
+                               " s: " + first_line(e.what()));
     }
     const std::string my_address = own_address(env);
     if (backend == CommBackend::kGloo) {
@@ -86,8 +87,8 @@ class C10dComm final : public Comm {
 #endif
     }
     publish_addresses(my_address);
-    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{}, this rank at {})", world_,
-                 backend_, device_.str(), env.master_addr, env.store_port(), my_address);
+    spdlog::info("process group: {} ranks over {} on {} (rendezvous {}:{}, this rank at {})",
+                 world_, backend_, device_.str(), env.master_addr, env.store_port(), my_address);
   }
 
   ~C10dComm() override = default;
@@ -153,8 +154,7 @@ class C10dComm final : public Comm {
       at::Tensor sum, shard;
       void wait() override {
         self->wait(work, "reduce_scatter");
-        if (sum.defined())
-          shard.copy_(sum.narrow(0, self->rank_ * shard.numel(), shard.numel()));
+        if (sum.defined()) shard.copy_(sum.narrow(0, self->rank_ * shard.numel(), shard.numel()));
       }
     };
     check(full, "reduce_scatter");
@@ -225,7 +225,8 @@ class C10dComm final : public Comm {
     auto result = std::make_shared<std::promise<std::string>>();
     std::thread([store = store_, mine, result] {
       try {
-        const auto v = store->compareSet("first_loss", {}, std::vector<uint8_t>(mine.begin(), mine.end()));
+        const auto v = store->compareSet("first_loss", {},
+                                         std::vector<uint8_t>(mine.begin(), mine.end()));
         result->set_value(std::string(v.begin(), v.end()));
       } catch (...) {
         result->set_value("");
@@ -238,7 +239,9 @@ class C10dComm final : public Comm {
 
   // Every rank's address, so that a failure names the ranks behind a broken connection.
   void publish_addresses(const std::string& mine) {
-    const auto bytes = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+    const auto bytes = [](const std::string& s) {
+      return std::vector<uint8_t>(s.begin(), s.end());
+    };
     store_->set("address/" + std::to_string(rank_), bytes(mine));
     for (int r = 0; r < world_; ++r) {
       const auto a = store_->get("address/" + std::to_string(r));
@@ -294,8 +297,8 @@ std::string nccl_header_version() {
 #endif
 }
 
-std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend,
-                                     at::Device device, int64_t timeout_s) {
+std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend, at::Device device,
+                                     int64_t timeout_s) {
   return std::make_unique<C10dComm>(env, backend, device, timeout_s);
 }
 

@@ -56,6 +56,8 @@ class LocalComm final : public Comm {
 
 }  // namespace
 
-std::unique_ptr<Comm> make_local_comm(at::Device device) { return std::make_unique<LocalComm>(device); }
+std::unique_ptr<Comm> make_local_comm(at::Device device) {
+  return std::make_unique<LocalComm>(device);
+}
 
 }  // namespace crossover

@@ -10,8 +10,8 @@
 
 namespace crossover {
 
-std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend,
-                                     at::Device device, int64_t timeout_s);  // c10d_comm.cpp
+std::unique_ptr<Comm> make_c10d_comm(const DistEnv& env, CommBackend backend, at::Device device,
+                                     int64_t timeout_s);  // c10d_comm.cpp
 
 namespace {
 int int_env(const char* name, int fallback) {
@@ -19,9 +19,9 @@ int int_env(const char* name, int fallback) {
   if (!v || !*v) return fallback;
   char* end = nullptr;
   const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 0) throw std::runtime_error(std::string("environment variable ") + name +
-                                                      ": expected a non-negative integer, got \"" +
-                                                      v + "\"");
+  if (*end != '\0' || x < 0)
+    throw std::runtime_error(std::string("environment variable ") + name +
+                             ": expected a non-negative integer, got \"" + v + "\"");
   return static_cast<int>(x);
 }
 std::string str_env(const char* name, const std::string& fallback) {
@@ -42,7 +42,8 @@ std::string first_slurm_host(const std::string& nodelist) {
       continue;
     }
     const size_t close = nodelist.find(']', i);
-    if (close == std::string::npos) throw std::runtime_error("SLURM_JOB_NODELIST: unbalanced [ in " + nodelist);
+    if (close == std::string::npos)
+      throw std::runtime_error("SLURM_JOB_NODELIST: unbalanced [ in " + nodelist);
     const std::string inside = nodelist.substr(i + 1, close - i - 1);
     host += inside.substr(0, inside.find_first_of(",-"));
     i = close;
@@ -82,9 +83,11 @@ std::unique_ptr<Comm> init_distributed(const DistEnv& env, const DistributedConf
   if (env.world_size == 1 && config.process_group == ProcessGroupMode::kAuto)
     return make_local_comm(device);
   CommBackend backend = config.backend;
-  if (backend == CommBackend::kAuto) backend = device.is_cuda() ? CommBackend::kNccl : CommBackend::kGloo;
+  if (backend == CommBackend::kAuto)
+    backend = device.is_cuda() ? CommBackend::kNccl : CommBackend::kGloo;
   if (backend == CommBackend::kNccl && !device.is_cuda())
-    throw ConfigError("distributed.backend: nccl needs CUDA tensors; this run is on the CPU (use gloo)");
+    throw ConfigError(
+        "distributed.backend: nccl needs CUDA tensors; this run is on the CPU (use gloo)");
   if (backend == CommBackend::kGloo && device.is_cuda())
     throw ConfigError("distributed.backend: gloo here takes CPU tensors; this run computes on " +
                       device.str() + " (use nccl or auto)");

@@ -52,7 +52,8 @@ std::string describe_lost_peer(int rank, const char* collective, const std::stri
     const std::string addr = m[1];
     std::string ranks;
     for (int r = 0; r < static_cast<int>(rank_addresses.size()); ++r)
-      if (r != rank && rank_addresses[r] == addr) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+      if (r != rank && rank_addresses[r] == addr)
+        ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
     peer = ranks.empty() ? "the peer at " + addr
                          : (ranks.find(',') == std::string::npos ? "rank " : "ranks ") + ranks +
                                " at " + addr;

@@ -7,9 +7,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -55,7 +55,11 @@ bool valid_utf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    const size_t n = c < 0x80           ? 1
+                     : (c >> 5) == 0x6  ? 2
+                     : (c >> 4) == 0xE  ? 3
+                     : (c >> 3) == 0x1E ? 4
+                                        : 0;
     if (n == 0 || i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -139,8 +143,7 @@ struct Loader {
     const YAML::Node child = node[key];
     if (!child.IsDefined() || child.IsNull()) return;
     if (!child.IsMap())
-      fail(where_key(key), prefix + key,
-           "expected a mapping of keys, got " + describe_yaml(child));
+      fail(where_key(key), prefix + key, "expected a mapping of keys, got " + describe_yaml(child));
     Loader sub{child, prefix + key + ".", source, locations, {}};
     s.visit(sub);
     sub.reject_unknown_keys();
@@ -150,8 +153,7 @@ struct Loader {
     std::set<std::string> seen;
     for (const auto& kv : node) {
       const std::string key = kv.first.Scalar();
-      if (!seen.insert(key).second)
-        fail(where(kv.first), prefix + key, "duplicate key");
+      if (!seen.insert(key).second) fail(where(kv.first), prefix + key, "duplicate key");
       if (std::find(known.begin(), known.end(), key) == known.end())
         fail(where(kv.first), prefix + key, "unknown key" + suggestion(key, known, prefix));
     }
@@ -185,7 +187,8 @@ struct Setter {
     if (found || path.empty() || path[0] != key) return;
     found = true;
     if (path.size() == 1)
-      fail(where, prefix + key, "is a section; set one of its keys, e.g. " + prefix + key + ".<key>");
+      fail(where, prefix + key,
+           "is a section; set one of its keys, e.g. " + prefix + key + ".<key>");
     Setter sub{{path.begin() + 1, path.end()}, prefix + key + ".", value, where, false, {}};
     s.visit(sub);
     if (!sub.found)
@@ -274,8 +277,9 @@ void validate_with(const RunConfig& c, const Locations& locs, const std::string&
   check(t.micro_batch == 0 || t.global_batch % t.micro_batch == 0, "training.micro_batch",
         "must divide training.global_batch (" + std::to_string(t.global_batch) + "), got " +
             std::to_string(t.micro_batch));
-  check(!(c.objective.type == ObjectiveType::kAr && c.objective.loss_weight != LossWeight::kInverseT),
-        "objective.loss_weight", "applies to mdm only; leave it at inverse_t for ar");
+  check(
+      !(c.objective.type == ObjectiveType::kAr && c.objective.loss_weight != LossWeight::kInverseT),
+      "objective.loss_weight", "applies to mdm only; leave it at inverse_t for ar");
   check(!(c.objective.type == ObjectiveType::kMdm && c.objective.ar_input_mask_prob > 0),
         "objective.ar_input_mask_prob", "applies to ar only; mdm masks by its schedule");
 }

@@ -5,10 +5,10 @@
 #include <stdexcept>
 
 #ifdef CROSSOVER_WITH_CUDA
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
-#include <ATen/cuda/CUDAEvent.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -29,8 +29,9 @@ at::Device resolve_device(const HardwareConfig& hw, int local_rank) {
     throw ConfigError("hardware.device: cuda requested but this process sees no CUDA device "
                       "(check CUDA_VISIBLE_DEVICES and the driver)");
 #else
-    throw ConfigError("hardware.device: cuda requested but this build has no CUDA code paths "
-                      "(build with -DCROSSOVER_CUDA=ON against a CUDA LibTorch: scripts/build.sh --torch pip)");
+    throw ConfigError(
+        "hardware.device: cuda requested but this build has no CUDA code paths "
+        "(build with -DCROSSOVER_CUDA=ON against a CUDA LibTorch: scripts/build.sh --torch pip)");
 #endif
   }
   if (gpus == 0) return at::kCPU;
@@ -90,7 +91,8 @@ class CudaEventTimeline final : public Timeline {
  public:
   explicit CudaEventTimeline(at::Device device) : device_(device) {}
   void mark() override {
-    if (used_ == events_.size()) events_.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
+    if (used_ == events_.size())
+      events_.push_back(std::make_unique<at::cuda::CUDAEvent>(cudaEventDefault));
     events_[used_++]->record(c10::cuda::getCurrentCUDAStream(device_.index()));
   }
   std::vector<double> resolve() override {

@@ -14,9 +14,11 @@ std::optional<TokenCount> TokenCount::parse(const std::string& raw) {
   if (text.empty()) return std::nullopt;
   double scale = 1.0;
   switch (text.back()) {
-    case 'k': case 'K': scale = 1e3; break;
+    case 'k':
+    case 'K': scale = 1e3; break;
     case 'M': scale = 1e6; break;
-    case 'B': case 'G': scale = 1e9; break;
+    case 'B':
+    case 'G': scale = 1e9; break;
     case 'T': scale = 1e12; break;
     default: break;
   }

@@ -35,8 +35,8 @@ void BatchPrefetcher::run() {
         if (stop_ || next_to_read_ >= end_step_) return;
         step = next_to_read_;
       }
-      at::Tensor windows =
-          at::empty({rows, width}, at::TensorOptions().dtype(at::kLong).pinned_memory(pinned_));
+      at::Tensor windows = at::empty({rows, width},
+                                     at::TensorOptions().dtype(at::kLong).pinned_memory(pinned_));
       sampler_.fill(step, row0, rows, windows.data_ptr<int64_t>());
       {
         std::lock_guard<std::mutex> lock(mutex_);

@@ -19,7 +19,8 @@ constexpr uintmax_t kMaxMetaBytes = uintmax_t{256} << 20;
 DataMeta DataMeta::parse(const std::string& text, const std::string& where) {
   DataMeta m;
   m.json = nlohmann::json::parse(text, nullptr, false);
-  if (m.json.is_discarded() || !m.json.is_object()) throw std::runtime_error(where + ": malformed JSON");
+  if (m.json.is_discarded() || !m.json.is_object())
+    throw std::runtime_error(where + ": malformed JSON");
   const auto& j = m.json;
   if (!j.contains("vocab_size") || !j["vocab_size"].is_number_integer())
     throw std::runtime_error(where + ": vocab_size: expected an integer");
@@ -45,11 +46,14 @@ DataMeta DataMeta::read(const std::string& data_dir) {
   std::error_code ec;
   const uintmax_t bytes = std::filesystem::file_size(path, ec);
   if (ec)
-    throw std::runtime_error(path + ": not found; prepare the data first (crossover prepare "
-                             "--corpus kjv --out " + data_dir + ")");
+    throw std::runtime_error(path +
+                             ": not found; prepare the data first (crossover prepare "
+                             "--corpus kjv --out " +
+                             data_dir + ")");
   if (bytes > kMaxMetaBytes)
-    throw std::runtime_error(path + ": " + std::to_string(bytes) +
-                             " bytes, more than any meta.json holds (256 MiB): not a data description");
+    throw std::runtime_error(
+        path + ": " + std::to_string(bytes) +
+        " bytes, more than any meta.json holds (256 MiB): not a data description");
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();

@@ -17,7 +17,8 @@ namespace {
 constexpr size_t kBufferBytes = 1 << 20;
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string hex_bytes(const unsigned char* p, size_t n) {
@@ -84,8 +85,10 @@ struct GzipDecoder final : LineReader::Decoder {
     const size_t n = std::fread(magic, 1, 2, f);
     std::fclose(f);
     if (n > 0 && (n < 2 || magic[0] != 0x1f || magic[1] != 0x8b))
-      throw std::runtime_error(path + ": not gzip data (the name ends in .gz, but the file starts "
-                               "with " + hex_bytes(magic, n) + ", not 1f 8b)");
+      throw std::runtime_error(path +
+                               ": not gzip data (the name ends in .gz, but the file starts "
+                               "with " +
+                               hex_bytes(magic, n) + ", not 1f 8b)");
     gz_ = gzopen(path.c_str(), "rb");
     if (!gz_) throw std::runtime_error(path + ": cannot open input file: " + std::strerror(errno));
     gzbuffer(gz_, 1 << 18);
@@ -99,7 +102,7 @@ struct GzipDecoder final : LineReader::Decoder {
       throw std::runtime_error(path_ + ": corrupt gzip data: " + message);
     if (n == 0 && err == Z_BUF_ERROR)
       throw std::runtime_error(path_ + ": truncated gzip data (the file ends inside a "
-                               "compressed stream)");
+                                       "compressed stream)");
     return static_cast<size_t>(n);
   }
   int64_t file_bytes() const override { return static_cast<int64_t>(gzoffset(gz_)); }

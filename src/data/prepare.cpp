@@ -56,8 +56,8 @@ int64_t validation_count(int64_t n_docs, int64_t val_docs, double val_fraction) 
   if (n_docs < 2) throw std::runtime_error("prepare: the corpus has fewer than 2 documents");
   if (val_docs < 0 && (val_fraction < 0 || val_fraction >= 1))
     throw std::invalid_argument("--val-fraction: expected a number in [0, 1)");
-  const int64_t n_val =
-      val_docs >= 0 ? val_docs : static_cast<int64_t>(std::llround(val_fraction * n_docs));
+  const int64_t n_val = val_docs >= 0 ? val_docs
+                                      : static_cast<int64_t>(std::llround(val_fraction * n_docs));
   if (n_val >= n_docs)
     throw std::invalid_argument("--val-docs: " + std::to_string(n_val) +
                                 " validation documents leave none of the " +
@@ -75,8 +75,7 @@ FileFormat file_format(const PrepareOptions& o) {
 
 std::unique_ptr<DocumentSource> open_source(const PrepareOptions& o) {
   if (!o.corpus.empty()) {
-    if (o.corpus != "kjv")
-      throw std::invalid_argument("--corpus: expected kjv, got " + o.corpus);
+    if (o.corpus != "kjv") throw std::invalid_argument("--corpus: expected kjv, got " + o.corpus);
     if (!o.inputs.empty())
       throw std::invalid_argument("--corpus and --input are exclusive: give one of them");
     return open_kjv();
@@ -116,7 +115,8 @@ struct EncodeStats {
 // Reads every document of `source` from its start and hands its token ids to `sink` in document
 // order. The next chunk is read (decompressed, JSON-decoded) while the current one is encoded.
 EncodeStats encode_all(DocumentSource& source, const Tokenizer& tok, int threads,
-                       int64_t chunk_bytes, const std::function<void(const std::vector<int32_t>&)>& sink) {
+                       int64_t chunk_bytes,
+                       const std::function<void(const std::vector<int32_t>&)>& sink) {
   const auto start = std::chrono::steady_clock::now();
   source.rewind();
   struct Chunk {
@@ -218,12 +218,21 @@ nlohmann::json data_meta(const Tokenizer& tok, const std::string& model_path,
       {"model_vocab_size", tok.vocab_size() + 1},
       {"special_ids",
        {{"pad", sp.pad}, {"unk", sp.unk}, {"bos", sp.bos}, {"eos", sp.eos}, {"mask", sp.mask}}},
-      {"tokenizer", {{"file", "tokenizer.model"}, {"sha256", sha256_file(model_path)},
-                     {"model_type", c.tokenizer_model_type}, {"source", c.tokenizer_source}}},
-      {"train", {{"file", "train.bin"}, {"documents", train.num_docs()},
-                 {"tokens", train.num_tokens()}, {"token_bytes", train.token_bytes()}}},
-      {"val", {{"file", "val.bin"}, {"documents", val.num_docs()},
-               {"tokens", val.num_tokens()}, {"token_bytes", val.token_bytes()}}},
+      {"tokenizer",
+       {{"file", "tokenizer.model"},
+        {"sha256", sha256_file(model_path)},
+        {"model_type", c.tokenizer_model_type},
+        {"source", c.tokenizer_source}}},
+      {"train",
+       {{"file", "train.bin"},
+        {"documents", train.num_docs()},
+        {"tokens", train.num_tokens()},
+        {"token_bytes", train.token_bytes()}}},
+      {"val",
+       {{"file", "val.bin"},
+        {"documents", val.num_docs()},
+        {"tokens", val.num_tokens()},
+        {"token_bytes", val.token_bytes()}}},
       {"sources", c.sources},
       {"corpus", c.corpus},
       {"doc_split", c.doc_split},
@@ -262,7 +271,8 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
         "`crossover prepare --input ... --out DIR --tokenizer-only`)");
   if (o.shard_index < 0 || o.shard_index >= o.shard_count)
     throw std::invalid_argument("--shard: expected i/N with 0 <= i < N, got " +
-                                std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count));
+                                std::to_string(o.shard_index) + "/" +
+                                std::to_string(o.shard_count));
   const fs::path out(o.out_dir);
   claim_output(out, "shard.json", o.force);
 
@@ -309,8 +319,8 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
       {"sources", mine},
       {"doc_split", o.doc_split},
       {"text_key", o.text_key},
-      {"tokenizer", {{"file", "tokenizer.model"}, {"sha256", sha256_file(model_path)},
-                     {"source", o.tokenizer}}},
+      {"tokenizer",
+       {{"file", "tokenizer.model"}, {"sha256", sha256_file(model_path)}, {"source", o.tokenizer}}},
       {"store", kShardStore},
       {"documents", store.num_docs()},
       {"tokens", store.num_tokens()},
@@ -416,7 +426,8 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
     spdlog::info("prepare: wrote {} (vocabulary {}, {:.1f} s); give it to every shard with "
                  "--tokenizer",
                  model_path, tok.vocab_size(), seconds_since(start));
-    return {{"tokenizer", model_path}, {"sha256", sha256_file(model_path)},
+    return {{"tokenizer", model_path},
+            {"sha256", sha256_file(model_path)},
             {"vocab_size", tok.vocab_size()}};
   }
 
@@ -431,9 +442,9 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   log_throughput(stats, threads);
   report_skipped(*source);
   if (stats.docs != n_docs)
-    throw std::runtime_error("prepare: the corpus changed while it was read: " +
-                             std::to_string(n_docs) + " documents when counted, " +
-                             std::to_string(stats.docs) + " when encoded");
+    throw std::runtime_error(
+        "prepare: the corpus changed while it was read: " + std::to_string(n_docs) +
+        " documents when counted, " + std::to_string(stats.docs) + " when encoded");
   train_w.finish();
   val_w.finish();
 
@@ -463,8 +474,10 @@ nlohmann::json merge_shards(const MergeOptions& o) {
     const std::string path = (fs::path(d) / "shard.json").string();
     std::ifstream in(path);
     if (!in)
-      throw std::runtime_error(path + ": not found; is " + d + " a finished shard (crossover "
-                               "prepare --shard i/N --out " + d + ")?");
+      throw std::runtime_error(path + ": not found; is " + d +
+                               " a finished shard (crossover "
+                               "prepare --shard i/N --out " +
+                               d + ")?");
     auto j = nlohmann::json::parse(in, nullptr, false);
     if (j.is_discarded() || !j.is_object() || j.value("format", "") != kShardFormat)
       throw std::runtime_error(path + ": not a crossover shard description");
@@ -485,8 +498,10 @@ nlohmann::json merge_shards(const MergeOptions& o) {
                                  " are shards of different preparations: their \"" + key +
                                  "\" differ (every shard needs the same --input list and options)");
     if (s.at("tokenizer").at("sha256") != shards[0].at("tokenizer").at("sha256"))
-      throw std::runtime_error("prepare merge: " + dirs[k] + " was encoded with another tokenizer "
-                               "than " + dirs[0] + " (tokenizer.model SHA-256 differs)");
+      throw std::runtime_error("prepare merge: " + dirs[k] +
+                               " was encoded with another tokenizer "
+                               "than " +
+                               dirs[0] + " (tokenizer.model SHA-256 differs)");
     const int64_t i = s.at("shard").get<int64_t>();
     if (i < 0 || i >= count)
       throw std::runtime_error(dirs[k] + "/shard.json: shard " + std::to_string(i) + " of " +
@@ -539,8 +554,8 @@ nlohmann::json merge_shards(const MergeOptions& o) {
   // The split over the global document index, as a one-process prepare makes it; runs of
   // documents bound for the same store are copied in one piece.
   const int64_t n_val = validation_count(n_docs, o.val_docs, o.val_fraction);
-  spdlog::info("prepare merge: {} shards, {} documents, {} for validation (seed {})", count,
-               n_docs, n_val, o.seed);
+  spdlog::info("prepare merge: {} shards, {} documents, {} for validation (seed {})", count, n_docs,
+               n_val, o.seed);
   ValidationSplit split(n_docs, n_val, o.seed);
   TokenStoreWriter train_w((out / "train.bin").string(), tok.vocab_size());
   TokenStoreWriter val_w((out / "val.bin").string(), tok.vocab_size());
@@ -555,7 +570,8 @@ nlohmann::json merge_shards(const MergeOptions& o) {
       }
       run_val = v;
     }
-    if (st.num_docs() > run_start) (run_val ? val_w : train_w).add_documents(st, run_start, st.num_docs());
+    if (st.num_docs() > run_start)
+      (run_val ? val_w : train_w).add_documents(st, run_start, st.num_docs());
   }
   train_w.finish();
   val_w.finish();

@@ -77,9 +77,9 @@ int64_t RepeatSampler::sequence_of(int64_t global_row) const {
   const int64_t epoch = global_row / num_sequences_;
   const int64_t pos = global_row % num_sequences_;
   // One permutation object per call is cheap: construction is a few shifts.
-  const IndexPermutation perm(static_cast<uint64_t>(num_sequences_),
-                              hash_combine(hash_combine(options_.seed, kEpochOrderTag),
-                                           static_cast<uint64_t>(epoch)));
+  const IndexPermutation perm(
+      static_cast<uint64_t>(num_sequences_),
+      hash_combine(hash_combine(options_.seed, kEpochOrderTag), static_cast<uint64_t>(epoch)));
   return static_cast<int64_t>(perm(static_cast<uint64_t>(pos)));
 }
 
@@ -113,8 +113,8 @@ void read_eos_stream(const TokenStore& store, const std::vector<int64_t>& starts
 }  // namespace
 
 void RepeatSampler::read_stream(int64_t begin, int64_t count, int64_t* out) const {
-  read_eos_stream(store_, stream_starts_, [this](size_t k) { return order_(k); }, eos_, begin,
-                  count, out);
+  read_eos_stream(
+      store_, stream_starts_, [this](size_t k) { return order_(k); }, eos_, begin, count, out);
 }
 
 void RepeatSampler::read_sequence(int64_t seq, int64_t* out) const {
@@ -154,7 +154,8 @@ void RepeatSampler::restore(const nlohmann::json& s) {
     if (theirs != mine)
       throw std::runtime_error("sampler state: " + std::string(key) + " is " +
                                std::to_string(theirs) + " in the checkpoint but " +
-                               std::to_string(mine) + " in this run; it describes another "
+                               std::to_string(mine) +
+                               " in this run; it describes another "
                                "data stream");
   };
   expect("num_sequences", num_sequences_);
@@ -169,7 +170,8 @@ ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t se
                              int64_t count) {
   if (seq_len < 2)
     throw std::invalid_argument("validation windows need data.seq_len >= 2 (one context token and "
-                                "one scored token), got " + std::to_string(seq_len));
+                                "one scored token), got " +
+                                std::to_string(seq_len));
   // Where each document starts in the eos-separated stream.
   std::vector<int64_t> starts(store.num_docs());
   int64_t stream = 0;
@@ -200,8 +202,9 @@ ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t se
   v.windows = at::empty({n, seq_len}, at::kLong);
   int64_t* dst = v.windows.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i)  // the split in corpus order: stream document k is document k
-    read_eos_stream(store, starts, [](size_t k) { return static_cast<uint64_t>(k); }, eos_id,
-                    v.index[i] * stride, seq_len, dst + i * seq_len);
+    read_eos_stream(
+        store, starts, [](size_t k) { return static_cast<uint64_t>(k); }, eos_id,
+        v.index[i] * stride, seq_len, dst + i * seq_len);
   return v;
 }
 

@@ -33,11 +33,8 @@ void sync_file(std::FILE* f, const std::string& path) {
 }  // namespace
 
 TokenStoreWriter::TokenStoreWriter(const std::string& path, uint64_t vocab_size)
-    : path_(path),
-      tmp_path_(path + ".tmp"),
-      offsets_path_(path + ".offsets.tmp"),
-      vocab_size_(vocab_size),
-      token_bytes_(vocab_size <= 65536 ? 2 : 4) {
+    : path_(path), tmp_path_(path + ".tmp"), offsets_path_(path + ".offsets.tmp"),
+      vocab_size_(vocab_size), token_bytes_(vocab_size <= 65536 ? 2 : 4) {
   tokens_ = std::fopen(tmp_path_.c_str(), "wb");
   offsets_ = std::fopen(offsets_path_.c_str(), "wb+");
   if (!tokens_ || !offsets_) throw std::runtime_error(path + ": cannot create token store");
@@ -90,7 +87,8 @@ void TokenStoreWriter::add_documents(const TokenStore& source, uint64_t first, u
     throw std::out_of_range(source.path() + ": documents [" + std::to_string(first) + ", " +
                             std::to_string(last) + ") of " + std::to_string(source.num_docs()));
   const uint64_t begin = source.doc_begin(first), end = source.offsets_[last];
-  write_all(tokens_, source.tokens_ + begin * token_bytes_, (end - begin) * token_bytes_, tmp_path_);
+  write_all(tokens_, source.tokens_ + begin * token_bytes_, (end - begin) * token_bytes_,
+            tmp_path_);
   for (uint64_t d = first; d < last; ++d) {
     num_tokens_ += source.doc_length(d);
     write_all(offsets_, &num_tokens_, sizeof(num_tokens_), offsets_path_);
@@ -139,8 +137,8 @@ TokenStore TokenStore::open(const std::string& path) {
   if (size < kTokenStoreHeaderBytes) {
     ::close(fd);
     throw std::runtime_error(path + ": truncated: file is " + std::to_string(size) +
-                             " bytes, shorter than the " +
-                             std::to_string(kTokenStoreHeaderBytes) + "-byte header");
+                             " bytes, shorter than the " + std::to_string(kTokenStoreHeaderBytes) +
+                             "-byte header");
   }
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   ::close(fd);
@@ -192,8 +190,8 @@ TokenStore TokenStore::open(const std::string& path) {
       throw std::runtime_error(path + ": offset " + std::to_string(off_pos + d * 8) +
                                ": document offset " + std::to_string(d) + " is " +
                                std::to_string(o) + ", expected a value in [" +
-                               std::to_string(prev) + ", " + std::to_string(s.num_tokens_) +
-                               "]" + (d == s.num_docs_ ? " equal to the token count" : ""));
+                               std::to_string(prev) + ", " + std::to_string(s.num_tokens_) + "]" +
+                               (d == s.num_docs_ ? " equal to the token count" : ""));
     prev = o;
   }
   return s;
@@ -223,11 +221,10 @@ TokenStore::~TokenStore() {
 }
 
 void TokenStore::bad_id(uint64_t index, uint64_t id) const {
-  throw std::runtime_error(path_ + ": offset " +
-                           std::to_string(kTokenStoreHeaderBytes + index * token_bytes_) +
-                           ": token " + std::to_string(index) + " is " + std::to_string(id) +
-                           ", expected an id below the vocabulary size " +
-                           std::to_string(vocab_size_));
+  throw std::runtime_error(
+      path_ + ": offset " + std::to_string(kTokenStoreHeaderBytes + index * token_bytes_) +
+      ": token " + std::to_string(index) + " is " + std::to_string(id) +
+      ", expected an id below the vocabulary size " + std::to_string(vocab_size_));
 }
 
 void TokenStore::read(uint64_t begin, uint64_t count, int64_t* out) const {

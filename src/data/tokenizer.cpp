@@ -81,8 +81,7 @@ void Tokenizer::train(const TrainOptions& o,
 }
 
 Tokenizer Tokenizer::load(const std::string& model_path) {
-  if (!fs::exists(model_path))
-    throw std::runtime_error(model_path + ": tokenizer model not found");
+  if (!fs::exists(model_path)) throw std::runtime_error(model_path + ": tokenizer model not found");
   std::string error;
   spm::Model* m = plugin().load(model_path.c_str(), &error);
   if (!m) throw std::runtime_error(model_path + ": not a SentencePiece model: " + error);

@@ -26,9 +26,9 @@
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
+#include "crossover/model/loss_head.h"
 #include "crossover/optim/weight_decay.h"
 #include "strategies.h"
-#include "crossover/model/loss_head.h"
 
 namespace crossover {
 
@@ -54,7 +54,8 @@ class FullySharded final : public Sharding {
     const int64_t world = comm.world_size(), rank = comm.rank();
     for (const auto& g : model.layout().groups) {
       const int64_t shard = (g.numel + world - 1) / world;
-      at::Tensor master = at::zeros({shard}, at::TensorOptions().dtype(at::kFloat).device(o.device));
+      at::Tensor master = at::zeros({shard},
+                                    at::TensorOptions().dtype(at::kFloat).device(o.device));
       master.set_requires_grad(true);
       master.mutable_grad() = at::zeros_like(master);
       shards_.push_back(shard);
@@ -148,7 +149,8 @@ class FullySharded final : public Sharding {
     }
     at::NoGradGuard no_grad;
     masters_[g].mutable_grad().add_(it->second.shard);
-    if (accumulated_[g].defined() && it->second.full.is_same(accumulated_[g])) accumulated_[g].zero_();
+    if (accumulated_[g].defined() && it->second.full.is_same(accumulated_[g]))
+      accumulated_[g].zero_();
     reductions_.erase(it);
   }
 
@@ -208,7 +210,8 @@ class FullySharded final : public Sharding {
       m.push_back(s.exp_avg);
       v.push_back(s.exp_avg_sq);
     }
-    return write_sharded_checkpoint(dir, model_.layout(), comm_.rank(), comm_.world_size(), p, m, v);
+    return write_sharded_checkpoint(dir, model_.layout(), comm_.rank(), comm_.world_size(), p, m,
+                                    v);
   }
 
   void snapshot(CheckpointSnapshot& into) override {
@@ -241,12 +244,12 @@ class FullySharded final : public Sharding {
       const int64_t lo = comm_.rank() * shards_[g];
       const int64_t count = std::max<int64_t>(0, std::min(shards_[g], groups[g].numel - lo));
       auto& s = adam_.slots()[g];
-      for (auto [kind, dst] : {std::pair{"param", &s.param}, {"exp_avg", &s.exp_avg},
-                               {"exp_avg_sq", &s.exp_avg_sq}}) {
+      for (auto [kind, dst] :
+           {std::pair{"param", &s.param}, {"exp_avg", &s.exp_avg}, {"exp_avg_sq", &s.exp_avg_sq}}) {
         dst->zero_();
         if (count > 0)
-          dst->narrow(0, 0, count).copy_(
-              read_checkpoint_range(dir, state, model_.layout(), g, kind, lo, count));
+          dst->narrow(0, 0, count)
+              .copy_(read_checkpoint_range(dir, state, model_.layout(), g, kind, lo, count));
       }
     }
   }
@@ -261,8 +264,8 @@ class FullySharded final : public Sharding {
     // The embedding group for the whole micro-batch, plus a running block and its prefetch; or,
     // without recompute, every block from its forward to its backward.
     const int64_t gathered = options_.recompute
-        ? (shards_[0] * comm_.world_size() + 2 * largest) * esize
-        : shard_total * comm_.world_size() * esize;
+                                 ? (shards_[0] * comm_.world_size() + 2 * largest) * esize
+                                 : shard_total * comm_.world_size() * esize;
     // Gradients: the fp32 shards, the reductions in flight (two full groups in the reduce
     // dtype, and on Gloo a copy each), and with grad_reduce: step a full fp32 buffer per group.
     const int64_t in_flight = 2 * largest * at::elementSize(options_.reduce_dtype) *

@@ -8,14 +8,14 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
-#include <algorithm>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
+#include <algorithm>
 
 #include "crossover/checkpoint/checkpoint_format.h"
 #include "crossover/distributed/sharding.h"
-#include "crossover/optim/weight_decay.h"
 #include "crossover/model/loss_head.h"
+#include "crossover/optim/weight_decay.h"
 #include "crossover/util/worker_pool.h"
 #include "strategies.h"
 
@@ -79,7 +79,8 @@ class Replicated final : public Sharding {
              Comm& comm)
       : options_(o), model_(model), comm_(comm), adam_(opt) {
     for (const auto& g : model.layout().groups) {
-      at::Tensor flat = at::zeros({g.numel}, at::TensorOptions().dtype(at::kFloat).device(o.device));
+      at::Tensor flat = at::zeros({g.numel},
+                                  at::TensorOptions().dtype(at::kFloat).device(o.device));
       flat.set_requires_grad(true);
       flat.mutable_grad() = at::zeros_like(flat);
       masters_.push_back(flat);
@@ -176,7 +177,8 @@ class Replicated final : public Sharding {
   }
 
   void snapshot(CheckpointSnapshot& into) override {
-    into.files = comm_.rank() == 0 ? CheckpointSnapshot::Files::kFull : CheckpointSnapshot::Files::kNone;
+    into.files = comm_.rank() == 0 ? CheckpointSnapshot::Files::kFull
+                                   : CheckpointSnapshot::Files::kNone;
     if (comm_.rank() != 0) return;  // rank 0 writes the one full copy
     std::vector<at::Tensor> p, m, v;
     for (const auto& s : adam_.slots()) {
@@ -194,8 +196,10 @@ class Replicated final : public Sharding {
     const auto& groups = model_.layout().groups;
     for (size_t g = 0; g < groups.size(); ++g) {
       auto& s = adam_.slots()[g];
-      s.param.copy_(read_checkpoint_range(dir, state, model_.layout(), g, "param", 0, groups[g].numel));
-      s.exp_avg.copy_(read_checkpoint_range(dir, state, model_.layout(), g, "exp_avg", 0, groups[g].numel));
+      s.param.copy_(
+          read_checkpoint_range(dir, state, model_.layout(), g, "param", 0, groups[g].numel));
+      s.exp_avg.copy_(
+          read_checkpoint_range(dir, state, model_.layout(), g, "exp_avg", 0, groups[g].numel));
       s.exp_avg_sq.copy_(
           read_checkpoint_range(dir, state, model_.layout(), g, "exp_avg_sq", 0, groups[g].numel));
     }

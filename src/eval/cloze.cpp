@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <queue>
 #include <stdexcept>
 #include <tuple>
@@ -35,20 +35,23 @@ std::vector<char> word_starts(const Tokenizer& tokenizer) {
 
 std::string decode_span(const Tokenizer& tokenizer, const std::vector<int32_t>& doc,
                         const TokenSpan& s) {
-  return tokenizer.decode(std::vector<int32_t>(doc.begin() + s.offset, doc.begin() + s.offset + s.length));
+  return tokenizer.decode(
+      std::vector<int32_t>(doc.begin() + s.offset, doc.begin() + s.offset + s.length));
 }
 
 }  // namespace
 
 std::vector<ClozeExample> make_cloze(const ClozeOptions& o) {
   if (o.n < 1 || o.ctx_tokens < 1 || o.ending_tokens < 1 || o.options < 2)
-    throw std::invalid_argument("make-cloze: need n >= 1, ctx_tokens >= 1, ending_tokens >= 1, options >= 2");
+    throw std::invalid_argument(
+        "make-cloze: need n >= 1, ctx_tokens >= 1, ending_tokens >= 1, options >= 2");
   const DataDir data{o.data_dir};
   const TokenStore val = TokenStore::open(data.val());
   const Tokenizer tokenizer = Tokenizer::load(data.tokenizer());
   const auto ws = word_starts(tokenizer);
   const uint64_t C = o.ctx_tokens, E = o.ending_tokens, D = val.num_docs();
-  if (D < 2) throw std::runtime_error(val.path() + ": make-cloze needs at least 2 validation documents");
+  if (D < 2)
+    throw std::runtime_error(val.path() + ": make-cloze needs at least 2 validation documents");
 
   // True examples: non-overlapping (context, ending) tiles of every document, the ending at a
   // word start. The n with the smallest keyed priorities are kept (a seeded uniform sample

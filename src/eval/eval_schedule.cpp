@@ -18,8 +18,7 @@ std::vector<int64_t> log_spaced_steps(int64_t total_steps, int64_t points) {
 }
 
 EvalSchedule::EvalSchedule(const EvalConfig& eval, int64_t total_steps)
-    : every_(eval.every),
-      total_steps_(total_steps),
+    : every_(eval.every), total_steps_(total_steps),
       log_steps_(log_spaced_steps(total_steps, eval.log_points)) {}
 
 bool EvalSchedule::due(int64_t step) const {

@@ -22,7 +22,8 @@ namespace {
 // nothing changes.
 std::vector<int32_t> encode_continuation(const Tokenizer& tokenizer, const std::string& text) {
   std::vector<int32_t> ids = tokenizer.encode(text);
-  if (ids.size() > 1 && text.size() > 1 && text[0] == ' ' && tokenizer.piece(ids[0]) == "\xE2\x96\x81")
+  if (ids.size() > 1 && text.size() > 1 && text[0] == ' ' &&
+      tokenizer.piece(ids[0]) == "\xE2\x96\x81")
     ids = tokenizer.encode(text.substr(1));
   return ids;
 }
@@ -33,7 +34,6 @@ double characters(const std::string& s) {
   for (const char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
   return std::max(n, 1.0);
 }
-
 
 }  // namespace
 
@@ -63,14 +63,19 @@ TokenizedExample tokenize_example(const Tokenizer& tokenizer, const McExample& e
 }
 
 nlohmann::json McMetrics::to_json() const {
-  return {{"acc", acc},           {"acc_norm", acc_norm},   {"nll_right", nll_right},
-          {"nll_wrong", nll_wrong}, {"delta_nll", delta_nll}, {"examples", examples}};
+  return {{"acc", acc},
+          {"acc_norm", acc_norm},
+          {"nll_right", nll_right},
+          {"nll_wrong", nll_wrong},
+          {"delta_nll", delta_nll},
+          {"examples", examples}};
 }
 
 std::string McMetrics::summary() const {
-  return fmt::format("acc {:.4f}, acc_norm {:.4f}, nll right {:.3f} / wrong {:.3f} (delta {:+.3f}), "
-                     "{} examples",
-                     acc, acc_norm, nll_right, nll_wrong, delta_nll, examples);
+  return fmt::format(
+      "acc {:.4f}, acc_norm {:.4f}, nll right {:.3f} / wrong {:.3f} (delta {:+.3f}), "
+      "{} examples",
+      acc, acc_norm, nll_right, nll_wrong, delta_nll, examples);
 }
 
 McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<at::Tensor>& flats,
@@ -88,7 +93,8 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
     double others = 0;
     for (size_t j = 0; j < nll.size(); ++j) {
       if (nll[j].nll < nll[best].nll) best = j;
-      if (nll[j].nll / ex.option_chars[j] < nll[best_norm].nll / ex.option_chars[best_norm]) best_norm = j;
+      if (nll[j].nll / ex.option_chars[j] < nll[best_norm].nll / ex.option_chars[best_norm])
+        best_norm = j;
       if (static_cast<int64_t>(j) != ex.label) others += nll[j].nll;
     }
     predictions[i] = static_cast<double>(best);
@@ -118,7 +124,8 @@ McMetrics evaluate_multiple_choice(const Transformer& model, const std::vector<a
   return m;
 }
 
-TaskSuite::TaskSuite(const std::vector<McTask>& tasks, const Tokenizer& tokenizer, int64_t max_len) {
+TaskSuite::TaskSuite(const std::vector<McTask>& tasks, const Tokenizer& tokenizer,
+                     int64_t max_len) {
   std::set<std::string> names;
   for (const auto& task : tasks) {
     if (!names.insert(task.name).second)
@@ -143,12 +150,12 @@ TaskSuite TaskSuite::load(const std::vector<std::string>& paths, int64_t max_exa
 }
 
 std::vector<std::pair<std::string, McMetrics>> TaskSuite::evaluate(
-    const Transformer& model, const std::vector<at::Tensor>& flats,
-    const Objective& objective, const ScoreOptions& options, Comm& comm) const {
+    const Transformer& model, const std::vector<at::Tensor>& flats, const Objective& objective,
+    const ScoreOptions& options, Comm& comm) const {
   std::vector<std::pair<std::string, McMetrics>> results;
   for (const auto& task : tasks_)
-    results.emplace_back(task.name,
-                         evaluate_multiple_choice(model, flats, objective, task.examples, options, comm));
+    results.emplace_back(
+        task.name, evaluate_multiple_choice(model, flats, objective, task.examples, options, comm));
   return results;
 }
 

@@ -26,8 +26,7 @@ std::string shape(const nlohmann::json& v) {
 std::string string_field(const nlohmann::json& j, const char* key, const std::string& where) {
   const auto it = j.find(key);
   if (it == j.end()) fail(where, std::string("missing \"") + key + "\" (expected a string)");
-  if (!it->is_string())
-    fail(where, std::string(key) + ": expected a string, got " + shape(*it));
+  if (!it->is_string()) fail(where, std::string(key) + ": expected a string, got " + shape(*it));
   return it->get<std::string>();
 }
 
@@ -52,10 +51,10 @@ std::vector<std::string> options_field(const nlohmann::json& j, const char* key,
 int64_t label_field(const nlohmann::json& j, const char* key, size_t options, bool letters,
                     const std::string& where) {
   const std::string range = "[0, " + std::to_string(options) + ")";
-  const std::string expected =
-      letters ? "expected an option index in " + range + " or a letter A.." +
-                    std::string(1, static_cast<char>('A' + options - 1))
-              : "expected an option index in " + range;
+  const std::string expected = letters
+                                   ? "expected an option index in " + range + " or a letter A.." +
+                                         std::string(1, static_cast<char>('A' + options - 1))
+                                   : "expected an option index in " + range;
   const auto it = j.find(key);
   if (it == j.end()) fail(where, std::string("missing \"") + key + "\" (" + expected + ")");
   int64_t index = -1;
@@ -65,8 +64,9 @@ int64_t label_field(const nlohmann::json& j, const char* key, size_t options, bo
     const std::string s = it->get<std::string>();
     if (letters && s.size() == 1 && s[0] >= 'A' && s[0] <= 'Z') {
       index = s[0] - 'A';
-    } else if (!s.empty() && s.size() < 10 &&
-               std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    } else if (!s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), [](char c) {
+                 return std::isdigit(static_cast<unsigned char>(c));
+               })) {
       index = std::stoll(s);
     }
   }

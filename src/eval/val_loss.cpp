@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 namespace crossover {
 
 double ValLoss::window_sampling_se() const {
@@ -19,20 +18,23 @@ double ValLoss::window_sampling_se() const {
 }
 
 ValLoss validation_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
-                        const Objective& objective, const at::Tensor& windows,
-                        int64_t mc_samples, int64_t batch_rows, Comm& comm) {
+                        const Objective& objective, const at::Tensor& windows, int64_t mc_samples,
+                        int64_t batch_rows, Comm& comm) {
   c10::InferenceMode inference;
   const int64_t N = windows.size(0);
   // Per window: its loss and the Monte-Carlo variance of its mean (this rank's rows; zero
   // elsewhere, so the all-reduce assembles them).
   std::vector<double> per(2 * N, 0.0);
-  for (int64_t begin = comm.rank() * batch_rows; begin < N; begin += comm.world_size() * batch_rows) {
+  for (int64_t begin = comm.rank() * batch_rows; begin < N;
+       begin += comm.world_size() * batch_rows) {
     const int64_t n = std::min(batch_rows, N - begin);
-    const at::Tensor s = objective.validation_samples(model, flats, windows.narrow(0, begin, n), begin,
+    const at::Tensor s = objective.validation_samples(model, flats, windows.narrow(0, begin, n),
+                                                      begin,
                                                       mc_samples);  // [n, K]
     const int64_t K = s.size(1);
     const at::Tensor mean = s.mean(1).contiguous();
-    const at::Tensor var = K > 1 ? (s.var(1, /*unbiased=*/true) / K).contiguous() : at::zeros({n}, at::kDouble);
+    const at::Tensor var = K > 1 ? (s.var(1, /*unbiased=*/true) / K).contiguous()
+                                 : at::zeros({n}, at::kDouble);
     std::copy_n(mean.data_ptr<double>(), n, per.begin() + begin);
     std::copy_n(var.data_ptr<double>(), n, per.begin() + N + begin);
   }

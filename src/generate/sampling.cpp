@@ -6,8 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
-#include "crossover/util/random.h"
 #include "crossover/kernels/philox.h"
+#include "crossover/util/random.h"
 
 namespace crossover {
 

@@ -39,8 +39,8 @@ struct Item {
 
 nlohmann::ordered_json special_token(const std::string& content) {
   // Specials are matched verbatim in text and never split or normalised.
-  return {{"content", content}, {"lstrip", false}, {"normalized", false}, {"rstrip", false},
-          {"single_word", false}, {"special", true}};
+  return {{"content", content}, {"lstrip", false},      {"normalized", false},
+          {"rstrip", false},    {"single_word", false}, {"special", true}};
 }
 
 void write_json(const fs::path& path, const nlohmann::ordered_json& j) {
@@ -97,8 +97,8 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   ExportResult result;
   result.checkpoint_dir = Checkpointer::find(run_dir, o.step);
   const auto state = Checkpointer::read_state(result.checkpoint_dir);
-  const TrainState train_state =
-      TrainState::from_json(state, result.checkpoint_dir + "/state.json");
+  const TrainState train_state = TrainState::from_json(state,
+                                                       result.checkpoint_dir + "/state.json");
   result.step = train_state.step;
   const RunConfig config = train_state.run_config(result.checkpoint_dir + "/state.json");
   // The run's copy of the data description and tokenizer; the data directory as a fallback
@@ -107,9 +107,8 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   const int64_t vocab = DataMeta::read(data.root).vocab_size;
   const Tokenizer tok = Tokenizer::load(data.tokenizer());
   if (tok.vocab_size() != vocab)
-    throw std::runtime_error(data.tokenizer() + " has " +
-                             std::to_string(tok.vocab_size()) + " pieces but " +
-                             data.meta() + " says vocab_size " +
+    throw std::runtime_error(data.tokenizer() + " has " + std::to_string(tok.vocab_size()) +
+                             " pieces but " + data.meta() + " says vocab_size " +
                              std::to_string(vocab));
   const ModelLayout layout = make_layout(config.model, vocab);
   const at::ScalarType dtype = o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;

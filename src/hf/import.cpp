@@ -46,7 +46,7 @@ class HfConfig {
   HfConfig(const std::string& path, std::string source) : path_(path), source_(std::move(source)) {
     if (!fs::exists(path))
       throw std::runtime_error(path + ": not found (a Hugging Face model directory has a "
-                               "config.json beside its safetensors files)");
+                                      "config.json beside its safetensors files)");
     j_ = nlohmann::json::parse(read_text_file(path), nullptr, false);
     if (j_.is_discarded() || !j_.is_object())
       throw std::runtime_error(path + ": not a JSON object");
@@ -81,8 +81,8 @@ class HfConfig {
     }
     if (std::abs(got - expected) > 1e-9 * std::abs(expected))
       throw std::runtime_error(path_ + ": " + key + " is " + number_str(got) + " but " + run_key +
-                               " is " + number_str(expected) + " in " + source_ +
-                               "; set " + run_key + ": " + number_str(got));
+                               " is " + number_str(expected) + " in " + source_ + "; set " +
+                               run_key + ": " + number_str(got));
   }
   void expect_false(const std::string& key, const std::string& why) const {
     if (j_.contains(key) && !j_[key].is_null() && j_[key] != false)
@@ -118,11 +118,15 @@ std::string check_model_type(const HfConfig& hc, const ModelConfig& m, const std
     throw std::runtime_error(hc.path() + ": model_type is \"" + model_type +
                              "\"; crossover imports llama and qwen3 checkpoints");
   if (model_type == "qwen3" && !m.qk_norm)
-    throw std::runtime_error(hc.path() + ": a qwen3 model has QK-norm but model.qk_norm is "
-                             "false in " + src + "; set model.qk_norm: true");
+    throw std::runtime_error(hc.path() +
+                             ": a qwen3 model has QK-norm but model.qk_norm is "
+                             "false in " +
+                             src + "; set model.qk_norm: true");
   if (model_type == "llama" && m.qk_norm)
-    throw std::runtime_error(hc.path() + ": a llama model has no QK-norm but model.qk_norm is "
-                             "true in " + src + "; set model.qk_norm: false");
+    throw std::runtime_error(hc.path() +
+                             ": a llama model has no QK-norm but model.qk_norm is "
+                             "true in " +
+                             src + "; set model.qk_norm: false");
   return model_type;
 }
 
@@ -134,7 +138,8 @@ void check_hyperparameters(const HfConfig& hc, const ModelConfig& m) {
   hc.expect("num_key_value_heads", m.kv_heads_resolved(), "model.kv_heads",
             hc.integer("num_attention_heads", 0, true));
   hc.expect("head_dim", m.head_dim(), "model.d_model / model.heads",
-            hc.integer("hidden_size", 0, true) / std::max<int64_t>(1, hc.integer("num_attention_heads", 1, true)));
+            hc.integer("hidden_size", 0, true) /
+                std::max<int64_t>(1, hc.integer("num_attention_heads", 1, true)));
   hc.expect("intermediate_size", m.ffn_hidden_resolved(), "model.ffn_hidden");
   // transformers' defaults when a key is absent: Llama's and Qwen3's configs agree on these.
   hc.expect_number("rms_norm_eps", m.norm_eps, "model.norm_eps", 1e-6);
@@ -272,8 +277,7 @@ struct Params {
 
 // The run's parameters, group by group of `layout`, from the checkpoint's tensors.
 Params read_params(TensorReader& t, const ModelLayout& layout, const ModelConfig& m,
-                   const HfModel& hf, const ImportOptions& o, int64_t vocab,
-                   ImportResult& result) {
+                   const HfModel& hf, const ImportOptions& o, int64_t vocab, ImportResult& result) {
   Params out;
   for (const auto& g : layout.groups) {
     at::Tensor flat = at::zeros({g.numel}, at::kFloat);
@@ -307,9 +311,10 @@ std::vector<std::string> check_unread(TensorReader& t, const ModelConfig& m, con
     // transformers may store a tied head too; an untied one cannot become a tied run.
     const at::Tensor head = t.load_rows("lm_head.weight");
     if (!hf.tied || !at::equal(head.narrow(0, 0, vocab), embedding.narrow(0, 0, vocab)))
-      throw std::runtime_error(w.path_of("lm_head.weight") + ": lm_head.weight is an untied head "
-                               "but model.tie_embeddings is true in " + src +
-                               "; set model.tie_embeddings: false");
+      throw std::runtime_error(w.path_of("lm_head.weight") +
+                               ": lm_head.weight is an untied head "
+                               "but model.tie_embeddings is true in " +
+                               src + "; set model.tie_embeddings: false");
   }
   std::vector<std::string> ignored;
   for (const auto& name : w.names()) {
@@ -319,9 +324,9 @@ std::vector<std::string> check_unread(TensorReader& t, const ModelConfig& m, con
       ignored.push_back(name);
       continue;
     }
-    throw std::runtime_error(w.path_of(name) + ": tensor " + name + " " +
-                             shape_str(w.shape(name)) + " has no place in the model " + src +
-                             " describes (a " + hf.model_type + " decoder without biases)");
+    throw std::runtime_error(w.path_of(name) + ": tensor " + name + " " + shape_str(w.shape(name)) +
+                             " has no place in the model " + src + " describes (a " +
+                             hf.model_type + " decoder without biases)");
   }
   return ignored;
 }
@@ -363,12 +368,12 @@ ImportResult import_hf(const RunConfig& config, const ImportOptions& o) {
   result.model_type = hf.model_type;
   at::NoGradGuard no_grad;
   const Params params = read_params(tensors, layout, config.model, hf, o, vocab, result);
-  result.ignored = check_unread(tensors, config.model, hf, params.embedding, vocab, o.config_source);
-  result.checkpoint_dir =
-      write_run(config, o.run_dir, meta.eos_id, layout, params.flats,
-                {{"path", fs::absolute(o.hf_dir).lexically_normal().string()},
-                 {"model_type", hf.model_type},
-                 {"mask_row", result.mask_row}});
+  result.ignored = check_unread(tensors, config.model, hf, params.embedding, vocab,
+                                o.config_source);
+  result.checkpoint_dir = write_run(config, o.run_dir, meta.eos_id, layout, params.flats,
+                                    {{"path", fs::absolute(o.hf_dir).lexically_normal().string()},
+                                     {"model_type", hf.model_type},
+                                     {"mask_row", result.mask_row}});
   const WeightFiles& w = tensors.files();
   spdlog::info("imported {} ({}, {} tensor file{}) into {}; [MASK] row: {}{}", o.hf_dir,
                hf.model_type, w.sharded() ? "sharded" : "one", w.sharded() ? "s" : "",

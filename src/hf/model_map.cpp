@@ -18,16 +18,11 @@ std::string tensor_name(const std::string& name) {
       {"norm", "model.norm.weight"},
       {"lm_head", "lm_head.weight"}};
   static const std::map<std::string, std::string> block = {
-      {"attn_norm", "input_layernorm.weight"},
-      {"attn.wq", "self_attn.q_proj.weight"},
-      {"attn.wk", "self_attn.k_proj.weight"},
-      {"attn.wv", "self_attn.v_proj.weight"},
-      {"attn.wo", "self_attn.o_proj.weight"},
-      {"attn.q_norm", "self_attn.q_norm.weight"},
-      {"attn.k_norm", "self_attn.k_norm.weight"},
-      {"ffn_norm", "post_attention_layernorm.weight"},
-      {"ffn.w_gate", "mlp.gate_proj.weight"},
-      {"ffn.w_up", "mlp.up_proj.weight"},
+      {"attn_norm", "input_layernorm.weight"},    {"attn.wq", "self_attn.q_proj.weight"},
+      {"attn.wk", "self_attn.k_proj.weight"},     {"attn.wv", "self_attn.v_proj.weight"},
+      {"attn.wo", "self_attn.o_proj.weight"},     {"attn.q_norm", "self_attn.q_norm.weight"},
+      {"attn.k_norm", "self_attn.k_norm.weight"}, {"ffn_norm", "post_attention_layernorm.weight"},
+      {"ffn.w_gate", "mlp.gate_proj.weight"},     {"ffn.w_up", "mlp.up_proj.weight"},
       {"ffn.w_down", "mlp.down_proj.weight"}};
   if (auto it = top.find(name); it != top.end()) return it->second;
   const std::string prefix = "blocks.";
@@ -42,8 +37,9 @@ std::string tensor_name(const std::string& name) {
   throw std::invalid_argument("no Hugging Face name for crossover parameter " + name);
 }
 
-nlohmann::ordered_json model_config(const RunConfig& config, int64_t vocab, const SpecialIds& special,
-                            const std::string& dtype, const nlohmann::ordered_json& extra) {
+nlohmann::ordered_json model_config(const RunConfig& config, int64_t vocab,
+                                    const SpecialIds& special, const std::string& dtype,
+                                    const nlohmann::ordered_json& extra) {
   const ModelConfig& m = config.model;
   const Architecture arch = architecture_for(m);
   nlohmann::ordered_json j;

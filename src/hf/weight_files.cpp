@@ -19,7 +19,7 @@ WeightFiles::WeightFiles(const std::string& dir) : dir_(dir) {
     const auto j = nlohmann::json::parse(read_text_file(index.string()), nullptr, false);
     if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object())
       throw std::runtime_error(index.string() + ": expected a JSON object with a \"weight_map\" "
-                               "of tensor names to shard files");
+                                                "of tensor names to shard files");
     std::map<std::string, size_t> file_index;
     for (const auto& [name, file] : j["weight_map"].items()) {
       if (!file.is_string())
@@ -87,8 +87,7 @@ std::string shard_file_name(size_t index, size_t count) {
   return buf;
 }
 
-std::vector<std::vector<size_t>> plan_shards(const std::vector<int64_t>& bytes,
-                                             int64_t max_bytes) {
+std::vector<std::vector<size_t>> plan_shards(const std::vector<int64_t>& bytes, int64_t max_bytes) {
   std::vector<std::vector<size_t>> shards;
   int64_t used = 0;
   for (size_t i = 0; i < bytes.size(); ++i) {

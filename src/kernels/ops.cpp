@@ -20,12 +20,15 @@ void require(bool ok, const char* what) {
 #ifdef CROSSOVER_WITH_CUDA
 // The current stream of the tensors' own device (not of whatever device is current): LibTorch
 // queued the inputs there, and queues the outputs' next users there.
-void* stream_of(const at::Tensor& t) { return c10::cuda::getCurrentCUDAStream(t.device().index()).stream(); }
+void* stream_of(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.device().index()).stream();
+}
 #endif
 }  // namespace
 
 Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::MaskParams& params) {
-  require(tokens.dim() == 2 && tokens.scalar_type() == at::kLong, "mdm_mask: tokens must be [rows, len] int64");
+  require(tokens.dim() == 2 && tokens.scalar_type() == at::kLong,
+          "mdm_mask: tokens must be [rows, len] int64");
   require(t.dim() == 1 && t.size(0) == tokens.size(0) && t.scalar_type() == at::kFloat,
           "mdm_mask: t must be [rows] float");
   const at::Tensor src = tokens.contiguous();
@@ -53,7 +56,8 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
 
 at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at::Tensor& weights,
                         int64_t num_valid, float grad_scale) {
-  require(logits.dim() == 2 && logits.is_contiguous(), "weighted_ce_: logits must be contiguous [rows, V]");
+  require(logits.dim() == 2 && logits.is_contiguous(),
+          "weighted_ce_: logits must be contiguous [rows, V]");
   const int64_t rows = logits.size(0), V = logits.size(1);
   require(num_valid > 0 && num_valid <= V, "weighted_ce_: num_valid out of range");
   const at::Tensor y = targets.to(logits.device(), at::kLong).contiguous();
@@ -71,16 +75,14 @@ at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at:
       kernels::weighted_ce_cuda_f32(logits.data_ptr<float>(), rows, V, V, num_valid,
                                     y.data_ptr<int64_t>(), w.data_ptr<float>(), grad_scale,
                                     loss.data_ptr<float>(), stream_of(logits));
-    else
-      throw std::invalid_argument("weighted_ce_: CUDA logits must be float or bfloat16");
+    else throw std::invalid_argument("weighted_ce_: CUDA logits must be float or bfloat16");
 #else
     throw std::runtime_error("weighted_ce_: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
 #endif
   } else {
     require(logits.scalar_type() == at::kFloat, "weighted_ce_: CPU logits must be float");
-    kernels::weighted_ce_cpu(logits.data_ptr<float>(), rows, V, V, num_valid,
-                             y.data_ptr<int64_t>(), w.data_ptr<float>(), grad_scale,
-                             loss.data_ptr<float>());
+    kernels::weighted_ce_cpu(logits.data_ptr<float>(), rows, V, V, num_valid, y.data_ptr<int64_t>(),
+                             w.data_ptr<float>(), grad_scale, loss.data_ptr<float>());
   }
   return loss;
 }

@@ -22,8 +22,8 @@ at::Tensor dropout_scale(const DropoutKey& key, int64_t layer, DropoutSite site,
   if (layer < 0 || layer >= kMaxLayers)
     throw std::invalid_argument("dropout: layer " + std::to_string(layer) + " beyond the " +
                                 std::to_string(kMaxLayers) + " layers the mask streams cover");
-  const uint32_t stream =
-      kFirstDropoutStream + static_cast<uint32_t>(layer) * 3 + static_cast<uint32_t>(site);
+  const uint32_t stream = kFirstDropoutStream + static_cast<uint32_t>(layer) * 3 +
+                          static_cast<uint32_t>(site);
   const float threshold = static_cast<float>(p);  // dropped when uniform < p
   const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
   at::Tensor out = at::empty({rows, n}, at::kFloat);

@@ -31,8 +31,8 @@ double training_flops_per_token(const ModelConfig& m, int64_t vocab, int64_t seq
 
 double step_flops(const ModelConfig& m, int64_t vocab, int64_t seq_len, int64_t positions,
                   int64_t head_rows) {
-  const double backbone =
-      6.0 * m.layers * block_matmul_params(m) + 12.0 * m.layers * m.d_model * seq_len;
+  const double backbone = 6.0 * m.layers * block_matmul_params(m) +
+                          12.0 * m.layers * m.d_model * seq_len;
   return backbone * positions + 6.0 * vocab * m.d_model * head_rows;
 }
 

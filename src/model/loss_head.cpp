@@ -18,7 +18,7 @@ int64_t auto_chunk(const at::Tensor& hidden, int64_t vocab, int64_t chunk_rows) 
 
 // What run_chunks writes besides the loss; each output is optional.
 struct ChunkOutputs {
-  at::Tensor* dh = nullptr;       // with dhead: the gradients of the summed loss (fp32 dhead)
+  at::Tensor* dh = nullptr;  // with dhead: the gradients of the summed loss (fp32 dhead)
   at::Tensor* dhead = nullptr;
   at::Tensor* per_row = nullptr;  // each row's weighted cross-entropy
 };
@@ -60,8 +60,8 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
                             const at::Tensor& weights, int64_t chunk) {
     at::NoGradGuard no_grad;
     at::Tensor dh, dhead;
-    const at::Tensor loss =
-        run_chunks(hidden, head, targets, weights, chunk, {.dh = &dh, .dhead = &dhead});
+    const at::Tensor loss = run_chunks(hidden, head, targets, weights, chunk,
+                                       {.dh = &dh, .dhead = &dhead});
     ctx->save_for_backward({dh, dhead});
     ctx->saved_data["head_dtype"] = static_cast<int64_t>(head.scalar_type());
     return loss;

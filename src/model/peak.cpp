@@ -39,9 +39,18 @@ double known_bf16_peak_tflops(const std::string& name) {
   // More specific names first: "H100 PCIe" and "H100 NVL" before "H100" (the SXM part reports
   // itself as "NVIDIA H100 80GB HBM3").
   static const std::array<std::pair<const char*, double>, 12> table = {{
-      {"GH200", 989.4}, {"H200", 989.4}, {"H100 PCIe", 756.0}, {"H100 NVL", 835.0},
-      {"H100", 989.4}, {"H800", 989.4}, {"B200", 2250.0}, {"A100", 312.0}, {"A800", 312.0},
-      {"L40S", 362.0}, {"L40", 181.0}, {"L4", 121.0},
+      {"GH200", 989.4},
+      {"H200", 989.4},
+      {"H100 PCIe", 756.0},
+      {"H100 NVL", 835.0},
+      {"H100", 989.4},
+      {"H800", 989.4},
+      {"B200", 2250.0},
+      {"A100", 312.0},
+      {"A800", 312.0},
+      {"L40S", 362.0},
+      {"L40", 181.0},
+      {"L4", 121.0},
   }};
   for (const auto& [key, tflops] : table)
     if (name.find(key) != std::string::npos) return tflops;
@@ -56,7 +65,8 @@ PeakReference mfu_reference(const HardwareConfig& hw, at::Device device, at::Sca
     if (const double tflops = known_bf16_peak_tflops(name); tflops > 0)
       return {tflops * 1e12, name + " (table of dense bf16 peaks)"};
   }
-  return {measure_matmul_peak(device, dtype, measure_seconds), "measured matmul on " + device_name(device)};
+  return {measure_matmul_peak(device, dtype, measure_seconds),
+          "measured matmul on " + device_name(device)};
 }
 
 }  // namespace crossover

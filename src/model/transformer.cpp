@@ -40,9 +40,7 @@ at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, dou
 }
 
 Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_seq_len)
-    : config_(config),
-      vocab_(vocab),
-      max_seq_len_(max_seq_len),
+    : config_(config), vocab_(vocab), max_seq_len_(max_seq_len),
       layout_(make_layout(config, vocab)) {
   RunConfig whole;  // the model's own checks; the other sections keep their defaults
   whole.model = config;
@@ -52,8 +50,8 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
                                 std::string(TORCH_VERSION) + "); use auto or plain");
   use_sdpa_ = kHaveSdpa && config.attention != AttentionImpl::kPlain;
   const int64_t half = config.head_dim() / 2;
-  const at::Tensor inv_freq =
-      at::pow(config.rope_theta, -at::arange(0, half, at::kDouble) * 2.0 / config.head_dim());
+  const at::Tensor inv_freq = at::pow(config.rope_theta,
+                                      -at::arange(0, half, at::kDouble) * 2.0 / config.head_dim());
   const at::Tensor angles = at::outer(at::arange(max_seq_len, at::kDouble), inv_freq);
   cos_ = angles.cos().to(at::kFloat);
   sin_ = angles.sin().to(at::kFloat);
@@ -63,7 +61,7 @@ Transformer::Transformer(const ModelConfig& config, int64_t vocab, int64_t max_s
 }
 
 std::pair<at::Tensor, at::Tensor> Transformer::rope_tables(int64_t pos0, int64_t T,
-                                                          const at::Tensor& like) const {
+                                                           const at::Tensor& like) const {
   if (pos0 + T > max_seq_len_)
     throw std::out_of_range("position " + std::to_string(pos0 + T) +
                             " beyond the model's maximum sequence length " +
@@ -119,11 +117,11 @@ at::Tensor Transformer::plain_attention(const at::Tensor& q, const at::Tensor& k
     // Query i sits at position Tk - Tq + i and sees keys up to it. The mask is added inside the
     // GEMM (baddbmm: bias + scale * q k^T), which costs nothing next to a masked_fill pass over
     // the scores and its backward.
-    const at::Tensor bias = at::zeros({Tq, Tk}, q.options().dtype(at::kFloat))
-                                .masked_fill_(at::ones({Tq, Tk}, q.options().dtype(at::kBool))
-                                                  .triu(Tk - Tq + 1),
-                                              -std::numeric_limits<float>::infinity())
-                                .to(q.scalar_type());
+    const at::Tensor bias =
+        at::zeros({Tq, Tk}, q.options().dtype(at::kFloat))
+            .masked_fill_(at::ones({Tq, Tk}, q.options().dtype(at::kBool)).triu(Tk - Tq + 1),
+                          -std::numeric_limits<float>::infinity())
+            .to(q.scalar_type());
     scores = at::baddbmm(bias, q3, kt, /*beta=*/1.0, /*alpha=*/scale);
   } else {
     scores = at::bmm(q3, kt).mul_(scale);  // bmm keeps its inputs, not its output, for backward
@@ -183,8 +181,8 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
   auto [q, k, v] = heads(at::linear(h, w.wqkv), w, pos0);
   if (cache) {
     if (pos0 + T > cache->capacity())
-      throw std::out_of_range("KV cache full: " + std::to_string(pos0 + T) + " positions, capacity " +
-                              std::to_string(cache->capacity()));
+      throw std::out_of_range("KV cache full: " + std::to_string(pos0 + T) +
+                              " positions, capacity " + std::to_string(cache->capacity()));
     at::Tensor& ck = cache->k[layer];
     at::Tensor& cv = cache->v[layer];
     if (mode == CacheMode::Append) {
@@ -205,8 +203,8 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
                      .to(x.scalar_type())
                      .view({B * H, T, k.size(2)});
   const at::Tensor a = attention(q, k, v, causal, prob_scale).transpose(1, 2).reshape({B, T, d});
-  const at::Tensor x1 =
-      x + dropout(at::linear(a, w.wo), p, drop, layer, DropoutSite::kAttentionOut);
+  const at::Tensor x1 = x +
+                        dropout(at::linear(a, w.wo), p, drop, layer, DropoutSite::kAttentionOut);
   const at::Tensor f = rms_norm(x1, w.ffn_norm, eps);
   const at::Tensor gate_up = at::linear(f, w.w_gate_up);  // one GEMM for both
   return x1 + dropout(at::linear(swiglu(gate_up), w.w_down), p, drop, layer, DropoutSite::kFfnOut);
@@ -225,7 +223,8 @@ Transformer::BlockWeights Transformer::block_weights(int64_t layer, const at::Te
   int64_t offset = 0;
   auto piece = [&](const char* first, int64_t numel, std::vector<int64_t> shape) {
     if (g.find(first).offset != offset)
-      throw std::logic_error(std::string("block_weights: ") + first + " is not where the layout has it");
+      throw std::logic_error(std::string("block_weights: ") + first +
+                             " is not where the layout has it");
     sizes.push_back(numel);
     shapes.push_back(std::move(shape));
     offset += numel;
@@ -240,10 +239,14 @@ Transformer::BlockWeights Transformer::block_weights(int64_t layer, const at::Te
   piece("ffn_norm", d, {d});
   piece("ffn.w_gate", 2 * ffn * d, {2 * ffn, d});
   piece("ffn.w_down", d * ffn, {d, ffn});
-  if (offset != g.numel) throw std::logic_error("block_weights: the layout has parameters it does not know");
+  if (offset != g.numel)
+    throw std::logic_error("block_weights: the layout has parameters it does not know");
   const auto parts = flat.split_with_sizes(sizes);
   size_t i = 0;
-  auto next = [&] { const size_t j = i++; return parts[j].view(shapes[j]); };
+  auto next = [&] {
+    const size_t j = i++;
+    return parts[j].view(shapes[j]);
+  };
   BlockWeights w;
   w.attn_norm = next();
   w.wqkv = next();
@@ -287,8 +290,8 @@ at::Tensor Transformer::logits(const at::Tensor& embed_flat, const at::Tensor& h
 KVCache Transformer::make_cache(int64_t batch, int64_t capacity, at::TensorOptions options) const {
   KVCache c;
   for (int64_t i = 0; i < config_.layers; ++i) {
-    c.k.push_back(at::zeros({batch, config_.kv_heads_resolved(), capacity, config_.head_dim()},
-                            options));
+    c.k.push_back(
+        at::zeros({batch, config_.kv_heads_resolved(), capacity, config_.head_dim()}, options));
     c.v.push_back(at::zeros_like(c.k.back()));
   }
   return c;

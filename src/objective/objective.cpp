@@ -6,16 +6,16 @@
 #include <stdexcept>
 
 #include "crossover/kernels/ops.h"
-#include "crossover/model/loss_head.h"
 #include "crossover/kernels/philox.h"
+#include "crossover/model/loss_head.h"
 
 namespace crossover {
 
 namespace {
 
 // Per-step random numbers beyond the per-token streams of kernels/philox.h.
-constexpr uint32_t kStreamTime = 2;          // u of the stratified times
-constexpr uint32_t kStreamStepLength = 3;    // random-length cut
+constexpr uint32_t kStreamTime = 2;           // u of the stratified times
+constexpr uint32_t kStreamStepLength = 3;     // random-length cut
 constexpr uint64_t kStepRow = 0xFFFFFFFFull;  // a "row" no batch row uses
 
 double uniform01(uint32_t bits_hi, uint32_t bits_lo) {
@@ -73,8 +73,8 @@ class Autoregressive final : public Objective {
     if (config_.ar_input_mask_prob > 0) {
       // Ablation: corrupt inputs like diffusion does, keep every target.
       const auto p = mask_params(ctx, mask_id_, kernels::kWeightNone, len);
-      const at::Tensor t = at::full({b.inputs.size(0)}, static_cast<float>(config_.ar_input_mask_prob),
-                                    at::kFloat);
+      const at::Tensor t = at::full({b.inputs.size(0)},
+                                    static_cast<float>(config_.ar_input_mask_prob), at::kFloat);
       auto m = ops::mdm_mask(b.inputs, t, p);
       b.inputs = m.noisy;
       b.weights = m.weight;
@@ -104,7 +104,8 @@ class MaskedDiffusion final : public Objective {
   at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
                                 const at::Tensor& windows, int64_t first_row,
                                 int64_t samples) const override {
-    return mdm_validation_samples(model, flats, windows, first_row, samples, config_.eps, *schedule_);
+    return mdm_validation_samples(model, flats, windows, first_row, samples, config_.eps,
+                                  *schedule_);
   }
   std::vector<OptionNll> option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
                                     const TokenizedExample& example, uint64_t example_key,
@@ -119,12 +120,13 @@ class MaskedDiffusion final : public Objective {
     const int64_t rows = x0.size(0);
     at::Tensor t = at::empty({rows}, at::kFloat);
     for (int64_t i = 0; i < rows; ++i)
-      t[i] = static_cast<float>(schedule_->mask_probability(diffusion_time(
-          ctx.seed, ctx.step, ctx.global_row0 + i, ctx.global_batch, config_.eps,
-          config_.stratified_t)));
+      t[i] = static_cast<float>(schedule_->mask_probability(
+          diffusion_time(ctx.seed, ctx.step, ctx.global_row0 + i, ctx.global_batch, config_.eps,
+                         config_.stratified_t)));
     const auto p = mask_params(ctx, mask_id_,
-                               config_.loss_weight == LossWeight::kMaskFraction ? kernels::kWeightMaskFraction
-                                                                      : kernels::kWeightInverseT,
+                               config_.loss_weight == LossWeight::kMaskFraction
+                                   ? kernels::kWeightMaskFraction
+                                   : kernels::kWeightInverseT,
                                len);
     auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
     Batch b{m.noisy, x0, m.weight, false, dropout_key(ctx)};
@@ -148,14 +150,15 @@ double diffusion_time(uint64_t seed, int64_t step, int64_t global_row, int64_t g
                       double eps, bool stratified) {
   double u;
   if (stratified) {
-    const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step), kStepRow, 0, kStreamTime);
+    const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step), kStepRow, 0,
+                                          kStreamTime);
     const double base = uniform01(bits.v[0], bits.v[1]);
     const int64_t i = global_row - step * global_batch;  // index within the global batch
     if (i < 0 || i >= global_batch)
-      throw std::invalid_argument(
-          "diffusion_time: global row " + std::to_string(global_row) + " is not in step " +
-          std::to_string(step) + "'s global batch of " + std::to_string(global_batch) +
-          " (rows step * global_batch + i, 0 <= i < global_batch)");
+      throw std::invalid_argument("diffusion_time: global row " + std::to_string(global_row) +
+                                  " is not in step " + std::to_string(step) +
+                                  "'s global batch of " + std::to_string(global_batch) +
+                                  " (rows step * global_batch + i, 0 <= i < global_batch)");
     u = std::fmod(base + static_cast<double>(i) / static_cast<double>(global_batch), 1.0);
   } else {
     const auto bits = kernels::token_bits(seed, static_cast<uint64_t>(step),

@@ -45,8 +45,8 @@ std::vector<std::vector<int64_t>> estimator_masks(int64_t L, int64_t K, uint64_t
     // Sample k draws l from the k-th of K equal strata of [0, L): uniform over {1..L} when k
     // is, and spread over the whole range whatever K (K < L included).
     const int64_t l = std::min<int64_t>(
-        L, 1 + static_cast<int64_t>(std::floor((static_cast<double>(k) + v) * static_cast<double>(L) /
-                                               static_cast<double>(K))));
+        L, 1 + static_cast<int64_t>(std::floor((static_cast<double>(k) + v) *
+                                               static_cast<double>(L) / static_cast<double>(K))));
     // A uniform l-subset: the first l entries of a partial Fisher-Yates shuffle.
     for (int64_t i = 0; i < L; ++i) perm[i] = i;
     SplitMix64 rng(hash_combine(key, static_cast<uint64_t>(k) + 1));
@@ -93,16 +93,19 @@ std::vector<OptionNll> ar_option_nll(const Transformer& model, const std::vector
       }
     }
     const at::Tensor h = model.hidden(flats, long_tensor(ids).view({rows, T}).to(device), true);
-    const at::Tensor nll = token_nll(h.reshape({-1, h.size(-1)}).index_select(0, long_tensor(where).to(device)),
-                                     head, long_tensor(targets).to(device));
-    const at::Tensor sums = at::zeros({rows}, at::kDouble).index_add_(0, long_tensor(owner), nll.to(at::kDouble).cpu());
+    const at::Tensor nll =
+        token_nll(h.reshape({-1, h.size(-1)}).index_select(0, long_tensor(where).to(device)), head,
+                  long_tensor(targets).to(device));
+    const at::Tensor sums =
+        at::zeros({rows}, at::kDouble).index_add_(0, long_tensor(owner), nll.to(at::kDouble).cpu());
     for (int64_t r = 0; r < rows; ++r) out[j0 + r].nll = sums[r].item<double>();
     j0 = j1;
   }
   return out;
 }
 
-std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
+std::vector<OptionNll> mdm_option_nll(const Transformer& model,
+                                      const std::vector<at::Tensor>& flats,
                                       const TokenizedExample& ex, uint64_t example_key,
                                       const ScoreOptions& options) {
   c10::InferenceMode inference;
@@ -146,12 +149,13 @@ std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vecto
         weight[r] = static_cast<double>(L) / static_cast<double>(masked.size());
       }
       const at::Tensor h = model.hidden(flats, long_tensor(ids).view({rows, T}).to(device), false);
-      const at::Tensor nll = token_nll(h.reshape({-1, h.size(-1)}).index_select(0, long_tensor(where).to(device)),
-                                       head, long_tensor(targets).to(device));
-      const at::Tensor sums = at::zeros({rows}, at::kDouble).index_add_(0, long_tensor(owner), nll.to(at::kDouble).cpu());
+      const at::Tensor nll =
+          token_nll(h.reshape({-1, h.size(-1)}).index_select(0, long_tensor(where).to(device)),
+                    head, long_tensor(targets).to(device));
+      const at::Tensor sums = at::zeros({rows}, at::kDouble)
+                                  .index_add_(0, long_tensor(owner), nll.to(at::kDouble).cpu());
       const double* s = sums.data_ptr<double>();
-      for (int64_t r = 0; r < rows; ++r)
-        values[(r0 + r) / K][(r0 + r) % K] = weight[r] * s[r];
+      for (int64_t r = 0; r < rows; ++r) values[(r0 + r) / K][(r0 + r) % K] = weight[r] * s[r];
     }
     for (size_t g = 0; g < group.size(); ++g) out[group[g]] = summarise(values[g]);
   }
@@ -166,7 +170,8 @@ at::Tensor ar_validation_samples(const Transformer& model, const std::vector<at:
   const at::Tensor head = model.head_weight(flats[0]);
   // Token p (1 <= p < L) is predicted from tokens 0..p-1: input w[:, :L-1], target w[:, 1:].
   const at::Tensor h = model.hidden(flats, w.narrow(1, 0, S).to(device), true);
-  const at::Tensor nll = token_nll(h, head, w.narrow(1, kValidationContext, S).to(device)).view({n, S});
+  const at::Tensor nll =
+      token_nll(h, head, w.narrow(1, kValidationContext, S).to(device)).view({n, S});
   return (nll.to(at::kDouble).sum(1, /*keepdim=*/true) / S).cpu();
 }
 

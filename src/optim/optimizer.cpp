@@ -57,10 +57,8 @@ void AdamW::step(double lr) {
   }
   for (auto& s : slots_) {
     if (!s.grad.defined()) continue;
-    if (adamw_cpu_applies(s))
-      adamw_update_cpu(s, config_, lr, steps_);
-    else
-      adamw_update_composed(s, config_, lr, steps_);
+    if (adamw_cpu_applies(s)) adamw_update_cpu(s, config_, lr, steps_);
+    else adamw_update_composed(s, config_, lr, steps_);
   }
 }
 
@@ -156,8 +154,8 @@ void adamw_update_fused(std::vector<OptimizerSlot>& slots, const OptimizerConfig
   // The step count the op's bias correction reads (it does not advance it): one fp32 tensor on
   // the slots' device, filled there (no copy from the host), one view per tensor.
   const size_t count = std::max(decayed.param.size(), plain.param.size());
-  const at::Tensor steps =
-      at::full({static_cast<int64_t>(count)}, static_cast<double>(step), slots[0].param.options());
+  const at::Tensor steps = at::full({static_cast<int64_t>(count)}, static_cast<double>(step),
+                                    slots[0].param.options());
   for (auto* l : {&decayed, &plain}) {
     if (l->param.empty()) continue;
     std::vector<at::Tensor> step_views;

@@ -22,8 +22,7 @@ std::vector<DecaySegment> decay_segments(const GroupLayout& group, const Optimiz
     if (a >= b) continue;
     if (!segs.empty() && segs.back().offset + segs.back().length == a - lo)
       segs.back().length += b - a;  // merge neighbours: fewer kernel launches
-    else
-      segs.push_back({a - lo, b - a});
+    else segs.push_back({a - lo, b - a});
   }
   return segs;
 }

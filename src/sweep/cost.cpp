@@ -30,15 +30,17 @@ std::pair<double, std::string> measured_mfu(const std::string& path) {
     const double mfu = j["mfu"].get<double>();
     lowest = std::min(lowest, mfu);
     results += fmt::format("{}{} {} {:.1f}%", results.empty() ? "" : ", ",
-                           j.value("objective", std::string("?")), j.value("sharding", std::string("?")),
-                           100 * mfu);
+                           j.value("objective", std::string("?")),
+                           j.value("sharding", std::string("?")), 100 * mfu);
   }
   if (results.empty())
     throw std::runtime_error(
-        "--mfu-from " + path + ": no result line of `crossover bench train` on a GPU (a JSON object "
+        "--mfu-from " + path +
+        ": no result line of `crossover bench train` on a GPU (a JSON object "
         "with \"mfu\" and a cuda \"device\")" +
         (cpu_results ? fmt::format("; {} result(s) were measured on the CPU, whose MFU says "
-                                   "nothing about a GPU", cpu_results)
+                                   "nothing about a GPU",
+                                   cpu_results)
                      : std::string()));
   return {lowest, "measured: the lowest in " + path + " (" + results + ")"};
 }

@@ -120,7 +120,8 @@ Manifest read_manifest(const std::string& sweep_dir) {
   };
   // Integers are checked before conversion: a float such as 1e75 read as int64 is undefined.
   auto integer = [&](const nlohmann::json& v, const std::string& what) -> int64_t {
-    if (!v.is_number_integer()) throw std::runtime_error(path + ": " + what + ": expected an integer");
+    if (!v.is_number_integer())
+      throw std::runtime_error(path + ": " + what + ": expected an integer");
     return v.get<int64_t>();
   };
   auto optional_integer = [&](const nlohmann::json& obj, const char* key, const std::string& what) {
@@ -162,7 +163,8 @@ Manifest read_manifest(const std::string& sweep_dir) {
       mp.epochs = number_or_nan(p.value("epochs", nlohmann::json()));
       mp.flops = number_or_nan(p.value("flops", nlohmann::json()));
       mp.run_dir = (dir / need(p, "run_dir", what).get<std::string>()).lexically_normal().string();
-      mp.config_path = (dir / need(p, "config", what).get<std::string>()).lexically_normal().string();
+      mp.config_path =
+          (dir / need(p, "config", what).get<std::string>()).lexically_normal().string();
       m.points.push_back(std::move(mp));
     }
   } catch (const nlohmann::json::exception& e) {

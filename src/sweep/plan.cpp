@@ -26,8 +26,7 @@ namespace {
 // Runs parse_config with the point's settings as `--set` overrides, and turns an error about
 // an override ("--set key=value: key: ...") into one about the sweep file's line.
 RunConfig resolve_config(const std::string& base_text, const std::string& base_path,
-                         const std::vector<SweepSetting>& settings,
-                         const std::string& point_name) {
+                         const std::vector<SweepSetting>& settings, const std::string& point_name) {
   std::vector<std::string> overrides;
   for (const auto& s : settings) overrides.push_back(s.assignment());
   try {
@@ -37,8 +36,8 @@ RunConfig resolve_config(const std::string& base_text, const std::string& base_p
     for (const auto& s : settings) {
       const std::string prefix = "--set " + s.assignment() + ": ";
       if (message.rfind(prefix, 0) == 0)
-        throw ConfigError(s.where + ": " + message.substr(prefix.size()) + " (point " +
-                          point_name + ")");
+        throw ConfigError(s.where + ": " + message.substr(prefix.size()) + " (point " + point_name +
+                          ")");
     }
     throw ConfigError(message + " (point " + point_name + " of the sweep)");
   }
@@ -83,7 +82,8 @@ DataFacts read_data_facts(const std::string& data_dir) {
                ? train[key].get<int64_t>()
                : int64_t{-1};
   };
-  if (integer("tokens") >= 0) f.stream_tokens = integer("tokens") + std::max<int64_t>(0, integer("documents"));
+  if (integer("tokens") >= 0)
+    f.stream_tokens = integer("tokens") + std::max<int64_t>(0, integer("documents"));
   return f;
 }
 
@@ -96,8 +96,8 @@ int64_t eval_every_steps(const EvalSchedule& e, const PlannedPoint& p) {
                         " uses data.unique_tokens: all and the data directory's meta.json is "
                         "missing, so its epoch length is unknown; prepare the data first or "
                         "use eval.every_tokens");
-    const double steps_per_epoch =
-        static_cast<double>(p.unique_tokens) / static_cast<double>(p.tokens_per_step);
+    const double steps_per_epoch = static_cast<double>(p.unique_tokens) /
+                                   static_cast<double>(p.tokens_per_step);
     every = std::min<int64_t>(every, static_cast<int64_t>(steps_per_epoch / e.per_epoch));
   }
   if (e.every_tokens > 0) every = std::min<int64_t>(every, e.every_tokens / p.tokens_per_step);
@@ -175,8 +175,8 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
         total_where = s.where;
       }
     if (sweep.total_tokens > 0)
-      p.settings.push_back({"data.total_tokens", std::to_string(sweep.total_tokens),
-                            sweep.total_where});
+      p.settings.push_back(
+          {"data.total_tokens", std::to_string(sweep.total_tokens), sweep.total_where});
     if (p.total_tokens <= 0)
       throw ConfigError(sweep.path + ": point " + join_labels(p.labels, {}) +
                         " gets no data.total_tokens: every value of the axis that sets it must");
@@ -185,12 +185,13 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
     // seeds of each averaged.
     p.group = join_labels(p.labels, {"objective.type", "training.seed"});
     // A family shares everything but the data budgets (and seeds): R* is fitted across them.
-    p.family = join_labels(p.labels, {"objective.type", "data.unique_tokens", "data.total_tokens",
-                                      "training.seed"});
+    p.family = join_labels(
+        p.labels, {"objective.type", "data.unique_tokens", "data.total_tokens", "training.seed"});
     // MDM's option scores are Monte-Carlo estimates: too few samples per option rank options
     // by noise. A sweep scores them with at least kSweepTaskSamples unless it sets its own.
     bool sets_task_samples = false;
-    for (const auto& s : p.settings) sets_task_samples = sets_task_samples || s.key == "eval.task_samples";
+    for (const auto& s : p.settings)
+      sets_task_samples = sets_task_samples || s.key == "eval.task_samples";
     if (!sets_task_samples) {
       const RunConfig base = resolve_config(base_text, sweep.base, p.settings, p.name);
       if (base.eval.task_samples < kSweepTaskSamples)
@@ -298,9 +299,9 @@ PlanWriteResult write_plan(const SweepPlan& plan, const std::string& out_dir) {
       continue;
     const fs::path run_dir = dir / "runs" / p.name;
     fs::create_directories(run_dir);
-    atomic_write_file((run_dir / "config.yaml").string(),
-                      "# Point " + p.name + " of sweep " + plan.sweep.path + "\n" +
-                          dump_config(p.config));
+    atomic_write_file((run_dir / "config.yaml").string(), "# Point " + p.name + " of sweep " +
+                                                              plan.sweep.path + "\n" +
+                                                              dump_config(p.config));
   }
   atomic_write_file((dir / "sweep.yaml").string(), plan.sweep.text);
   // Last: a manifest exists only once every run directory it names does.

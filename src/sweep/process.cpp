@@ -89,8 +89,8 @@ int run_process(const std::vector<std::string>& argv, const std::string& cwd,
   sigaddset(&defaults, SIGTERM);
   // A new process group; signals unblocked and at their default action whatever the parent
   // (which blocks them while forwarding) does.
-  posix_spawnattr_setflags(&sa.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                         POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&sa.attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&sa.attr, 0);
   posix_spawnattr_setsigmask(&sa.attr, &none);
   posix_spawnattr_setsigdefault(&sa.attr, &defaults);

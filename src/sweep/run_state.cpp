@@ -49,8 +49,8 @@ RunState read_run_state(const std::string& run_dir) {
         return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : std::string();
       };
       const std::string status = string_of("status");
-      s.status = status == "finished"   ? RunStatus::finished
-                 : status == "failed"   ? RunStatus::failed
+      s.status = status == "finished"      ? RunStatus::finished
+                 : status == "failed"      ? RunStatus::failed
                  : status == "interrupted" ? RunStatus::interrupted
                                            : RunStatus::partial;
       s.reason = string_of("reason");
@@ -59,7 +59,8 @@ RunState read_run_state(const std::string& run_dir) {
     // Any other event after an `end` belongs to a resumed run that has not ended (yet).
     s.status = RunStatus::partial;
     s.reason.clear();
-    if (e.contains("tokens") && e["tokens"].is_number_integer()) s.tokens = e["tokens"].get<int64_t>();
+    if (e.contains("tokens") && e["tokens"].is_number_integer())
+      s.tokens = e["tokens"].get<int64_t>();
     if (e.contains("epoch") && e["epoch"].is_number()) s.epoch = e["epoch"].get<double>();
     if (kind == "run" && e.contains("total_steps") && e["total_steps"].is_number_integer())
       s.total_steps = e["total_steps"].get<int64_t>();

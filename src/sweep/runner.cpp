@@ -28,8 +28,7 @@ using Clock = std::chrono::steady_clock;
 std::string progress_line(const ManifestPoint& p, const RunState& s, Clock::time_point since) {
   const int64_t total = s.total_steps > 0 ? s.total_steps : p.steps;
   std::string line = p.name + ": step " + std::to_string(s.step) + "/" + std::to_string(total);
-  if (total > 0)
-    line += fmt::format(" ({:.1f}%)", 100.0 * static_cast<double>(s.step) / total);
+  if (total > 0) line += fmt::format(" ({:.1f}%)", 100.0 * static_cast<double>(s.step) / total);
   line += fmt::format(", epoch {:.2f}", s.epoch);
   if (std::isfinite(s.last_loss)) line += fmt::format(", loss {:.4f}", s.last_loss);
   return line + ", running " + human_duration(seconds_since(since));
@@ -47,8 +46,7 @@ std::optional<RunLockHolder> lock_holder(const std::string& run_dir) {
 
 }  // namespace
 
-RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
-                       const Launcher& launcher) {
+RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o, const Launcher& launcher) {
   const auto print = o.print ? o.print : [](const std::string& line) { spdlog::info("{}", line); };
   std::set<std::string> names;
   for (const auto& p : manifest.points) names.insert(p.name);
@@ -110,9 +108,10 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
       req.workdir = manifest.workdir;
       req.resume = before.status != RunStatus::not_started;
       req.threads = o.threads_per_run > 0 ? o.threads_per_run : (p->threads > 0 ? 0 : auto_threads);
-      print(tag + (req.resume ? fmt::format(": resuming ({}, step {})", to_string(before.status),
-                                            before.step)
-                              : std::string(": starting")) +
+      print(tag +
+            (req.resume
+                 ? fmt::format(": resuming ({}, step {})", to_string(before.status), before.step)
+                 : std::string(": starting")) +
             (req.threads > 0 ? fmt::format(", {} threads", req.threads) : std::string()));
       const auto start = Clock::now();
       int status = 0;
@@ -146,10 +145,10 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
                                 after.step, took));
       } else {
         result.failed.push_back(p->name);
-        const std::string why =
-            !error.empty() ? error
-            : status != 0  ? fmt::format("exit status {}", status)
-                           : "it exited without a `finished` end event in metrics.jsonl";
+        const std::string why = !error.empty() ? error
+                                : status != 0
+                                    ? fmt::format("exit status {}", status)
+                                    : "it exited without a `finished` end event in metrics.jsonl";
         print(tag + ": FAILED (" + why + ")" + took +
               (after.reason.empty() ? "" : "; reason: " + after.reason));
       }
@@ -171,7 +170,8 @@ RunnerResult run_sweep(const Manifest& manifest, const RunnerOptions& o,
         break;
       }
       if (cv.wait_for(lock, interval, [&] { return active_workers == 0; })) break;
-      for (const auto& [p, since] : running) print("sweep: " + progress_line(*p, read_run_state(p->run_dir), since));
+      for (const auto& [p, since] : running)
+        print("sweep: " + progress_line(*p, read_run_state(p->run_dir), since));
     }
   }
   for (auto& t : threads) t.join();

@@ -47,8 +47,10 @@ std::string slurm_script(const Manifest& m, const SlurmOptions& o) {
     if (o.include_finished || read_run_state(p.run_dir).status != RunStatus::finished)
       indices.push_back(p.index);
   if (indices.empty())
-    throw std::runtime_error(m.dir + ": every point is finished; nothing to submit "
-                             "(crossover sweep report " + m.dir + ")");
+    throw std::runtime_error(m.dir +
+                             ": every point is finished; nothing to submit "
+                             "(crossover sweep report " +
+                             m.dir + ")");
 
   const std::string name = std::filesystem::path(m.dir).filename().string();
   const int tasks_per_node = std::max(1, o.gpus_per_node);

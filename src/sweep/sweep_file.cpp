@@ -147,10 +147,10 @@ void parse_axes(const YAML::Node& node, const std::string& source, SweepFile& s)
         value.label = sanitize(preset.first.Scalar());
         if (!preset.second.IsMap() || preset.second.size() == 0)
           fail(value.where, "axes." + axis.name + "." + preset.first.Scalar(),
-               "expected a mapping of run-config keys to values, got " + describe_yaml(preset.second));
+               "expected a mapping of run-config keys to values, got " +
+                   describe_yaml(preset.second));
         collect_settings(preset.second, "", source,
-                         "axes." + axis.name + "." + preset.first.Scalar() + ": ",
-                         value.settings);
+                         "axes." + axis.name + "." + preset.first.Scalar() + ": ", value.settings);
         axis.values.push_back(std::move(value));
       }
     } else {
@@ -181,7 +181,8 @@ void parse_axes(const YAML::Node& node, const std::string& source, SweepFile& s)
 void parse_only(const YAML::Node& node, const std::string& at, const std::string& source,
                 SweepFile& s) {
   if (!node.IsSequence() || node.size() == 0)
-    fail(at, "only", "expected a list of mappings (axis: value or [values]), got " + describe_yaml(node));
+    fail(at, "only",
+         "expected a list of mappings (axis: value or [values]), got " + describe_yaml(node));
   for (const auto& entry : node) {
     SweepFilter f;
     f.where = where(source, entry);
@@ -200,19 +201,19 @@ void parse_only(const YAML::Node& node, const std::string& at, const std::string
       std::vector<YAML::Node> values;
       if (kv.second.IsSequence())
         for (const auto& v : kv.second) values.push_back(v);
-      else
-        values.push_back(kv.second);
+      else values.push_back(kv.second);
       std::vector<std::string> labels;
       for (const auto& v : values) {
         if (!v.IsScalar()) fail(w, "only." + name, "expected a value, got " + describe_yaml(v));
         const std::string text = v.Scalar();
         const auto count = TokenCount::parse(text);
-        const auto match = std::find_if(axis->values.begin(), axis->values.end(), [&](const SweepAxisValue& a) {
-          if (a.label == sanitize(text) || a.label == value_label(name, v)) return true;
-          if (axis->presets || a.settings.size() != 1) return false;
-          const auto theirs = TokenCount::parse(a.settings[0].value);
-          return a.settings[0].value == text || (count && theirs && *count == *theirs);
-        });
+        const auto match =
+            std::find_if(axis->values.begin(), axis->values.end(), [&](const SweepAxisValue& a) {
+              if (a.label == sanitize(text) || a.label == value_label(name, v)) return true;
+              if (axis->presets || a.settings.size() != 1) return false;
+              const auto theirs = TokenCount::parse(a.settings[0].value);
+              return a.settings[0].value == text || (count && theirs && *count == *theirs);
+            });
         if (match == axis->values.end())
           fail(w, "only." + name, "\"" + text + "\" is not one of the axis' values");
         labels.push_back(match->label);
@@ -226,8 +227,8 @@ void parse_only(const YAML::Node& node, const std::string& at, const std::string
 void parse_eval(const YAML::Node& node, const std::string& at, const std::string& source,
                 EvalSchedule& e) {
   if (!node.IsMap())
-    fail(at, "eval", "expected a mapping (per_epoch, every_tokens, min_evals), got " +
-                         describe_yaml(node));
+    fail(at, "eval",
+         "expected a mapping (per_epoch, every_tokens, min_evals), got " + describe_yaml(node));
   reject_unknown(node, {"per_epoch", "every_tokens", "min_evals"}, source, "eval.");
   e.where = at;
   if (const auto n = node["per_epoch"]) {
@@ -261,8 +262,7 @@ void parse_eval(const YAML::Node& node, const std::string& at, const std::string
     if (v <= 0) fail(w, "eval.min_evals", "expected a positive integer, got " + describe_yaml(n));
     e.min_evals = v;
   }
-  if (!e.given())
-    fail(at, "eval", "set at least one of per_epoch, every_tokens, min_evals");
+  if (!e.given()) fail(at, "eval", "set at least one of per_epoch, every_tokens, min_evals");
 }
 
 }  // namespace
@@ -334,7 +334,8 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
           const auto c = TokenCount::parse(setting.value);
           if (!c || c->is_all() || c->value() <= 0)
             fail(setting.where, setting.key,
-                 "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + setting.value);
+                 "expected a positive token count (an integer, 50k, 1.5M, 96B), got " +
+                     setting.value);
           total_axis = true;
         }
   const auto total = root["total_tokens"];
@@ -349,7 +350,8 @@ SweepFile parse_sweep(const std::string& yaml_text, const std::string& path) {
     const auto count = total.IsScalar() ? TokenCount::parse(total.Scalar()) : std::nullopt;
     if (!count || count->is_all() || count->value() <= 0)
       fail(s.total_where, "total_tokens",
-           "expected a positive token count (an integer, 50k, 1.5M, 96B), got " + describe_yaml(total));
+           "expected a positive token count (an integer, 50k, 1.5M, 96B), got " +
+               describe_yaml(total));
     s.total_tokens = count->value();
   }
 

@@ -11,7 +11,16 @@
 namespace crossover {
 
 namespace {
-enum Slot : int64_t { kLoss, kGradSq, kNonFinite, kSigint, kSigterm, kCkptWriting, kCkptFailed, kSlots };
+enum Slot : int64_t {
+  kLoss,
+  kGradSq,
+  kNonFinite,
+  kSigint,
+  kSigterm,
+  kCkptWriting,
+  kCkptFailed,
+  kSlots
+};
 }
 
 StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm,
@@ -42,7 +51,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
       head_rows = head_rows.defined() ? head_rows + carrying : carrying;
       r.positions += batch.inputs.numel();
     }
-    const at::Tensor l = sharding.forward_backward(batch, m + 1 == count).to(at::kDouble).reshape({});
+    const at::Tensor l =
+        sharding.forward_backward(batch, m + 1 == count).to(at::kDouble).reshape({});
     loss = loss.defined() ? loss + l : l;
   }
   sharding.reduce_gradients();

@@ -15,8 +15,8 @@
 #include "crossover/data/data_dir.h"
 #include "crossover/eval/eval_detail.h"
 #include "crossover/eval/val_loss.h"
-#include "crossover/optim/lr_schedule.h"
 #include "crossover/model/peak.h"
+#include "crossover/optim/lr_schedule.h"
 #include "crossover/util/fault.h"
 #include "crossover/util/log.h"
 #include "crossover/util/progress.h"
@@ -128,7 +128,8 @@ void Trainer::open_data() {
   const auto val_store = TokenStore::open(data.val());
   sampler_ = std::make_unique<RepeatSampler>(
       *train_store_, eos, sampler_options(config_, comm_.rank(), comm_.world_size()));
-  ValidationSet val = validation_set(val_store, eos, config_.data.seq_len, config_.eval.val_sequences);
+  ValidationSet val = validation_set(val_store, eos, config_.data.seq_len,
+                                     config_.eval.val_sequences);
   val_windows_ = val.windows;
   val_index_ = std::move(val.index);
   const int64_t rows = sampler_->rows_per_rank();
@@ -142,8 +143,7 @@ void Trainer::open_data() {
 
   // Multiple-choice tasks (eval.tasks), read and tokenised once (a bad file fails before any
   // event is written); scored at every evaluation.
-  tasks_ = TaskSuite::load(config_.eval.tasks, config_.eval.max_task_examples,
-                           data.tokenizer(),
+  tasks_ = TaskSuite::load(config_.eval.tasks, config_.eval.max_task_examples, data.tokenizer(),
                            config_.data.seq_len);
   task_scoring_.samples = config_.eval.task_samples;
   task_scoring_.max_batch_tokens = micro_ * config_.data.seq_len;
@@ -173,13 +173,13 @@ void Trainer::log_setup() const {
                m.layers, m.d_model, m.heads, m.kv_heads_resolved(), m.ffn_hidden_resolved(), vocab_,
                params_.total, params_.blocks, params_.embedding,
                params_.head ? ", " + std::to_string(params_.head) + " head" : "");
-  spdlog::info("data: {} unique tokens ({} sequences of {}), {} steps of {} tokens = {} tokens, "
-               "{:.2f} epochs; {} validation sequences",
-               sampler_->unique_tokens(), sampler_->num_sequences(), config_.data.seq_len,
-               total_steps_, sampler_->tokens_per_step(), total_steps_ * sampler_->tokens_per_step(),
-               static_cast<double>(total_steps_ * config_.training.global_batch) /
-                   sampler_->num_sequences(),
-               val_windows_.size(0));
+  spdlog::info(
+      "data: {} unique tokens ({} sequences of {}), {} steps of {} tokens = {} tokens, "
+      "{:.2f} epochs; {} validation sequences",
+      sampler_->unique_tokens(), sampler_->num_sequences(), config_.data.seq_len, total_steps_,
+      sampler_->tokens_per_step(), total_steps_ * sampler_->tokens_per_step(),
+      static_cast<double>(total_steps_ * config_.training.global_batch) / sampler_->num_sequences(),
+      val_windows_.size(0));
 }
 
 bool Trainer::resume_or_init() {
@@ -220,7 +220,8 @@ void Trainer::open_outputs() {
     metrics_ = MetricsWriter(run.metrics(), resumed_from_.value_or(-1));
     if (!resumed_from_) fs::remove(run.eval_detail());
     eval_detail_ = MetricsWriter(run.eval_detail(), resumed_from_.value_or(-1));
-    if (config_.logging.tensorboard) tensorboard_ = TensorBoardWriter(run.tensorboard(), resumed_from_);
+    if (config_.logging.tensorboard)
+      tensorboard_ = TensorBoardWriter(run.tensorboard(), resumed_from_);
     run.write_run_files(config_);
   }
   const auto mem = sharding_->memory();
@@ -232,19 +233,20 @@ void Trainer::open_outputs() {
   peak_flops_ = reference.flops_per_s;
   spdlog::info("MFU reference: {:.1f} GFLOP/s ({})", peak_flops_ / 1e9, reference.source);
   emit("run", step_,
-       {{"objective", objective_->name()}, {"params", params_.total}, {"total_steps", total_steps_},
+       {{"objective", objective_->name()},
+        {"params", params_.total},
+        {"total_steps", total_steps_},
         {"world_size", comm_.world_size()},
         {"resumed_from", resumed_from_ ? nlohmann::json(*resumed_from_) : nlohmann::json()}});
 }
 
 nlohmann::json Trainer::axes(int64_t s) const {
   const int64_t tokens = s * sampler_->tokens_per_step();
-  return nlohmann::json{
-      {"step", s},
-      {"tokens", tokens},
-      {"unique_tokens", sampler_->unique_tokens()},
-      {"epoch", epoch(s)},
-      {"flops", flops_per_token_ * static_cast<double>(tokens)}};
+  return nlohmann::json{{"step", s},
+                        {"tokens", tokens},
+                        {"unique_tokens", sampler_->unique_tokens()},
+                        {"epoch", epoch(s)},
+                        {"flops", flops_per_token_ * static_cast<double>(tokens)}};
 }
 
 double Trainer::epoch(int64_t s) const {
@@ -302,7 +304,8 @@ void Trainer::follow_background_checkpoint(const StepResult& r) {
   if (!background_) return;
   try {
     background_->agree(r.ranks_writing, r.ranks_failed);
-  } catch (const std::exception& e) {  // every rank stops at this step, the previous checkpoint the latest
+  } catch (const std::exception&
+               e) {  // every rank stops at this step, the previous checkpoint the latest
     emit("end", step_, {{"status", "failed"}, {"reason", std::string("checkpoint: ") + e.what()}});
     throw;
   }
@@ -312,7 +315,8 @@ void Trainer::follow_background_checkpoint(const StepResult& r) {
 void Trainer::report_committed() {
   for (const auto& c : background_->take_committed()) {
     // Logged at the step the trainer learns of it (the `checkpoint` event keeps its own step).
-    emit("checkpoint", c.step, {{"path", c.dir}, {"seconds", c.write_seconds}, {"background", true}});
+    emit("checkpoint", c.step,
+         {{"path", c.dir}, {"seconds", c.write_seconds}, {"background", true}});
     spdlog::info("checkpoint {} (written in the background in {:.1f} s)", c.dir, c.write_seconds);
   }
 }
@@ -325,11 +329,16 @@ void Trainer::evaluate(int64_t s) {
                                     config_.eval.mc_samples, micro_, comm_);
   const int64_t task_every = config_.eval.task_every;
   const bool with_tasks = task_every == 0 || s % task_every == 0 || s >= total_steps_;
-  const auto task_results = with_tasks ? tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_)
-                                       : TaskResults{};
+  const auto task_results = with_tasks
+                                ? tasks_.evaluate(*model_, flats, *objective_, task_scoring_, comm_)
+                                : TaskResults{};
   result_.val_loss = v.loss;
-  emit("eval", s, {{"val_loss", v.loss}, {"val_loss_se", v.se}, {"val_ppl", v.ppl},
-                   {"val_loss_window_se", v.window_sampling_se()}, {"tasks", tasks_json(task_results)}});
+  emit("eval", s,
+       {{"val_loss", v.loss},
+        {"val_loss_se", v.se},
+        {"val_ppl", v.ppl},
+        {"val_loss_window_se", v.window_sampling_se()},
+        {"tasks", tasks_json(task_results)}});
   if (rank0_) {
     nlohmann::json detail = {{"kind", "eval_detail"}};
     detail.update(eval_detail(s, s * sampler_->tokens_per_step(), val_index_, v,
@@ -337,10 +346,13 @@ void Trainer::evaluate(int64_t s) {
     eval_detail_.write(detail);
   }
   if (v.se > 0)
-    spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se, seconds_since(t0));
+    spdlog::info("eval step {}: val loss {:.4f} ± {:.4f} ({:.1f} s)", s, v.loss, v.se,
+                 seconds_since(t0));
   else
-    spdlog::info("eval step {}: val loss {:.4f}, ppl {:.2f} ({:.1f} s)", s, v.loss, v.ppl, seconds_since(t0));
-  for (const auto& [name, m] : task_results) spdlog::info("eval step {}: {}: {}", s, name, m.summary());
+    spdlog::info("eval step {}: val loss {:.4f}, ppl {:.2f} ({:.1f} s)", s, v.loss, v.ppl,
+                 seconds_since(t0));
+  for (const auto& [name, m] : task_results)
+    spdlog::info("eval step {}: {}: {}", s, name, m.summary());
 }
 
 StepResult Trainer::train_step() {
@@ -385,7 +397,8 @@ void Trainer::stop_if_diverged(const StepResult& r) {
 void Trainer::count_step(const StepResult& r) {
   ++window_.steps;
   window_.tokens += r.positions;
-  window_.flops += step_flops(config_.model, vocab_, config_.data.seq_len, r.positions, r.head_rows);
+  window_.flops += step_flops(config_.model, vocab_, config_.data.seq_len, r.positions,
+                              r.head_rows);
 }
 
 void Trainer::log_progress(const StepResult& r) {
@@ -404,11 +417,15 @@ void Trainer::log_progress(const StepResult& r) {
                human_count(static_cast<double>(step_ * sampler_->tokens_per_step())), r.loss, r.lr,
                r.grad_norm, human_count(tok_s), flops_s / 1e9, 100.0 * flops_s / peak_flops_,
                times.total() / window_.steps, phase_shares(times), human_duration(eta));
-  emit("train", step_, {{"loss", r.loss}, {"lr", r.lr}, {"grad_norm", r.grad_norm},
-                        {"tok_per_s", tok_s}, {"tflops", flops_s / 1e12},
-                        {"mfu", flops_s / peak_flops_},
-                        {"time", phase_seconds_per_step(times, window_.steps)},
-                        {"elapsed_s", seconds_since(start_)}});
+  emit("train", step_,
+       {{"loss", r.loss},
+        {"lr", r.lr},
+        {"grad_norm", r.grad_norm},
+        {"tok_per_s", tok_s},
+        {"tflops", flops_s / 1e12},
+        {"mfu", flops_s / peak_flops_},
+        {"time", phase_seconds_per_step(times, window_.steps)},
+        {"elapsed_s", seconds_since(start_)}});
   result_.tokens_per_s = tok_s;
   window_.flops = 0;
   window_.tokens = window_.steps = 0;
@@ -437,7 +454,8 @@ TrainResult Trainer::loop() {
     log_progress(r);
     if (stop_signal != 0) break;  // checkpointed below, at this step on every rank
     if (eval_schedule_.due(step_)) evaluate(step_);
-    if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 && step_ < total_steps_)
+    if (config_.checkpoint.every > 0 && step_ % config_.checkpoint.every == 0 &&
+        step_ < total_steps_)
       save(step_, /*background=*/background_ != nullptr);
   }
   return finish(stop_signal, last_loss);
@@ -449,7 +467,8 @@ TrainResult Trainer::finish(int stop_signal, double last_loss) {
   if (stop_signal != 0 && step_ < total_steps_) {
     spdlog::warn("signal {} received: checkpointing at step {} and stopping", stop_signal, step_);
     save(step_);
-    emit("end", step_, {{"status", "interrupted"}, {"reason", "signal " + std::to_string(stop_signal)}});
+    emit("end", step_,
+         {{"status", "interrupted"}, {"reason", "signal " + std::to_string(stop_signal)}});
     result_.status = "interrupted";
     result_.exit_code = 128 + stop_signal;
   } else {
@@ -460,8 +479,8 @@ TrainResult Trainer::finish(int stop_signal, double last_loss) {
   }
   result_.seconds = seconds_since(start_);
   // An interrupted run may not have evaluated yet: no val loss then, rather than a made-up one.
-  const std::string val =
-      result_.val_loss ? fmt::format(", val loss {:.4f}", *result_.val_loss) : std::string();
+  const std::string val = result_.val_loss ? fmt::format(", val loss {:.4f}", *result_.val_loss)
+                                           : std::string();
   spdlog::info("{} at step {} after {}: train loss {:.4f}{}", result_.status, step_,
                human_duration(result_.seconds), result_.train_loss, val);
   return result_;

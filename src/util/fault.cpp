@@ -1,11 +1,11 @@
 #include "crossover/util/fault.h"
 
+#include <unistd.h>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 namespace crossover {
 

@@ -16,7 +16,8 @@ class WallClockTimeline final : public Timeline {
   std::vector<double> resolve() override {
     std::vector<double> out;
     out.reserve(marks_.size());
-    for (const auto& m : marks_) out.push_back(std::chrono::duration<double>(m - marks_[0]).count());
+    for (const auto& m : marks_)
+      out.push_back(std::chrono::duration<double>(m - marks_[0]).count());
     return out;
   }
   void clear() override { marks_.clear(); }
@@ -41,7 +42,9 @@ const char* phase_name(Phase phase) {
   throw std::logic_error("phase_name: not a phase");
 }
 
-std::unique_ptr<Timeline> make_wall_clock_timeline() { return std::make_unique<WallClockTimeline>(); }
+std::unique_ptr<Timeline> make_wall_clock_timeline() {
+  return std::make_unique<WallClockTimeline>();
+}
 
 std::string phase_shares(const PhaseTimes& times) {
   std::string out;

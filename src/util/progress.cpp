@@ -30,11 +30,8 @@ std::string human_duration(double s) {
 }
 
 Progress::Progress(std::string label, int64_t total_bytes)
-    : label_(std::move(label)),
-      total_bytes_(total_bytes),
-      tty_(::isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()),
-      last_print_(start_) {}
+    : label_(std::move(label)), total_bytes_(total_bytes), tty_(::isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()), last_print_(start_) {}
 
 void Progress::update(int64_t bytes, int64_t tokens, bool force) {
   bytes_ = bytes;
@@ -53,9 +50,9 @@ void Progress::update(int64_t bytes, int64_t tokens, bool force) {
     if (frac > 0 && frac < 1) bar += "ETA " + human_duration(elapsed * (1 - frac) / frac) + " ";
   }
   const double tps = elapsed > 0 ? tokens_ / elapsed : 0.0;
-  const std::string line =
-      fmt::format("{}: {}{:.1f} MB/s, {} tokens/s, {:.1f} MB read, {} tokens", label_, bar, mbps,
-                  human_count(tps), bytes_ / 1e6, human_count(static_cast<double>(tokens_)));
+  const std::string line = fmt::format("{}: {}{:.1f} MB/s, {} tokens/s, {:.1f} MB read, {} tokens",
+                                       label_, bar, mbps, human_count(tps), bytes_ / 1e6,
+                                       human_count(static_cast<double>(tokens_)));
   if (tty_) std::fprintf(stderr, "\r%s\033[K", line.c_str());
   else std::fprintf(stderr, "%s\n", line.c_str());
   std::fflush(stderr);

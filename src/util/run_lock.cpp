@@ -5,12 +5,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <system_error>
 #include <thread>
 
@@ -47,7 +47,7 @@ bool pid_alive(int64_t pid) {
 bool locks_unsupported(int err) { return err == ENOLCK || err == ENOSYS || err == EOPNOTSUPP; }
 
 struct flock whole_file(short type) {
-  struct flock fl{};
+  struct flock fl {};
   fl.l_type = type;
   fl.l_whence = SEEK_SET;
   fl.l_start = 0;
@@ -118,7 +118,8 @@ std::optional<RunLockHolder> parse_holder(const std::string& text) {
   if (j.is_discarded() || !j.is_object()) return h;
   if (j.contains("host") && j["host"].is_string()) h.host = j["host"].get<std::string>();
   if (j.contains("pid") && j["pid"].is_number_integer()) h.pid = j["pid"].get<int64_t>();
-  if (j.contains("started") && j["started"].is_string()) h.started = j["started"].get<std::string>();
+  if (j.contains("started") && j["started"].is_string())
+    h.started = j["started"].get<std::string>();
   return h;
 }
 
@@ -158,7 +159,9 @@ std::string RunLockHolder::describe() const {
   return s;
 }
 
-std::string RunLock::path(const std::string& run_dir) { return (fs::path(run_dir) / ".lock").string(); }
+std::string RunLock::path(const std::string& run_dir) {
+  return (fs::path(run_dir) / ".lock").string();
+}
 
 RunLock::RunLock(const std::string& run_dir, RunLockOptions options) {
   const std::string p = path(run_dir);
@@ -206,8 +209,8 @@ RunLock::RunLock(const std::string& run_dir, RunLockOptions options) {
                      : "no longer holds it (it was killed, or its host went down)");
   }
   const std::string content = nlohmann::json{{"host", host},
-                                              {"pid", static_cast<int64_t>(::getpid())},
-                                              {"started", utc_now()}}
+                                             {"pid", static_cast<int64_t>(::getpid())},
+                                             {"started", utc_now()}}
                                   .dump() +
                               "\n";
   if (::ftruncate(fd_, 0) != 0 ||

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -44,7 +44,7 @@ const DtypeInfo* by_name(const std::string& n) {
 }  // namespace
 
 std::string write(const std::string& path, const NamedTensors& tensors,
-           const std::map<std::string, std::string>& metadata) {
+                  const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<at::Tensor> cpu;
@@ -54,8 +54,8 @@ std::string write(const std::string& path, const NamedTensors& tensors,
     at::Tensor c = t.detach().to(at::kCPU).contiguous();
     const auto& d = by_type(c.scalar_type());
     const uint64_t bytes = static_cast<uint64_t>(c.numel()) * d.bytes;
-    header[name] = {{"dtype", d.name}, {"shape", c.sizes().vec()},
-                    {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", d.name}, {"shape", c.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     cpu.push_back(std::move(c));
   }

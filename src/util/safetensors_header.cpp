@@ -28,9 +28,9 @@ int64_t checked_numel(const std::vector<int64_t>& shape, const std::string& path
 }  // namespace
 
 int64_t dtype_bytes(const std::string& dtype) {
-  static const std::map<std::string, int64_t> kBytes = {
-      {"F32", 4}, {"F64", 8}, {"BF16", 2}, {"F16", 2}, {"I64", 8},
-      {"I32", 4}, {"I16", 2}, {"U8", 1},   {"BOOL", 1}};
+  static const std::map<std::string, int64_t> kBytes = {{"F32", 4}, {"F64", 8}, {"BF16", 2},
+                                                        {"F16", 2}, {"I64", 8}, {"I32", 4},
+                                                        {"I16", 2}, {"U8", 1},  {"BOOL", 1}};
   const auto it = kBytes.find(dtype);
   return it == kBytes.end() ? 0 : it->second;
 }
@@ -41,9 +41,11 @@ Header parse_header(const uint8_t* file, uint64_t size, const std::string& path)
   std::memcpy(&n, file, 8);
   if (n > kMaxHeaderBytes)
     fail(path, "header length " + std::to_string(n) + " exceeds the format's limit of " +
-                   std::to_string(kMaxHeaderBytes) + " bytes: not a safetensors file, or a corrupt one");
+                   std::to_string(kMaxHeaderBytes) +
+                   " bytes: not a safetensors file, or a corrupt one");
   if (n > size - 8)
-    fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(size));
+    fail(path,
+         "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(size));
   const auto json = nlohmann::json::parse(file + 8, file + 8 + n, nullptr, false);
   if (json.is_discarded() || !json.is_object()) fail(path, "malformed safetensors header");
   Header h;
@@ -59,9 +61,9 @@ Header parse_header(const uint8_t* file, uint64_t size, const std::string& path)
       continue;
     }
     if (!value.is_object() || !value.contains("dtype") || !value["dtype"].is_string() ||
-        !value.contains("shape") || !value["shape"].is_array() ||
-        !value.contains("data_offsets") || !value["data_offsets"].is_array() ||
-        value["data_offsets"].size() != 2 || !value["data_offsets"][0].is_number_unsigned() ||
+        !value.contains("shape") || !value["shape"].is_array() || !value.contains("data_offsets") ||
+        !value["data_offsets"].is_array() || value["data_offsets"].size() != 2 ||
+        !value["data_offsets"][0].is_number_unsigned() ||
         !value["data_offsets"][1].is_number_unsigned())
       fail(path, "tensor " + name +
                      ": expected {dtype: string, shape: [integers], data_offsets: [begin, end]}");
@@ -80,7 +82,8 @@ Header parse_header(const uint8_t* file, uint64_t size, const std::string& path)
     if (__builtin_mul_overflow(numel, bytes, &expected) || e.end < e.begin || e.end > data_size ||
         e.end - e.begin != static_cast<uint64_t>(expected))
       fail(path, "tensor " + name + ": data range [" + std::to_string(e.begin) + ", " +
-                     std::to_string(e.end) + ") does not match its shape and dtype or the file size");
+                     std::to_string(e.end) +
+                     ") does not match its shape and dtype or the file size");
     h.entries[name] = std::move(e);
   }
   return h;

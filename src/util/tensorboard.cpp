@@ -207,7 +207,8 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir, std::optional<int64
   // which they were written.
   char stamp[32];
   std::snprintf(stamp, sizeof(stamp), "%010lld", static_cast<long long>(now));
-  const std::string base = (fs::path(dir) / (std::string(kFilePrefix) + stamp + "." + hostname())).string();
+  const std::string base =
+      (fs::path(dir) / (std::string(kFilePrefix) + stamp + "." + hostname())).string();
   path_ = base;
   for (int n = 1; fs::exists(path_); ++n) path_ = base + "." + std::to_string(n);
   file_ = std::fopen(path_.c_str(), "wb");
@@ -247,7 +248,8 @@ void TensorBoardWriter::write_event(const std::string& event) {
   record.append(reinterpret_cast<const char*>(&length_crc), 4);
   record += event;
   record.append(reinterpret_cast<const char*>(&data_crc), 4);
-  if (std::fwrite(record.data(), 1, record.size(), file_) != record.size() || std::fflush(file_) != 0)
+  if (std::fwrite(record.data(), 1, record.size(), file_) != record.size() ||
+      std::fflush(file_) != 0)
     throw std::runtime_error(path_ + ": cannot write TensorBoard event (disk full?)");
 }
 

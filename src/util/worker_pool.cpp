@@ -12,7 +12,8 @@ WorkerPool::WorkerPool(int workers, int threads_each) {
   if (workers < 1 || threads_each < 1)
     throw std::invalid_argument("WorkerPool: needs at least one worker and one thread each");
   const int caller_threads = at::get_num_threads();
-  for (int i = 0; i < workers; ++i) threads_.emplace_back([this, i, threads_each] { loop(i, threads_each); });
+  for (int i = 0; i < workers; ++i)
+    threads_.emplace_back([this, i, threads_each] { loop(i, threads_each); });
   // Every worker has set its own count (at::set_num_threads also stores it process-wide, where
   // threads created later start from it): restore the caller's.
   std::unique_lock<std::mutex> lock(mutex_);

@@ -21,21 +21,31 @@ using nlohmann::json;
 using testing::append_event;
 using testing::end_event;
 
-const char* kSweep =
-    "base: base.yaml\ntotal_tokens: 1M\n"
-    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
+const char* kSweep = "base: base.yaml\ntotal_tokens: 1M\n"
+                     "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
 
 json eval_event(int64_t step, double tokens, double unique, double loss,
                 const json& tasks = json::object()) {
-  return {{"kind", "eval"},      {"step", step},       {"tokens", tokens},
-          {"unique_tokens", unique}, {"epoch", tokens / unique}, {"flops", 6e3 * tokens},
-          {"val_loss", loss},    {"val_loss_se", 0.001}, {"val_ppl", std::exp(loss)},
+  return {{"kind", "eval"},
+          {"step", step},
+          {"tokens", tokens},
+          {"unique_tokens", unique},
+          {"epoch", tokens / unique},
+          {"flops", 6e3 * tokens},
+          {"val_loss", loss},
+          {"val_loss_se", 0.001},
+          {"val_ppl", std::exp(loss)},
           {"tasks", tasks}};
 }
 
 json task(double acc, double delta) {
-  return {{"cloze", {{"acc", acc}, {"acc_norm", acc + 0.01}, {"nll_right", 2.0},
-                     {"nll_wrong", 2.0 + delta}, {"delta_nll", delta}, {"examples", 100}}}};
+  return {{"cloze",
+           {{"acc", acc},
+            {"acc_norm", acc + 0.01},
+            {"nll_right", 2.0},
+            {"nll_wrong", 2.0 + delta},
+            {"delta_nll", delta},
+            {"examples", 100}}}};
 }
 
 std::vector<std::string> lines_of(const std::string& text) {
@@ -64,7 +74,8 @@ TEST(SweepReport, FindsTheCrossoverPerUniqueBudget) {
     append_event(runs + p, end_event("finished", 100));
 
   const ReportFiles files = write_report(f.dir / "out");
-  ASSERT_EQ(files.paths.size(), 5u);  // summary.csv, curves.csv, crossovers.csv, best.csv, summary.md
+  ASSERT_EQ(files.paths.size(),
+            5u);  // summary.csv, curves.csv, crossovers.csv, best.csv, summary.md
 
   const auto crossings = lines_of(testing::read_file(f.dir / "out/report/crossovers.csv"));
   ASSERT_EQ(crossings.size(), 7u) << testing::read_file(f.dir / "out/report/crossovers.csv");
@@ -147,7 +158,9 @@ void append_detail(const std::string& run_dir, int64_t step, double loss, int ri
     pred.push_back(ok ? 0 : 1 + i % 3);
   }
   std::ofstream(run_dir + "/eval_detail.jsonl", std::ios::app)
-      << json{{"kind", "eval_detail"}, {"step", step}, {"val_windows", windows},
+      << json{{"kind", "eval_detail"},
+              {"step", step},
+              {"val_windows", windows},
               {"val_window_loss", losses},
               {"tasks", {{"cloze", {{"label", label}, {"predicted", pred}}}}}}
              .dump()
@@ -155,8 +168,13 @@ void append_detail(const std::string& run_dir, int64_t step, double loss, int ri
 }
 
 json cloze(double acc) {
-  return {{"cloze", {{"acc", acc}, {"acc_norm", acc}, {"nll_right", 2.0}, {"nll_wrong", 2.5},
-                     {"delta_nll", 0.5}, {"examples", 20}}}};
+  return {{"cloze",
+           {{"acc", acc},
+            {"acc_norm", acc},
+            {"nll_right", 2.0},
+            {"nll_wrong", 2.5},
+            {"delta_nll", 0.5},
+            {"examples", 20}}}};
 }
 
 // The best of each objective is its best annealed final over its total budgets (chosen on the
@@ -197,11 +215,12 @@ TEST(SweepReport, BestAgainstBestComparesAnnealedFinalsOverTotalsAndSeeds) {
 
   const ReportFiles files = write_report(f.dir / "out");
   const std::string md = testing::read_file(f.dir / "out/report/summary.md");
-  EXPECT_NE(md.find("AR: best annealed final 3.1500 at 200.0k tokens (4 epochs), mean of 2 seeds "
-                    "(across-seed se 0.0500), Monte-Carlo se 0.0007; finals by total (lowest seed): "
-                    "100.0k 3.2000 200.0k 3.1000. Within-run best 2.9000 (ar-t200k-seed0 at 50.0k, "
-                    "epoch 1.0)"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("AR: best annealed final 3.1500 at 200.0k tokens (4 epochs), mean of 2 seeds "
+              "(across-seed se 0.0500), Monte-Carlo se 0.0007; finals by total (lowest seed): "
+              "100.0k 3.2000 200.0k 3.1000. Within-run best 2.9000 (ar-t200k-seed0 at 50.0k, "
+              "epoch 1.0)"),
+      std::string::npos)
       << md;
   EXPECT_NE(md.find("MDM: best annealed final 2.8500 at 400.0k tokens (8 epochs), mean of 2 seeds"),
             std::string::npos)
@@ -212,9 +231,10 @@ TEST(SweepReport, BestAgainstBestComparesAnnealedFinalsOverTotalsAndSeeds) {
       "terms: Monte-Carlo + paired windows (10 windows, bootstrap) + seeds (2 AR, 2 MDM))";
   EXPECT_NE(md.find(line), std::string::npos) << md;
   EXPECT_NE(files.headline.find(line), std::string::npos) << files.headline;
-  EXPECT_NE(md.find("MDM from 200.0k tokens (4 epochs) to 400.0k tokens (8 epochs): val loss -0.2000 "
-                    "± 0.0014 (still improving beyond 2 standard errors"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("MDM from 200.0k tokens (4 epochs) to 400.0k tokens (8 epochs): val loss -0.2000 "
+              "± 0.0014 (still improving beyond 2 standard errors"),
+      std::string::npos)
       << md;
   // AR right on examples 0-5, MDM on 0-3 and 10-17: b = 2 (4, 5), c = 8; exact two-sided
   // p = 2 (1 + 10 + 45) / 2^10 = 0.109375; chi2 = (|2 - 8| - 1)^2 / 10 = 2.5.
@@ -225,8 +245,9 @@ TEST(SweepReport, BestAgainstBestComparesAnnealedFinalsOverTotalsAndSeeds) {
                     "p = 0.109, continuity-corrected chi2 = 2.50 (p = 0.114)"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("Decision: supports: MDM's val loss (an upper bound) is below AR's beyond 2 SE"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("Decision: supports: MDM's val loss (an upper bound) is below AR's beyond 2 SE"),
+      std::string::npos)
       << md;
   const std::string csv = testing::read_file(f.dir / "out/report/best.csv");
   EXPECT_NE(csv.find("\nall,50000,ar,200000,4,2,3.15,"), std::string::npos) << csv;
@@ -244,7 +265,8 @@ TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
     for (int i = 1; i <= 16; ++i) {
       const double d = 1e6 * i;
       const double u = static_cast<double>(p.unique_tokens);
-      append_event(p.run_dir, eval_event(i, d, u, 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35)));
+      append_event(p.run_dir,
+                   eval_event(i, d, u, 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35)));
     }
   const ReportFiles files = write_report(f.dir / "out");
   EXPECT_NE(files.headline.find("R* (ar, all) = 12 "), std::string::npos) << files.headline;
@@ -265,14 +287,16 @@ TEST(SweepReport, FitsRStarPerObjectiveFromEvalEvents) {
 // the learning rate anneals) do not enter it.
 TEST(SweepReport, FitsRStarOnFinalLossesAcrossTotalBudgets) {
   testing::SweepFixture f;
-  const Manifest m = f.plan_dir(
-      "base: base.yaml\n"
-      "axes: {objective.type: [ar], data.unique_tokens: [0.5M, 1M, 2M], "
-      "data.total_tokens: [2M, 4M, 8M, 16M]}\n");
+  const Manifest m = f.plan_dir("base: base.yaml\n"
+                                "axes: {objective.type: [ar], data.unique_tokens: [0.5M, 1M, 2M], "
+                                "data.total_tokens: [2M, 4M, 8M, 16M]}\n");
   ASSERT_EQ(m.points.size(), 12u);
-  auto law = [](double d, double u) { return 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35); };
+  auto law = [](double d, double u) {
+    return 2.0 + 400.0 / std::pow(effective_data(d, u, 12.0), 0.35);
+  };
   for (const auto& p : m.points) {
-    const double u = static_cast<double>(p.unique_tokens), total = static_cast<double>(p.total_tokens);
+    const double u = static_cast<double>(p.unique_tokens),
+                 total = static_cast<double>(p.total_tokens);
     for (int i = 1; i <= 4; ++i) {
       const double d = total * i / 4;
       append_event(p.run_dir, eval_event(i, d, u, law(d, u) + (i < 4 ? 0.5 : 0.0)));
@@ -285,7 +309,8 @@ TEST(SweepReport, FitsRStarOnFinalLossesAcrossTotalBudgets) {
             std::string::npos)
       << files.headline;
   const std::string md = testing::read_file(f.dir / "out/report/summary.md");
-  EXPECT_NE(md.find("training budgets of 2.00M, 4.00M, 8.00M, 16.00M tokens"), std::string::npos) << md;
+  EXPECT_NE(md.find("training budgets of 2.00M, 4.00M, 8.00M, 16.00M tokens"), std::string::npos)
+      << md;
 }
 
 TEST(SweepReport, FitsTheBestLossSoFarSoOverfittingDoesNotBendTheLaw) {
@@ -309,8 +334,9 @@ TEST(SweepReport, FitsTheBestLossSoFarSoOverfittingDoesNotBendTheLaw) {
   }
   const EffectiveDataFit want = fit_effective_data(expected);
   const ReportFiles files = write_report(f.dir / "out");
-  EXPECT_NE(files.headline.find(fmt::format("R* (ar, all) = {:.3g} (E {:.3f}", want.r_star, want.E)),
-            std::string::npos)
+  EXPECT_NE(
+      files.headline.find(fmt::format("R* (ar, all) = {:.3g} (E {:.3f}", want.r_star, want.E)),
+      std::string::npos)
       << files.headline;
 }
 

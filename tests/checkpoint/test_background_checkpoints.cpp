@@ -29,8 +29,12 @@ class ViewComm final : public Comm {
   std::string backend() const override { return "view"; }
   at::Device device() const override { return at::kCPU; }
   void all_reduce_sum(at::Tensor&) override {}
-  void all_gather(const at::Tensor& shard, at::Tensor& full) override { full.copy_(shard.reshape(full.sizes())); }
-  void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) override { shard.copy_(full.reshape(shard.sizes())); }
+  void all_gather(const at::Tensor& shard, at::Tensor& full) override {
+    full.copy_(shard.reshape(full.sizes()));
+  }
+  void reduce_scatter_sum(const at::Tensor& full, at::Tensor& shard) override {
+    shard.copy_(full.reshape(shard.sizes()));
+  }
   void broadcast(at::Tensor&, int) override {}
   void barrier() override {}
 
@@ -87,7 +91,8 @@ TEST(BackgroundCheckpoints, WritesTheStateAtTheCopyWhileTrainingChangesIt) {
   background.finish();
   EXPECT_FALSE(background.in_flight());
   EXPECT_EQ(Checkpointer::find(f.dir.path()), ckpt.dir_for(10));
-  const nlohmann::json state = Checkpointer::read_state(ckpt.dir_for(10));  // every checksum verifies
+  const nlohmann::json state =
+      Checkpointer::read_state(ckpt.dir_for(10));  // every checksum verifies
   EXPECT_EQ(state["step"], 10);
   const at::Tensor saved = read_checkpoint_range(ckpt.dir_for(10), state, f.model->layout(), 0,
                                                  "param", 0, at_copy.numel());
@@ -171,7 +176,8 @@ TEST(BackgroundCheckpoints, ThisRanksWriteErrorReachesTheTrainerNamingTheFile) {
   Fixture::wait_until([&] { return background.failed(); });
   EXPECT_FALSE(background.writing());
   const std::string error = testing::error_of([&] { background.finish(); });
-  EXPECT_EQ(error.rfind("checkpoint at step 10 (written in the background) failed: ", 0), 0u) << error;
+  EXPECT_EQ(error.rfind("checkpoint at step 10 (written in the background) failed: ", 0), 0u)
+      << error;
   EXPECT_NE(error.find(tmp + "/model.safetensors"), std::string::npos) << error;
   EXPECT_FALSE(fs::exists(tmp));
   EXPECT_FALSE(ckpt.latest());

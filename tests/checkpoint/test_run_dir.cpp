@@ -68,8 +68,8 @@ TEST(TrainState, OfARunHoldsItsAxesCursorAndIdentity) {
   for (int i = 0; i < 3; ++i) sampler.advance();
   const TrainState later = TrainState::of_run(config, sampler, 3, 1000.0);
   EXPECT_EQ(later.tokens, 3 * sampler.tokens_per_step());
-  EXPECT_DOUBLE_EQ(later.epoch,
-                   3.0 * config.training.global_batch / static_cast<double>(sampler.num_sequences()));
+  EXPECT_DOUBLE_EQ(later.epoch, 3.0 * config.training.global_batch /
+                                    static_cast<double>(sampler.num_sequences()));
   EXPECT_DOUBLE_EQ(later.flops, 1000.0 * static_cast<double>(later.tokens));
   EXPECT_EQ(later.sampler, sampler.state());
   EXPECT_NE(later.sampler, start.sampler);

@@ -30,8 +30,9 @@ TEST(TensorFiles, ARangeVerifiesOnlyTheShardsItReads) {
     groups.push_back({{"name", g.name}, {"numel", g.numel}, {"shard_numel", shards.back()}});
   }
   // Rank r's shard of group g holds the values r * shard .. (each element its global index).
-  nlohmann::json state = {{"checkpoint_format", {{"kind", "sharded"}, {"world_size", world}, {"groups", groups}}},
-                          {"files", nlohmann::json::object()}};
+  nlohmann::json state = {
+      {"checkpoint_format", {{"kind", "sharded"}, {"world_size", world}, {"groups", groups}}},
+      {"files", nlohmann::json::object()}};
   for (int64_t r = 0; r < world; ++r) {
     std::vector<at::Tensor> p, m;
     for (size_t g = 0; g < layout.groups.size(); ++g) {
@@ -48,8 +49,9 @@ TEST(TensorFiles, ARangeVerifiesOnlyTheShardsItReads) {
   bytes[bytes.size() - 2] ^= 0x21;
   testing::write_file(bad, bytes);
 
-  EXPECT_NE(testing::error_of([&] { Checkpointer::read_state(ckpt); }).find(bad + ": checksum mismatch"),
-            std::string::npos);
+  EXPECT_NE(
+      testing::error_of([&] { Checkpointer::read_state(ckpt); }).find(bad + ": checksum mismatch"),
+      std::string::npos);
   const nlohmann::json lazy = Checkpointer::read_state(ckpt, Checkpointer::Verify::kOnRead);
   // Rank 0's range reads (and verifies) rank 0's file only.
   const at::Tensor mine = read_checkpoint_range(ckpt, lazy, layout, 0, "param", 0, shards[0]);
@@ -61,8 +63,9 @@ TEST(TensorFiles, ARangeVerifiesOnlyTheShardsItReads) {
   // An unlisted file is refused too.
   nlohmann::json unlisted = lazy;
   unlisted["files"].erase("optimizer.rank00000-of-00002.safetensors");
-  EXPECT_NE(testing::error_of([&] { read_checkpoint_range(ckpt, unlisted, layout, 0, "exp_avg", 0, 1); })
-                .find("not listed with a checksum"),
+  EXPECT_NE(testing::error_of([&] {
+              read_checkpoint_range(ckpt, unlisted, layout, 0, "exp_avg", 0, 1);
+            }).find("not listed with a checksum"),
             std::string::npos);
 }
 

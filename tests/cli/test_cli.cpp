@@ -51,8 +51,9 @@ TEST(Cli, ConfigErrorsExitOneWithTheMessage) {
 // The paper's AR and MDM configs are one recipe: they differ only in the objective.
 TEST(Cli, ConfigDiffSaysWhetherOnlyTheObjectiveDiffers) {
   for (const char* size : {"1b", "8b"}) {
-    const auto r = run_crossover("config diff " + testing::source_path(std::string("configs/") + size + "-ar.yaml") +
-                                 " " + testing::source_path(std::string("configs/") + size + "-mdm.yaml"));
+    const auto r = run_crossover(
+        "config diff " + testing::source_path(std::string("configs/") + size + "-ar.yaml") + " " +
+        testing::source_path(std::string("configs/") + size + "-mdm.yaml"));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(r.output, "objective.type: ar -> mdm\n1 key(s) differ; only objective.*: the model, "
                         "data, optimizer and schedule are the same\n")

@@ -226,8 +226,7 @@ TEST(TokenCountParse, AcceptsResearcherNotation) {
   EXPECT_FALSE(TokenCount::parse("-5"));
   EXPECT_FALSE(TokenCount::parse("many"));
   EXPECT_FALSE(TokenCount::parse(""));
-  for (const char* s : {"all", "0", "96000000000"})
-    EXPECT_EQ(TokenCount::parse(s)->str(), s);
+  for (const char* s : {"all", "0", "96000000000"}) EXPECT_EQ(TokenCount::parse(s)->str(), s);
 }
 
 }  // namespace

@@ -90,9 +90,9 @@ TEST(Tokenizer, DecodeOfEncodeIsIdentityOnCorpusSamples) {
   TempDir dir;
   prepare_corpus(small_options(dir, write_corpus(dir, 60)));
   const auto tok = Tokenizer::load(dir / "data/tokenizer.model");
-  for (const std::string s :
-       {"Document 3: alpha beta.", "  leading and  double  spaces ", "Unseen wörds, ünïcode ✓ 🙂",
-        "line one\nline two\n", "digits 0123456789 and tabs\there", ""}) {
+  for (const std::string s : {"Document 3: alpha beta.", "  leading and  double  spaces ",
+                              "Unseen wörds, ünïcode ✓ 🙂", "line one\nline two\n",
+                              "digits 0123456789 and tabs\there", ""}) {
     const auto ids = tok.encode(s);
     for (int32_t id : ids) EXPECT_LT(id, tok.vocab_size());
     EXPECT_EQ(tok.decode(ids), s);

@@ -25,7 +25,8 @@ using testing::TempDir;
 void write_gzip(const std::string& path, const std::string& data) {
   gzFile gz = gzopen(path.c_str(), "wb");
   ASSERT_NE(gz, nullptr);
-  ASSERT_EQ(gzwrite(gz, data.data(), static_cast<unsigned>(data.size())), static_cast<int>(data.size()));
+  ASSERT_EQ(gzwrite(gz, data.data(), static_cast<unsigned>(data.size())),
+            static_cast<int>(data.size()));
   gzclose(gz);
 }
 
@@ -39,8 +40,8 @@ void write_zstd(const std::string& path, const std::string& data) {
 
 // Distinct documents with what JSON must escape: quotes, backslashes, tabs, non-ASCII.
 std::vector<std::string> make_docs(int n, int seed) {
-  const char* words[] = {"alpha", "beta", "\"quoted\"", "back\\slash", "tab\there", "wörd",
-                         "✓", "river", "stone", "light"};
+  const char* words[] = {"alpha", "beta", "\"quoted\"", "back\\slash", "tab\there",
+                         "wörd",  "✓",    "river",      "stone",       "light"};
   std::mt19937 rng(seed);
   std::vector<std::string> docs;
   for (int i = 0; i < n; ++i) {
@@ -100,7 +101,8 @@ TEST(LineReader, CorruptOrMislabelledCompressedFilesFailNamingTheFile) {
   const std::string text = as_text(make_docs(2000, 1));
   write_gzip(dir / "ok.gz", text);
   write_zstd(dir / "ok.zst", text);
-  const std::string gz = testing::read_file(dir / "ok.gz"), zst = testing::read_file(dir / "ok.zst");
+  const std::string gz = testing::read_file(dir / "ok.gz"),
+                    zst = testing::read_file(dir / "ok.zst");
   testing::write_file(dir / "cut.gz", gz.substr(0, gz.size() / 2));
   testing::write_file(dir / "cut.zst", zst.substr(0, zst.size() / 2));
   testing::write_file(dir / "plain.gz", text);
@@ -115,10 +117,14 @@ TEST(LineReader, CorruptOrMislabelledCompressedFilesFailNamingTheFile) {
     }
     return "(no error)";
   };
-  EXPECT_EQ(error_of("cut.gz").rfind(dir / "cut.gz: truncated gzip data", 0), 0u) << error_of("cut.gz");
-  EXPECT_EQ(error_of("cut.zst").rfind(dir / "cut.zst: truncated zstd data", 0), 0u) << error_of("cut.zst");
-  EXPECT_EQ(error_of("plain.gz").rfind(dir / "plain.gz: not gzip data", 0), 0u) << error_of("plain.gz");
-  EXPECT_EQ(error_of("plain.zst").rfind(dir / "plain.zst: corrupt zstd data", 0), 0u) << error_of("plain.zst");
+  EXPECT_EQ(error_of("cut.gz").rfind(dir / "cut.gz: truncated gzip data", 0), 0u)
+      << error_of("cut.gz");
+  EXPECT_EQ(error_of("cut.zst").rfind(dir / "cut.zst: truncated zstd data", 0), 0u)
+      << error_of("cut.zst");
+  EXPECT_EQ(error_of("plain.gz").rfind(dir / "plain.gz: not gzip data", 0), 0u)
+      << error_of("plain.gz");
+  EXPECT_EQ(error_of("plain.zst").rfind(dir / "plain.zst: corrupt zstd data", 0), 0u)
+      << error_of("plain.zst");
 }
 
 TEST(JsonLines, PlainGzipAndZstdFilesGiveTheDocumentsOfTheTextFile) {
@@ -169,7 +175,8 @@ TEST(JsonLines, AMalformedLineStopsWithFileLineAndWhatWasWrong) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{\"text\": \"ok\"", "not valid JSON: column "},
       {"[\"text\"]", "expected a JSON object, got array"},
-      {"{\"body\": \"x\", \"id\": 3}", "no \"text\" key (the object has: body, id; --text-key names the text's key)"},
+      {"{\"body\": \"x\", \"id\": 3}",
+       "no \"text\" key (the object has: body, id; --text-key names the text's key)"},
       {"{\"text\": 17}", "\"text\" is number, expected a string"},
       {"{\"text\": null}", "\"text\" is null, expected a string"},
   };
@@ -209,11 +216,15 @@ TEST(JsonLines, SkipBadLinesCountsReportsAndKeepsTheRest) {
   }
   write_zstd(dir / "s.jsonl.zst", text);
   const auto r = testing::run_crossover("prepare --input " + (dir / "s.jsonl.zst") + " --out " +
-                                        (dir / "out") + " --vocab-size 300 --val-docs 10 --skip-bad-lines");
+                                        (dir / "out") +
+                                        " --vocab-size 300 --val-docs 10 --skip-bad-lines");
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("skipped 3 malformed line(s) (--skip-bad-lines)"), std::string::npos) << r.output;
-  for (const std::string where : {":11: not valid JSON", ":52: \"text\" is number", ":93: no \"text\" key"})
-    EXPECT_NE(r.output.find(dir / "s.jsonl.zst" + where), std::string::npos) << where << "\n" << r.output;
+  EXPECT_NE(r.output.find("skipped 3 malformed line(s) (--skip-bad-lines)"), std::string::npos)
+      << r.output;
+  for (const std::string where :
+       {":11: not valid JSON", ":52: \"text\" is number", ":93: no \"text\" key"})
+    EXPECT_NE(r.output.find(dir / "s.jsonl.zst" + where), std::string::npos) << where << "\n"
+                                                                             << r.output;
   const auto meta = DataMeta::read(dir / "out").json;
   EXPECT_EQ(meta["skipped_lines"], 3);
   EXPECT_EQ(meta["train"]["documents"].get<int>() + meta["val"]["documents"].get<int>(), 120);
@@ -265,7 +276,8 @@ TEST(PrepareShards, ThreeShardsMergedAreByteIdenticalToOneProcess) {
     return r;
   };
   // The tokenizer, once; the whole corpus in one process with it.
-  crossover("prepare --input" + files + " --out " + (dir / "tok") + " --vocab-size 320 --tokenizer-only");
+  crossover("prepare --input" + files + " --out " + (dir / "tok") +
+            " --vocab-size 320 --tokenizer-only");
   ASSERT_TRUE(fs::exists(dir / "tok/tokenizer.model"));
   EXPECT_FALSE(fs::exists(dir / "tok/train.bin"));
   const std::string tok = dir / "tok/tokenizer.model";
@@ -277,7 +289,8 @@ TEST(PrepareShards, ThreeShardsMergedAreByteIdenticalToOneProcess) {
               " --tokenizer " + tok + " --shard " + std::to_string(i) + "/3 --threads 2");
   std::vector<int64_t> shard_docs;
   for (int i = 0; i < 3; ++i) {
-    const auto s = nlohmann::json::parse(testing::read_file(dir / ("shard" + std::to_string(i) + "/shard.json")));
+    const auto s = nlohmann::json::parse(
+        testing::read_file(dir / ("shard" + std::to_string(i) + "/shard.json")));
     shard_docs.push_back(s["documents"].get<int64_t>());
   }
   EXPECT_EQ(shard_docs[0] + shard_docs[1] + shard_docs[2], 480);

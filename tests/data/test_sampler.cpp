@@ -255,7 +255,8 @@ TEST(ValidationSet, TakesEveryWindowOfASmallSplitSharingOneTokenBetweenNeighbour
     ASSERT_EQ(v.windows.size(1), L);
     for (int64_t i = 0; i < A; ++i) {
       EXPECT_EQ(v.index[i], i);
-      for (int64_t j = 0; j < L; ++j) ASSERT_EQ(v.windows[i][j].item<int64_t>(), stream[i * (L - 1) + j]);
+      for (int64_t j = 0; j < L; ++j)
+        ASSERT_EQ(v.windows[i][j].item<int64_t>(), stream[i * (L - 1) + j]);
     }
   }
   // The scored tokens (1..L-1 of each window) cover the stream after its first token once.

@@ -106,8 +106,7 @@ TEST(TokenStore, CorruptOffsetsAreRejected) {
     f.write(reinterpret_cast<const char*>(&bad), 8);
   }
   EXPECT_EQ(open_error(dir / "c.bin"),
-            (dir / "c.bin") +
-                ": offset 88: document offset 1 is 99, expected a value in [0, 5]");
+            (dir / "c.bin") + ": offset 88: document offset 1 is 99, expected a value in [0, 5]");
 }
 
 TEST(TokenStore, MissingFileNamesThePath) {

@@ -59,8 +59,8 @@ class Distributed : public ::testing::Test {
       if (e["kind"] == "train") out.push_back(e["loss"].get<double>());
     return out;
   }
-  static void expect_close(const std::vector<double>& a, const std::vector<double>& b,
-                           double rel, const std::string& what) {
+  static void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rel,
+                           const std::string& what) {
     ASSERT_EQ(a.size(), b.size()) << what;
     for (size_t i = 0; i < a.size(); ++i)
       EXPECT_NEAR(a[i], b[i], rel * std::abs(b[i])) << what << " step " << i + 1;
@@ -97,8 +97,10 @@ TEST_F(Distributed, RecomputeAndGradientReductionChoicesGiveTheSameLosses) {
   const auto reference = losses(one);
   ASSERT_EQ(reference.size(), 20u);
   const std::vector<std::vector<std::string>> variants = {
-      {"distributed.sharding=fsdp", "distributed.recompute=full", "distributed.grad_reduce=micro_batch"},
-      {"distributed.sharding=fsdp", "distributed.recompute=none", "distributed.grad_reduce=micro_batch"},
+      {"distributed.sharding=fsdp", "distributed.recompute=full",
+       "distributed.grad_reduce=micro_batch"},
+      {"distributed.sharding=fsdp", "distributed.recompute=none",
+       "distributed.grad_reduce=micro_batch"},
       {"distributed.sharding=fsdp", "distributed.recompute=full", "distributed.grad_reduce=step"},
       {"distributed.sharding=fsdp", "distributed.recompute=none", "distributed.grad_reduce=step"},
       {"distributed.sharding=ddp", "distributed.recompute=full"},
@@ -148,8 +150,8 @@ TEST_F(Distributed, Bf16GradientReductionStaysCloseToFp32) {
   const auto reference = losses(one);
   for (const std::string sharding : {"ddp", "fsdp"}) {
     const std::string run = tmp_ / ("bf16-" + sharding);
-    const auto r = launch(2, config({"distributed.sharding=" + sharding,
-                                     "distributed.reduce_dtype=bf16"}), run);
+    const auto r = launch(
+        2, config({"distributed.sharding=" + sharding, "distributed.reduce_dtype=bf16"}), run);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     expect_close(losses(run), reference, 2e-2, sharding + " reduce_dtype bf16");
   }
@@ -168,7 +170,8 @@ TEST_F(Distributed, TheStepTimeBreakdownAddsUpAndShowsExposedCommunication) {
     ++events;
     const auto& t = e.at("time");
     double sum = 0;
-    for (const char* p : {"data", "forward", "backward", "comm", "optimizer", "eval", "checkpoint", "other"}) {
+    for (const char* p :
+         {"data", "forward", "backward", "comm", "optimizer", "eval", "checkpoint", "other"}) {
       const double v = t.at(std::string(p) + "_s").get<double>();
       EXPECT_GE(v, 0) << p;
       sum += v;
@@ -193,7 +196,8 @@ TEST_F(Distributed, FsdpKeepsHalfTheOptimizerStateOnEachRank) {
   int64_t total = 0;
   for (const auto& g : state["checkpoint_format"]["groups"]) total += g["numel"].get<int64_t>();
   for (int rank = 0; rank < 2; ++rank) {
-    const safetensors::File f(ckpt + "/optimizer.rank0000" + std::to_string(rank) + "-of-00002.safetensors");
+    const safetensors::File f(ckpt + "/optimizer.rank0000" + std::to_string(rank) +
+                              "-of-00002.safetensors");
     int64_t held = 0;
     for (const auto& name : f.names()) {
       int64_t n = 1;
@@ -380,13 +384,16 @@ TEST_F(Distributed, ASignalToOneRankStopsEveryRankAtTheSameCheckpoint) {
   const int64_t stopped = state["step"].get<int64_t>();
   EXPECT_GT(stopped, 3);
   EXPECT_LT(stopped, 200) << "the signal must have stopped the run early";
-  EXPECT_EQ(fs::path(ckpt).filename().string(), "step_" + std::string(8 - std::to_string(stopped).size(), '0') + std::to_string(stopped));
+  EXPECT_EQ(fs::path(ckpt).filename().string(),
+            "step_" + std::string(8 - std::to_string(stopped).size(), '0') +
+                std::to_string(stopped));
   for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
     EXPECT_EQ(e.path().extension(), "") << "left behind: " << e.path();
   EXPECT_EQ(losses(run).size(), static_cast<size_t>(stopped));
   const std::string log0 = testing::read_file(run + ".rank0.log");
   EXPECT_NE(log0.find("signal 15 received: checkpointing at step " + std::to_string(stopped)),
-            std::string::npos) << log0;
+            std::string::npos)
+      << log0;
 
   // Resuming reproduces the straight run bit for bit: on the CPU (same machine, same kernels).
   // GPU kernels are not bitwise deterministic; there a resume is compared with a tolerance.
@@ -404,10 +411,11 @@ TEST_F(Distributed, AProcessGroupAtWorldSizeOneGivesTheSameLosses) {
   ASSERT_EQ(reference.size(), 20u);
   for (const std::string sharding : {"ddp", "fsdp"}) {
     const std::string run = tmp_ / ("pg1-" + sharding);
-    const auto r = launch(1, config({"distributed.sharding=" + sharding,
-                                     "distributed.process_group=always"}), run);
+    const auto r = launch(
+        1, config({"distributed.sharding=" + sharding, "distributed.process_group=always"}), run);
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("process group: 1 ranks over gloo on cpu"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("process group: 1 ranks over gloo on cpu"), std::string::npos)
+        << r.output;
     expect_close(losses(run), reference, 1e-5, sharding + " at world size 1");
   }
 }
@@ -457,7 +465,8 @@ TEST(C10dComm, ABackendThatCannotHoldTheComputeDeviceIsAConfigError) {
     init_distributed(env, dc, at::kCPU);
     FAIL() << "nccl accepted a CPU run";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("distributed.backend: nccl needs CUDA tensors"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("distributed.backend: nccl needs CUDA tensors"),
+              std::string::npos);
   }
 }
 

@@ -72,9 +72,14 @@ TEST(LostPeer, NamesTheCollectiveAndTheRanksBehindTheBrokenConnection) {
   EXPECT_NE(describe_lost_peer(0, "barrier", local, at, 20).find("rank 1 at 10.9.0.10 went away"),
             std::string::npos);
   // A timeout names no address: the line says nobody answered within distributed.timeout_s.
-  const std::string line = describe_lost_peer(3, "reduce_scatter", "Timed out waiting 20000ms for recv operation to complete\nframe #0", at, 20);
-  EXPECT_NE(line.find("rank 3 (10.9.0.11): collective reduce_scatter failed: no peer answered within 20 s"),
-            std::string::npos) << line;
+  const std::string line = describe_lost_peer(
+      3, "reduce_scatter", "Timed out waiting 20000ms for recv operation to complete\nframe #0", at,
+      20);
+  EXPECT_NE(
+      line.find(
+          "rank 3 (10.9.0.11): collective reduce_scatter failed: no peer answered within 20 s"),
+      std::string::npos)
+      << line;
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 

@@ -25,15 +25,16 @@ class EvalCloze : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new TempDir();
-    static const char* words[] = {"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf",
-                                  "hotel", "india", "juliet", "kilo", "lima", "mike", "november",
-                                  "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform",
-                                  "victor", "whiskey", "xray", "yankee", "zulu", "red", "green",
-                                  "blue", "black", "white", "stone", "river", "hill", "tree", "house"};
+    static const char* words[] = {
+        "alpha",  "bravo", "charlie", "delta",  "echo",     "foxtrot", "golf",   "hotel",  "india",
+        "juliet", "kilo",  "lima",    "mike",   "november", "oscar",   "papa",   "quebec", "romeo",
+        "sierra", "tango", "uniform", "victor", "whiskey",  "xray",    "yankee", "zulu",   "red",
+        "green",  "blue",  "black",   "white",  "stone",    "river",   "hill",   "tree",   "house"};
     std::mt19937 rng(7);
     std::string text;
     for (int d = 0; d < 120; ++d) {
-      for (int w = 0; w < 50; ++w) text += std::string(words[rng() % 36]) + (w % 12 == 11 ? ". " : " ");
+      for (int w = 0; w < 50; ++w)
+        text += std::string(words[rng() % 36]) + (w % 12 == 11 ? ". " : " ");
       text += "end.\n";
     }
     testing::write_file(*dir_ / "corpus.txt", text);
@@ -86,14 +87,16 @@ TEST_F(EvalCloze, ExamplesComeFromValidationDocumentsOnly) {
     ASSERT_GE(e.label, 0);
     ASSERT_LT(e.label, 4);
     labels.insert(e.label);
-    EXPECT_TRUE(contexts.insert({e.context.doc, e.context.offset}).second) << "contexts are distinct";
+    EXPECT_TRUE(contexts.insert({e.context.doc, e.context.offset}).second)
+        << "contexts are distinct";
     // The true ending continues the context in the same validation document.
     const TokenSpan& truth = e.ending_spans[e.label];
     EXPECT_EQ(truth.doc, e.context.doc);
     EXPECT_EQ(truth.offset, e.context.offset + 8);
     EXPECT_EQ(e.context.length, 8u);
     EXPECT_TRUE(found_in(val_docs, e.ctx)) << e.ctx;
-    EXPECT_TRUE(found_in(val_docs, e.ctx + " " + e.endings[e.label])) << e.ctx << " | " << e.endings[e.label];
+    EXPECT_TRUE(found_in(val_docs, e.ctx + " " + e.endings[e.label]))
+        << e.ctx << " | " << e.endings[e.label];
     EXPECT_FALSE(found_in(train_docs, e.ctx)) << "training text: " << e.ctx;
     std::set<std::string> distinct(e.endings.begin(), e.endings.end());
     EXPECT_EQ(distinct.size(), 4u);
@@ -105,7 +108,8 @@ TEST_F(EvalCloze, ExamplesComeFromValidationDocumentsOnly) {
     for (size_t j = 0; j < 4; ++j) {
       const TokenSpan& s = e.ending_spans[j];
       EXPECT_EQ(s.length, 6u);
-      if (j != static_cast<size_t>(e.label)) EXPECT_NE(s.doc, e.context.doc) << "wrong endings come from other documents";
+      if (j != static_cast<size_t>(e.label))
+        EXPECT_NE(s.doc, e.context.doc) << "wrong endings come from other documents";
       EXPECT_TRUE(found_in(val_docs, e.endings[j]));
       EXPECT_FALSE(found_in(train_docs, e.endings[j])) << "training text: " << e.endings[j];
       // Each option, as the evaluator encodes it, is exactly the span it was cut from.
@@ -137,18 +141,22 @@ TEST_F(EvalCloze, TheSeedDecidesEverything) {
 TEST_F(EvalCloze, CommandWritesATaskTheReaderAccepts) {
   TempDir out;
   const std::string file = out / "sub/cloze.jsonl";
-  const auto r = testing::run_crossover("make-cloze --data " + data_ + " --out " + file +
-                                        " --n 12 --ctx-tokens 10 --ending-tokens 5 --options 3 --seed 9");
+  const auto r =
+      testing::run_crossover("make-cloze --data " + data_ + " --out " + file +
+                             " --n 12 --ctx-tokens 10 --ending-tokens 5 --options 3 --seed 9");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const McTask t = read_task(file);
   EXPECT_EQ(t.name, "cloze");
   ASSERT_EQ(t.examples.size(), 12u);
   for (const auto& e : t.examples) EXPECT_EQ(e.options.size(), 3u);
-  const auto again = testing::run_crossover("make-cloze --data " + data_ + " --out " + out / "b.jsonl" +
-                                            " --n 12 --ctx-tokens 10 --ending-tokens 5 --options 3 --seed 9");
+  const auto again =
+      testing::run_crossover("make-cloze --data " + data_ + " --out " + out / "b.jsonl" +
+                             " --n 12 --ctx-tokens 10 --ending-tokens 5 --options 3 --seed 9");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(testing::read_file(out / "b.jsonl"), testing::read_file(file));
-  EXPECT_EQ(testing::run_crossover("make-cloze --data " + data_ + " --out x.jsonl --options 1").exit_code, 2);
+  EXPECT_EQ(
+      testing::run_crossover("make-cloze --data " + data_ + " --out x.jsonl --options 1").exit_code,
+      2);
 }
 
 }  // namespace

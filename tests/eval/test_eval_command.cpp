@@ -62,7 +62,9 @@ TEST_F(EvalCommand, TrainingLogsTasksAndEvalReproducesThemAndPrintsEveryMetric) 
       for (const char* key : kTaskFields) EXPECT_TRUE(e["tasks"]["cloze"].contains(key)) << key;
       EXPECT_EQ(e["tasks"]["cloze"]["examples"], 16);
       EXPECT_NEAR(e["tasks"]["cloze"]["delta_nll"].get<double>(),
-                  e["tasks"]["cloze"]["nll_wrong"].get<double>() - e["tasks"]["cloze"]["nll_right"].get<double>(), 1e-9);
+                  e["tasks"]["cloze"]["nll_wrong"].get<double>() -
+                      e["tasks"]["cloze"]["nll_right"].get<double>(),
+                  1e-9);
     }
 
     // The eval command on the latest checkpoint (tasks from the run's config).
@@ -77,7 +79,8 @@ TEST_F(EvalCommand, TrainingLogsTasksAndEvalReproducesThemAndPrintsEveryMetric) 
     const auto j = nlohmann::json::parse(testing::read_file(file));
     EXPECT_EQ(j["step"], 40);
     EXPECT_EQ(j["objective"], objective);
-    for (const char* key : {"tokens", "unique_tokens", "epoch", "flops", "val_loss", "val_loss_se", "val_ppl"})
+    for (const char* key :
+         {"tokens", "unique_tokens", "epoch", "flops", "val_loss", "val_loss_se", "val_ppl"})
       EXPECT_TRUE(j.contains(key)) << key;
     if (objective == "mdm") {
       EXPECT_GT(j["val_loss_se"].get<double>(), 0.0);
@@ -89,12 +92,14 @@ TEST_F(EvalCommand, TrainingLogsTasksAndEvalReproducesThemAndPrintsEveryMetric) 
     // Same checkpoint, data, samples and seeds: the numbers the trainer logged at step 40.
     EXPECT_NEAR(j["val_loss"].get<double>(), evals.back()["val_loss"].get<double>(), 1e-6);
     for (const char* key : kTaskFields)
-      EXPECT_NEAR(j["tasks"]["cloze"][key].get<double>(), evals.back()["tasks"]["cloze"][key].get<double>(), 1e-6)
+      EXPECT_NEAR(j["tasks"]["cloze"][key].get<double>(),
+                  evals.back()["tasks"]["cloze"][key].get<double>(), 1e-6)
           << objective << " " << key;
 
     // An earlier checkpoint, explicit tasks, capped examples, more samples.
-    const auto early = testing::run_crossover("eval " + run + " --step 20 --tasks " + task_ +
-                                              " --max-examples 5 --task-samples 8 --mc-samples 2 --device cpu");
+    const auto early =
+        testing::run_crossover("eval " + run + " --step 20 --tasks " + task_ +
+                               " --max-examples 5 --task-samples 8 --mc-samples 2 --device cpu");
     ASSERT_EQ(early.exit_code, 0) << early.output;
     const auto k = nlohmann::json::parse(testing::read_file(run + "/eval/step_00000020.json"));
     EXPECT_EQ(k["step"], 20);
@@ -103,10 +108,12 @@ TEST_F(EvalCommand, TrainingLogsTasksAndEvalReproducesThemAndPrintsEveryMetric) 
 
     // A malformed task file stops the command with its file and line.
     const std::string bad = *dir_ / "bad.jsonl";
-    testing::write_file(bad, "{\"ctx\": \"c\", \"endings\": [\"a\", \"b\"], \"label\": 0}\n{\"ctx\": 1}\n");
+    testing::write_file(
+        bad, "{\"ctx\": \"c\", \"endings\": [\"a\", \"b\"], \"label\": 0}\n{\"ctx\": 1}\n");
     const auto rejected = testing::run_crossover("eval " + run + " --tasks " + bad);
     EXPECT_EQ(rejected.exit_code, 1);
-    EXPECT_NE(rejected.output.find(bad + ":2: ctx: expected a string, got 1"), std::string::npos) << rejected.output;
+    EXPECT_NE(rejected.output.find(bad + ":2: ctx: expected a string, got 1"), std::string::npos)
+        << rejected.output;
   }
 }
 
@@ -158,7 +165,7 @@ TEST_F(EvalCommand, DetailAndDumpPairWindowsAndExamplesAcrossObjectives) {
     double mean = 0;
     for (const auto& l : dumps[objective]) {
       if (l["kind"] == "val_window") {
-        EXPECT_EQ(l["window"], windows);  // all of them, in order
+        EXPECT_EQ(l["window"], windows);      // all of them, in order
         EXPECT_EQ(l["start"], windows * 31);  // seq_len 32: windows share one token
         mean += l["loss"].get<double>();
         ++windows;

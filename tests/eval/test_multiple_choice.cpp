@@ -44,7 +44,8 @@ TEST(EvalMultipleChoice, ArOptionNllEqualsANaivePerPositionLoop) {
       double want = 0;
       std::vector<int64_t> prefix = ex.context;
       for (const int64_t token : ex.options[j]) {
-        want -= m.log_probs(prefix, true)[static_cast<int64_t>(prefix.size()) - 1][token].item<double>();
+        want -= m.log_probs(prefix, true)[static_cast<int64_t>(prefix.size()) - 1][token]
+                    .item<double>();
         prefix.push_back(token);
       }
       EXPECT_NEAR(got[j].nll, want, 1e-4 * std::abs(want)) << "option " << j;
@@ -81,7 +82,8 @@ double exact_mdm_nll(const RandomModel& m, const std::vector<int64_t>& context,
 TEST(EvalMultipleChoice, MdmEstimatorMatchesExactEnumerationOverAllMasks) {
   c10::InferenceMode inference;
   const RandomModel m(2);
-  const auto ex = example({5, 9, 13, 2}, {{3, 17, 8}, {22, 4, 10, 31, 12}, {6, 7, 8, 9, 10, 11}, {14, 15, 16}});
+  const auto ex = example({5, 9, 13, 2},
+                          {{3, 17, 8}, {22, 4, 10, 31, 12}, {6, 7, 8, 9, 10, 11}, {14, 15, 16}});
   ScoreOptions so;
   so.samples = 600;  // a multiple of every L here: each l appears equally often
   const auto got = mdm_option_nll(*m.model, m.flats, ex, /*example_key=*/7, so);
@@ -100,7 +102,8 @@ TEST(EvalMultipleChoice, MdmEstimatorMatchesExactEnumerationOverAllMasks) {
   // Reproducible: a fixed seed, keyed by example and option, independent of how rows are batched.
   so.max_batch_tokens = 7 * 10;
   const auto again = mdm_option_nll(*m.model, m.flats, ex, 7, so);
-  for (size_t j = 0; j < ex.options.size(); ++j) EXPECT_NEAR(again[j].nll, got[j].nll, 1e-5 * got[j].nll);
+  for (size_t j = 0; j < ex.options.size(); ++j)
+    EXPECT_NEAR(again[j].nll, got[j].nll, 1e-5 * got[j].nll);
   const auto other_key = mdm_option_nll(*m.model, m.flats, ex, 8, so);
   EXPECT_NE(other_key[1].nll, got[1].nll);
 }
@@ -114,7 +117,8 @@ TEST(EvalMultipleChoice, MdmSingleTokenOptionsAreExact) {
     so.samples = samples;
     const auto got = mdm_option_nll(*m.model, m.flats, ex, 0, so);
     for (size_t j = 0; j < ex.options.size(); ++j) {
-      const double exact = -m.log_probs({5, 9, 13, m.model->mask_id()}, false)[3][ex.options[j][0]].item<double>();
+      const double exact =
+          -m.log_probs({5, 9, 13, m.model->mask_id()}, false)[3][ex.options[j][0]].item<double>();
       EXPECT_NEAR(got[j].nll, exact, 1e-5 * exact);
       EXPECT_EQ(got[j].se, 0.0);
       EXPECT_NEAR(exact_mdm_nll(m, ex.context, ex.options[j]), exact, 1e-6 * exact);
@@ -197,15 +201,16 @@ TEST(EvalMultipleChoice, MetricsFollowTheOptionNlls) {
   }
   auto comm = make_local_comm();
   ScoreOptions so;
-  const McMetrics got = evaluate_multiple_choice(*m.model, m.flats, *make_objective(ObjectiveConfig{}, m.model->mask_id()), exs,
-                                                 so, *comm);
+  const McMetrics got = evaluate_multiple_choice(
+      *m.model, m.flats, *make_objective(ObjectiveConfig{}, m.model->mask_id()), exs, so, *comm);
   double acc = 0, acc_norm = 0, right = 0, wrong = 0;
   for (const auto& e : exs) {
     const auto nll = ar_option_nll(*m.model, m.flats, e, so);
     int64_t best = 0, best_norm = 0;
     for (int64_t j = 0; j < 3; ++j) {
       if (nll[j].nll < nll[best].nll) best = j;
-      if (nll[j].nll / e.option_chars[j] < nll[best_norm].nll / e.option_chars[best_norm]) best_norm = j;
+      if (nll[j].nll / e.option_chars[j] < nll[best_norm].nll / e.option_chars[best_norm])
+        best_norm = j;
     }
     acc += best == e.label;
     acc_norm += best_norm == e.label;

@@ -56,7 +56,8 @@ std::vector<TokenizedExample> held_out_task() {
       TokenizedExample e;
       e.context = {kSep, a, b};
       e.label = static_cast<int64_t>(task.size()) % 4;
-      for (int64_t j = 0, wrong = 1; j < 4; ++j) e.options.push_back(candidates[j == e.label ? 0 : wrong++]);
+      for (int64_t j = 0, wrong = 1; j < 4; ++j)
+        e.options.push_back(candidates[j == e.label ? 0 : wrong++]);
       e.option_chars.assign(4, 2.0);
       task.push_back(e);
     }
@@ -85,7 +86,8 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
     so.samples = 16;
     const bool causal = objective->causal();
 
-    const McMetrics before = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), *objective, task, so, *comm);
+    const McMetrics before = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat),
+                                                      *objective, task, so, *comm);
     EXPECT_LT(before.acc, 1.0) << type << ": an untrained model must not pass";
 
     const int64_t steps = causal ? 300 : 600, rows = 16;
@@ -100,7 +102,8 @@ TEST(EvalSyntheticTask, ModelTrainedOnTheLanguageGetsEveryHeldOutExampleRight) {
       request.grad_clip = 1.0;
       ASSERT_TRUE(train_step(*sharding, *objective, *comm, request).finite);
     }
-    const McMetrics after = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat), *objective, task, so, *comm);
+    const McMetrics after = evaluate_multiple_choice(model, sharding->full_flats(at::kFloat),
+                                                     *objective, task, so, *comm);
     std::printf("%s: acc %.3f -> %.3f, delta NLL %.3f -> %.3f, NLL right %.3f\n", type.c_str(),
                 before.acc, after.acc, before.delta_nll, after.delta_nll, after.nll_right);
     EXPECT_EQ(after.examples, 16);

@@ -103,8 +103,7 @@ TEST(GenerateMdm, CommitsExactlyTheScheduledCountPerStepBlockByBlock) {
       check_trace(r, o, {2, 2, 2, 2, 3, 3, 2, 2, 1, 1});
       // One token per step, one block (the defaults).
       const MdmOptions d = options(0, 0, temperature);
-      check_trace(generate_mdm(*t.model, t.flats, kPrompts, d), d,
-                  std::vector<int64_t>(20, 1));
+      check_trace(generate_mdm(*t.model, t.flats, kPrompts, d), d, std::vector<int64_t>(20, 1));
     }
 }
 

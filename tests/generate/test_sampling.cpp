@@ -59,8 +59,8 @@ TEST(GenerateSampling, GumbelMaxInFloat64SamplesTheDistribution) {
     std::vector<double> target(3);
     double z = 0;
     for (int i = 0; i < 3; ++i) z += target[i] = std::pow(p[i], 1 / temperature);
-    const at::Tensor drawn =
-        sample_tokens(logits.to(at::kFloat), SamplingOptions{temperature, 0, 1.0}, keys, positions);
+    const at::Tensor drawn = sample_tokens(logits.to(at::kFloat),
+                                           SamplingOptions{temperature, 0, 1.0}, keys, positions);
     const at::Tensor counts = at::bincount(drawn, {}, 3).to(at::kDouble);
     double chi2 = 0;
     for (int i = 0; i < 3; ++i) {

@@ -18,10 +18,9 @@
 namespace crossover::testing {
 
 // Fails the test (never skips it) when the environment is missing: these checks are the point.
-#define ASSERT_VENV()                                                          \
-  ASSERT_TRUE(std::filesystem::exists(::crossover::testing::venv_python()))    \
-      << ::crossover::testing::venv_python()                                   \
-      << " is missing: run scripts/setup/install.sh"
+#define ASSERT_VENV()                                                       \
+  ASSERT_TRUE(std::filesystem::exists(::crossover::testing::venv_python())) \
+      << ::crossover::testing::venv_python() << " is missing: run scripts/setup/install.sh"
 
 // Runs tests/python/SCRIPT with the environment's interpreter.
 inline CommandResult run_python(const std::string& script, const std::string& args) {
@@ -33,8 +32,8 @@ inline nlohmann::json python_result(const CommandResult& r) {
   const size_t at = r.output.rfind("RESULT ");
   if (at == std::string::npos) return nullptr;
   const size_t end = r.output.find('\n', at);
-  return nlohmann::json::parse(r.output.substr(at + 7, end == std::string::npos ? end : end - at - 7),
-                               nullptr, false);
+  return nlohmann::json::parse(
+      r.output.substr(at + 7, end == std::string::npos ? end : end - at - 7), nullptr, false);
 }
 
 // crossover's logits [B, T, vocab] for ids [B, T] from a run's checkpoint, fp32 on the CPU:

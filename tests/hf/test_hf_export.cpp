@@ -40,10 +40,10 @@ class HfExport : public ::testing::Test {
     const std::string cfg = *dir_ / (name + ".yaml"), run = *dir_ / name;
     testing::write_file(cfg, dump_config(c));
     const std::string train = std::string(CROSSOVER_BINARY) + " train " + cfg + " --run-dir " + run;
-    const auto r = testing::run_command(
-        fsdp ? testing::source_path("scripts/cluster/launch.sh") + " -n 2 -- " + train +
-                   " --set distributed.sharding=fsdp"
-             : train);
+    const auto r = testing::run_command(fsdp ? testing::source_path("scripts/cluster/launch.sh") +
+                                                   " -n 2 -- " + train +
+                                                   " --set distributed.sharding=fsdp"
+                                             : train);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return run;
   }
@@ -62,8 +62,8 @@ class HfExport : public ::testing::Test {
     const RunConfig c = load_config(run + "/config.yaml");
     const auto store = TokenStore::open(c.data.path + "/val.bin");
     const Tokenizer tok = Tokenizer::load(run + "/data/tokenizer.model");
-    const at::Tensor windows =
-        validation_sequences(store, tok.special().eos, c.data.seq_len, c.eval.val_sequences);
+    const at::Tensor windows = validation_sequences(store, tok.special().eos, c.data.seq_len,
+                                                    c.eval.val_sequences);
     at::Tensor ids = windows.narrow(0, 0, 2).narrow(1, 0, c.data.seq_len).clone();
     if (!causal)
       ids.masked_fill_(at::arange(c.data.seq_len, at::kLong).remainder(3).eq(1).unsqueeze(0),
@@ -82,7 +82,8 @@ class HfExport : public ::testing::Test {
         "amen 7.\nthe land",
         " a leading space, two  spaces and a trailing one ",
         "digits 2024 and 3.14159",
-        "bytes the vocabulary lacks: \xc3\x9c" "ber caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
+        "bytes the vocabulary lacks: \xc3\x9c"
+        "ber caf\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80",
         "tab\tand\n\nblank line"};
     nlohmann::json j;
     j["texts"] = texts;
@@ -159,19 +160,25 @@ TEST_F(HfExport, ArRunLoadsAsQwen3WithCrossoversLogitsValidationNllAndTokenizer)
 
   // bfloat16 weights (half the bytes), an earlier step, and a directory that is not empty.
   const std::string half = *dir_ / "ar-hf-bf16";
-  ASSERT_EQ(testing::run_crossover("export hf " + run + " --dtype bfloat16 --out " + half).exit_code, 0);
+  ASSERT_EQ(
+      testing::run_crossover("export hf " + run + " --dtype bfloat16 --out " + half).exit_code, 0);
   const safetensors::File half_weights(half + "/model.safetensors");
   EXPECT_EQ(half_weights.entry("model.norm.weight").dtype, "BF16");
   EXPECT_TRUE(at::equal(half_weights.tensor("model.layers.0.mlp.up_proj.weight"),
                         weights.tensor("model.layers.0.mlp.up_proj.weight").to(at::kBFloat16)));
-  EXPECT_EQ(nlohmann::json::parse(testing::read_file(half + "/config.json"))["torch_dtype"], "bfloat16");
-  ASSERT_EQ(testing::run_crossover("export hf " + run + " --step 20 --out " + *dir_ / "ar-hf-20").exit_code, 0);
+  EXPECT_EQ(nlohmann::json::parse(testing::read_file(half + "/config.json"))["torch_dtype"],
+            "bfloat16");
+  ASSERT_EQ(testing::run_crossover("export hf " + run + " --step 20 --out " + *dir_ / "ar-hf-20")
+                .exit_code,
+            0);
   const auto config = nlohmann::json::parse(testing::read_file(*dir_ / "ar-hf-20/config.json"));
   EXPECT_EQ(config["crossover"]["step"], 20);
   const auto again = testing::run_crossover("export hf " + run + " --out " + out);
   EXPECT_EQ(again.exit_code, 1);
-  EXPECT_NE(again.output.find(out + ": exists and is not empty"), std::string::npos) << again.output;
-  const auto bad = testing::run_crossover("export hf " + run + " --out " + *dir_ / "x" + " --max-shard-size 5XB");
+  EXPECT_NE(again.output.find(out + ": exists and is not empty"), std::string::npos)
+      << again.output;
+  const auto bad = testing::run_crossover("export hf " + run + " --out " + *dir_ / "x" +
+                                          " --max-shard-size 5XB");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("5XB"), std::string::npos) << bad.output;
 }
@@ -180,20 +187,25 @@ TEST_F(HfExport, MdmRunLoadsAsShardedLlamaWithBidirectionalLogitsUnderAFullMask)
   ASSERT_VENV();
   // No QK-norm (Llama), an untied head and grouped-query attention (4 query heads on 2 key/value
   // heads, so the order of the groups matters).
-  const std::string run = train("mdm", "mdm", {"model.qk_norm=false", "model.tie_embeddings=false",
-                                               "model.heads=4", "model.kv_heads=2"});
+  const std::string run = train(
+      "mdm", "mdm",
+      {"model.qk_norm=false", "model.tie_embeddings=false", "model.heads=4", "model.kv_heads=2"});
   const std::string out = *dir_ / "mdm-hf";
-  const auto r = testing::run_crossover("export hf " + run + " --out " + out + " --max-shard-size 20KB");
+  const auto r =
+      testing::run_crossover("export hf " + run + " --out " + out + " --max-shard-size 20KB");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("as LlamaForCausalLM"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "/model.safetensors"));
-  const auto index = nlohmann::json::parse(testing::read_file(out + "/model.safetensors.index.json"));
+  const auto index =
+      nlohmann::json::parse(testing::read_file(out + "/model.safetensors.index.json"));
   std::set<std::string> files;
-  for (const auto& [name, file] : index["weight_map"].items()) files.insert(file.get<std::string>());
+  for (const auto& [name, file] : index["weight_map"].items())
+    files.insert(file.get<std::string>());
   EXPECT_GT(files.size(), 2u);
   for (const auto& f : files) EXPECT_TRUE(fs::exists(out + "/" + f)) << f;
   // The untied head gains a zero [MASK] row, so transformers' vocab_size fits both matrices.
-  const safetensors::File head(out + "/" + index["weight_map"]["lm_head.weight"].get<std::string>());
+  const safetensors::File head(out + "/" +
+                               index["weight_map"]["lm_head.weight"].get<std::string>());
   const at::Tensor w = head.tensor("lm_head.weight");
   EXPECT_EQ(w.sizes().vec(), (std::vector<int64_t>{321, 32}));
   EXPECT_TRUE(at::equal(w[320], at::zeros({32})));
@@ -223,16 +235,23 @@ TEST_F(HfExport, ExportThenImportGivesTheSameModel) {
   for (const std::string objective : {"ar", "mdm"}) {
     // AR: Qwen3 with a tied head; MDM: Llama with an untied head and GQA.
     const std::vector<std::string> sets =
-        objective == "ar" ? std::vector<std::string>{}
-                          : std::vector<std::string>{"model.qk_norm=false", "model.tie_embeddings=false",
-                                                     "model.heads=4", "model.kv_heads=2"};
+        objective == "ar"
+            ? std::vector<std::string>{}
+            : std::vector<std::string>{"model.qk_norm=false", "model.tie_embeddings=false",
+                                       "model.heads=4", "model.kv_heads=2"};
     const std::string run = train("trip-" + objective, objective, sets);
-    const std::string out = *dir_ / ("trip-" + objective + "-hf"), back = *dir_ / ("trip-" + objective + "-back");
-    ASSERT_EQ(testing::run_crossover("export hf " + run + " --out " + out + " --max-shard-size 30KB").exit_code, 0);
-    const auto r = testing::run_crossover("import hf " + out + " --config " + run + "/config.yaml --run-dir " + back);
+    const std::string out = *dir_ / ("trip-" + objective + "-hf"),
+                      back = *dir_ / ("trip-" + objective + "-back");
+    ASSERT_EQ(
+        testing::run_crossover("export hf " + run + " --out " + out + " --max-shard-size 30KB")
+            .exit_code,
+        0);
+    const auto r = testing::run_crossover("import hf " + out + " --config " + run +
+                                          "/config.yaml --run-dir " + back);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     // The export names [MASK]'s id, so its own row comes back rather than a mean.
-    EXPECT_NE(r.output.find("[MASK] row: row 320 of the checkpoint"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("[MASK] row: row 320 of the checkpoint"), std::string::npos)
+        << r.output;
     expect_same_model(run, back, objective == "ar");
     if (objective != "ar") continue;
     // An AR export's [MASK] row only holds its initialisation: --mask-row mean replaces it.
@@ -240,10 +259,13 @@ TEST_F(HfExport, ExportThenImportGivesTheSameModel) {
     const auto m = testing::run_crossover("import hf " + out + " --config " + run +
                                           "/config.yaml --run-dir " + mean + " --mask-row mean");
     ASSERT_EQ(m.exit_code, 0) << m.output;
-    EXPECT_NE(m.output.find("[MASK] row: the mean of the 320 embedding rows"), std::string::npos) << m.output;
-    const at::Tensor emb = safetensors::File(mean + "/checkpoints/step_00000000/model.safetensors").tensor("tok_embeddings");
+    EXPECT_NE(m.output.find("[MASK] row: the mean of the 320 embedding rows"), std::string::npos)
+        << m.output;
+    const at::Tensor emb = safetensors::File(mean + "/checkpoints/step_00000000/model.safetensors")
+                               .tensor("tok_embeddings");
     EXPECT_TRUE(at::allclose(emb[320], emb.narrow(0, 0, 320).mean(0), 0, 1e-7));
-    const at::Tensor kept = safetensors::File(back + "/checkpoints/step_00000000/model.safetensors").tensor("tok_embeddings");
+    const at::Tensor kept = safetensors::File(back + "/checkpoints/step_00000000/model.safetensors")
+                                .tensor("tok_embeddings");
     EXPECT_TRUE(at::equal(kept.narrow(0, 0, 320), emb.narrow(0, 0, 320)));
     EXPECT_FALSE(at::allclose(kept[320], emb[320]));  // auto kept the checkpoint's own row
   }

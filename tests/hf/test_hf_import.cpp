@@ -77,36 +77,44 @@ TEST_F(HfImport, TransformersLlamaAndQwen3StartRunsWithTheirLogits) {
   const Case cases[] = {
       // Continued AR pretraining of a Llama with grouped-query attention (4 query heads on 2
       // key/value heads) and an untied head, one file.
-      {"llama", "ar", "--heads 4 --kv-heads 2",
-       {"model.qk_norm=false", "model.heads=4", "model.kv_heads=2", "model.tie_embeddings=false"}, 0},
+      {"llama",
+       "ar",
+       "--heads 4 --kv-heads 2",
+       {"model.qk_norm=false", "model.heads=4", "model.kv_heads=2", "model.tie_embeddings=false"},
+       0},
       // AR -> MDM adaptation of a tied Qwen3 whose vocabulary is padded by 5 rows, sharded.
       {"qwen3", "mdm", "--tied --max-shard-size 20KB", {}, 5},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.arch);
-    const std::string hf = make_model(c.arch, "--arch " + c.arch + " --vocab " +
-                                                  std::to_string(kVocab + c.extra_rows) +
-                                                  " --ids-below " + std::to_string(kVocab) + " " + c.args);
+    const std::string hf = make_model(
+        c.arch, "--arch " + c.arch + " --vocab " + std::to_string(kVocab + c.extra_rows) +
+                    " --ids-below " + std::to_string(kVocab) + " " + c.args);
     EXPECT_EQ(fs::exists(hf + "/model.safetensors.index.json"), c.arch == "qwen3");
     const std::string cfg = config(c.arch, c.objective, c.sets), run = *dir_ / ("run-" + c.arch);
-    const auto r = testing::run_crossover("import hf " + hf + " --config " + cfg + " --run-dir " + run);
+    const auto r =
+        testing::run_crossover("import hf " + hf + " --config " + cfg + " --run-dir " + run);
     ASSERT_EQ(r.exit_code, 0) << r.output;
-    EXPECT_NE(r.output.find("[MASK] row: the mean of the 320 embedding rows"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("[MASK] row: the mean of the 320 embedding rows"), std::string::npos)
+        << r.output;
     if (c.extra_rows)
-      EXPECT_NE(r.output.find("5 embedding rows past the vocabulary dropped"), std::string::npos) << r.output;
+      EXPECT_NE(r.output.find("5 embedding rows past the vocabulary dropped"), std::string::npos)
+          << r.output;
 
     // crossover's logits are transformers' (causal for AR, bidirectional for MDM).
     const safetensors::File ref(hf + "-ref.safetensors");
     const at::Tensor ids = ref.tensor("ids");
     const bool causal = c.objective == "ar";
-    const at::Tensor want = ref.tensor(causal ? "logits_causal" : "logits_bidirectional").narrow(-1, 0, kVocab);
+    const at::Tensor want =
+        ref.tensor(causal ? "logits_causal" : "logits_bidirectional").narrow(-1, 0, kVocab);
     const at::Tensor got = testing::crossover_logits(run, ids, causal);
     const double diff = (got - want).abs().max().item<double>();
     std::printf("import %s (%s): max |logit difference| %.3g (logits up to %.3g)\n", c.arch.c_str(),
                 c.objective.c_str(), diff, want.abs().max().item<double>());
     EXPECT_LE(diff, 1e-4);
     // The other attention is far off: the comparison can fail.
-    const at::Tensor other = ref.tensor(causal ? "logits_bidirectional" : "logits_causal").narrow(-1, 0, kVocab);
+    const at::Tensor other =
+        ref.tensor(causal ? "logits_bidirectional" : "logits_causal").narrow(-1, 0, kVocab);
     EXPECT_GT((got - other).abs().max().item<double>(), 1e-2);
 
     // The [MASK] row is the mean of the vocabulary's rows.
@@ -137,8 +145,8 @@ TEST_F(HfImport, TransformersLlamaAndQwen3StartRunsWithTheirLogits) {
 TEST_F(HfImport, MismatchesNameTheFileTheTensorOrKeyAndBothValues) {
   ASSERT_VENV();
   const std::string hf = make_model("llama-check", "--arch llama --vocab 320");
-  const std::string llama =
-      config("llama-check", "ar", {"model.qk_norm=false", "model.tie_embeddings=false"});
+  const std::string llama = config("llama-check", "ar",
+                                   {"model.qk_norm=false", "model.tie_embeddings=false"});
   auto import = [&](const std::string& dir, const std::string& cfg, const std::string& run,
                     const std::string& sets = "") {
     return testing::run_crossover("import hf " + dir + " --config " + cfg + " --run-dir " +
@@ -146,7 +154,8 @@ TEST_F(HfImport, MismatchesNameTheFileTheTensorOrKeyAndBothValues) {
   };
   auto expect_error = [&](const testing::CommandResult& r, const std::string& message) {
     EXPECT_EQ(r.exit_code, 1) << r.output;
-    EXPECT_NE(r.output.find(message), std::string::npos) << "expected: " << message << "\n" << r.output;
+    EXPECT_NE(r.output.find(message), std::string::npos) << "expected: " << message << "\n"
+                                                         << r.output;
   };
 
   expect_error(import(hf, llama, "e1", "--set model.heads=4"),
@@ -155,8 +164,10 @@ TEST_F(HfImport, MismatchesNameTheFileTheTensorOrKeyAndBothValues) {
                "a llama model has no QK-norm but model.qk_norm is true");
   // The model's head is untied: a tied run cannot hold it.
   expect_error(import(hf, llama, "e2b", "--set model.tie_embeddings=true"),
-               hf + "/model.safetensors: lm_head.weight is an untied head but "
-                    "model.tie_embeddings is true in " + llama);
+               hf +
+                   "/model.safetensors: lm_head.weight is an untied head but "
+                   "model.tie_embeddings is true in " +
+                   llama);
 
   // A config.json that agrees with the run but weights that do not.
   const std::string tampered = *dir_ / "llama-tampered";
@@ -172,18 +183,21 @@ TEST_F(HfImport, MismatchesNameTheFileTheTensorOrKeyAndBothValues) {
                "rope_theta is 500000 but model.rope_theta is 10000 in " + llama);
   set_json(tampered + "/config.json", "rope_theta", 10000.0);
   set_json(tampered + "/config.json", "attention_bias", true);
-  expect_error(import(tampered, llama, "e5"), "attention_bias is true; crossover's attention has no biases");
+  expect_error(import(tampered, llama, "e5"),
+               "attention_bias is true; crossover's attention has no biases");
 
   // A vocabulary smaller than the data's.
   const std::string small = make_model("llama-small", "--arch llama --vocab 300");
   expect_error(import(small, llama, "e6"),
-               small + "/model.safetensors: model.embed_tokens.weight has shape [300, 32], expected "
-                       "[320 or more, 32]");
+               small +
+                   "/model.safetensors: model.embed_tokens.weight has shape [300, 32], expected "
+                   "[320 or more, 32]");
 
   // No weights; an existing run.
   fs::create_directories(*dir_ / "empty");
   fs::copy_file(hf + "/config.json", *dir_ / "empty/config.json");
-  expect_error(import(*dir_ / "empty", llama, "e7"), "no model.safetensors or model.safetensors.index.json");
+  expect_error(import(*dir_ / "empty", llama, "e7"),
+               "no model.safetensors or model.safetensors.index.json");
   const auto ok = import(hf, llama, "ok");
   ASSERT_EQ(ok.exit_code, 0) << ok.output;
   expect_error(import(hf, llama, "ok"), "already has a checkpoint");

@@ -66,8 +66,8 @@ MaskRun mask_cuda(const at::Tensor& tokens, const at::Tensor& t, const MaskParam
   at::Tensor d_mask = at::empty({rows, len}, d_tokens.options().dtype(at::kByte));
   at::Tensor d_weight = at::empty({rows, len}, d_tokens.options().dtype(at::kFloat));
   mdm_mask_cuda(d_tokens.data_ptr<int64_t>(), d_t.data_ptr<float>(), rows, len, p,
-                d_noisy.data_ptr<int64_t>(), d_mask.data_ptr<uint8_t>(),
-                d_weight.data_ptr<float>(), current_stream());
+                d_noisy.data_ptr<int64_t>(), d_mask.data_ptr<uint8_t>(), d_weight.data_ptr<float>(),
+                current_stream());
   // .to(kCPU) runs on the current stream after the kernel and waits for it.
   return {d_noisy.to(at::kCPU), d_mask.to(at::kCPU), d_weight.to(at::kCPU)};
 }
@@ -96,9 +96,9 @@ TEST_F(KernelsCuda, MdmMaskBitIdenticalToCpuInEveryMode) {
         const MaskRun want = mask_cpu(tokens, t, p);
         for (bool in_place : {false, true}) {
           const MaskRun got = mask_cuda(tokens, t, p, in_place);
-          SCOPED_TRACE(::testing::Message() << "len " << len << " weighting " << weighting
-                                            << " norm_len " << norm_len << " in_place "
-                                            << in_place);
+          SCOPED_TRACE(::testing::Message()
+                       << "len " << len << " weighting " << weighting << " norm_len " << norm_len
+                       << " in_place " << in_place);
           EXPECT_TRUE(at::equal(got.mask, want.mask));
           EXPECT_TRUE(at::equal(got.noisy, want.noisy));
           // Bitwise, not numerically: compare the float bits.
@@ -198,9 +198,8 @@ std::pair<at::Tensor, at::Tensor> ce_cuda(const at::Tensor& logits, const CeInpu
                          loss.data_ptr<float>(), current_stream());
   } else {
     weighted_ce_cuda_bf16(reinterpret_cast<uint16_t*>(d.data_ptr<at::BFloat16>()), c.rows, c.V,
-                          c.ld, c.num_valid, targets.data_ptr<int64_t>(),
-                          weights.data_ptr<float>(), c.grad_scale, loss.data_ptr<float>(),
-                          current_stream());
+                          c.ld, c.num_valid, targets.data_ptr<int64_t>(), weights.data_ptr<float>(),
+                          c.grad_scale, loss.data_ptr<float>(), current_stream());
   }
   return {d.to(at::kCPU), loss.to(at::kCPU)};
 }
@@ -238,14 +237,16 @@ TEST_F(KernelsCuda, WeightedCeFp32MatchesCpuWithin1e5) {
     const auto [want_d, want_loss] = ce_cpu(in.logits, in, c);
     const auto [got_d, got_loss] = ce_cuda(in.logits, in, c);
     const float* w = in.weights.data_ptr<float>();
-    expect_close(got_loss.unsqueeze(1), want_loss.unsqueeze(1), 1,
-                 [&](int64_t, float b) { return 1e-5 * std::abs(b) + 1e-7; }, "loss");
+    expect_close(
+        got_loss.unsqueeze(1), want_loss.unsqueeze(1), 1,
+        [&](int64_t, float b) { return 1e-5 * std::abs(b) + 1e-7; }, "loss");
     // Floor: a few ulps of w * grad_scale, the cancellation in the target column.
-    expect_close(got_d, want_d, c.V,
-                 [&](int64_t r, float b) {
-                   return 1e-5 * std::abs(b) + 1e-6 * std::abs(w[r] * c.grad_scale);
-                 },
-                 "dlogits");
+    expect_close(
+        got_d, want_d, c.V,
+        [&](int64_t r, float b) {
+          return 1e-5 * std::abs(b) + 1e-6 * std::abs(w[r] * c.grad_scale);
+        },
+        "dlogits");
   }
 }
 
@@ -268,24 +269,25 @@ TEST_F(KernelsCuda, WeightedCeBf16MatchesCpuOnRoundedLogitsWithin1e3) {
     const auto [got_d, got_loss] = ce_cuda(bf16, in, c);
     ASSERT_EQ(got_d.scalar_type(), at::kBFloat16);
     const float* w = in.weights.data_ptr<float>();
-    expect_close(got_loss.unsqueeze(1), want_loss.unsqueeze(1), 1,
-                 [&](int64_t, float b) { return 1e-3 * std::abs(b) + 1e-6; }, "loss");
+    expect_close(
+        got_loss.unsqueeze(1), want_loss.unsqueeze(1), 1,
+        [&](int64_t, float b) { return 1e-3 * std::abs(b) + 1e-6; }, "loss");
     // The kernel rounds its fp32 dlogits to bf16 once; compare with the reference rounded the
     // same way: equal, or one bf16 ulp apart where the two fp32 values straddle a rounding
     // boundary. 1e-3 relative alone is tighter than bf16's own resolution (2^-8).
     const at::Tensor want_rounded = want_d.to(at::kBFloat16).to(at::kFloat);
-    expect_close(got_d, want_rounded, c.V,
-                 [&](int64_t r, float b) {
-                   return std::max(1e-3 * std::abs(b), bf16_ulp(b)) +
-                          1e-6 * std::abs(w[r] * c.grad_scale);
-                 },
-                 "dlogits");
+    expect_close(
+        got_d, want_rounded, c.V,
+        [&](int64_t r, float b) {
+          return std::max(1e-3 * std::abs(b), bf16_ulp(b)) + 1e-6 * std::abs(w[r] * c.grad_scale);
+        },
+        "dlogits");
   }
 }
 
 TEST_F(KernelsCuda, WeightedCeWeightZeroRowsAndExcludedColumns) {
   const CeCase c{10, 300, 304, 290, 1.0f};
-  CeInputs in = ce_inputs(c, 300);  // rows 2 and 7 have weight 0
+  CeInputs in = ce_inputs(c, 300);             // rows 2 and 7 have weight 0
   in.logits.narrow(1, 290, 10).fill_(400.0f);  // excluded: must not enter the softmax
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     const at::Tensor logits = in.logits.to(dtype);

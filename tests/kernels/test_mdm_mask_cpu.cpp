@@ -139,8 +139,9 @@ TEST(MdmMaskCpu, GlobalRowKeysTheMaskSoBatchesCanBeSplit) {
     for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, split}, {split, rows}}) {
       MaskParams q = p;
       q.global_row0 = 16 + r0;
-      const Masked part = run(std::vector<int64_t>(tokens.begin() + r0 * len, tokens.begin() + r1 * len),
-                              std::vector<float>(t.begin() + r0, t.begin() + r1), len, q);
+      const Masked part =
+          run(std::vector<int64_t>(tokens.begin() + r0 * len, tokens.begin() + r1 * len),
+              std::vector<float>(t.begin() + r0, t.begin() + r1), len, q);
       parts.noisy.insert(parts.noisy.end(), part.noisy.begin(), part.noisy.end());
       parts.mask.insert(parts.mask.end(), part.mask.begin(), part.mask.end());
       parts.weight.insert(parts.weight.end(), part.weight.begin(), part.weight.end());
@@ -295,7 +296,8 @@ TEST(MdmMaskCpu, TheHostCountIsTheNumberOfNonzeroWeights) {
                                       ? std::vector<float>(t.begin() + 1, t.end())  // 1/t: no t = 0
                                       : t;
     const Masked m = run(make_tokens(static_cast<int64_t>(tt.size()), len), tt, len, p);
-    const int64_t nonzero = std::count_if(m.weight.begin(), m.weight.end(), [](float w) { return w != 0; });
+    const int64_t nonzero = std::count_if(m.weight.begin(), m.weight.end(),
+                                          [](float w) { return w != 0; });
     EXPECT_EQ(mdm_mask_count_cpu(tt.data(), static_cast<int64_t>(tt.size()), len, p), nonzero)
         << "weighting " << weighting;
   }

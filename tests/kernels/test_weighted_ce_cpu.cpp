@@ -131,7 +131,7 @@ TEST(WeightedCeCpu, ExcludedColumnsGetZeroGradientAndNoProbability) {
 TEST(WeightedCeCpu, WeightZeroRowsGiveZeroLossAndZeroGradient) {
   const Case c{12, 64, 64, 60, 1.0f};
   Inputs in = make_inputs(c, 6);  // rows 3, 7, 11 have weight 0
-  in.targets[7].fill_(1000);  // a weight-0 row's target is never read
+  in.targets[7].fill_(1000);      // a weight-0 row's target is never read
   const Output got = run_cpu(in, c);
   for (int64_t r : {3, 7, 11}) {
     EXPECT_EQ(got.loss[r].item<float>(), 0.0f);

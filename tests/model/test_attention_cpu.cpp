@@ -64,8 +64,8 @@ TEST(AttentionCpu, FullAttentionTakesFewerQueriesThanKeys) {
                    v = at::randn({2, 2, 70, 16});
   const at::Tensor g = at::randn({2, 2, 9, 16});
   ASSERT_TRUE(attention_cpu_applies(q, k, false));
-  const Result fast =
-      run([](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, false); }, q, k, v, g);
+  const Result fast = run([](auto& a, auto& b, auto& c) { return attention_cpu(a, b, c, false); },
+                          q, k, v, g);
   const Result ref =
       run([](auto& a, auto& b, auto& c) { return Transformer::plain_attention(a, b, c, false); }, q,
           k, v, g);

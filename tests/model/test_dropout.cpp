@@ -31,14 +31,14 @@ TEST(Dropout, MasksArePureFunctionsOfStepRowLayerAndSite) {
   EXPECT_TRUE(a.equal(dropout_scale(key(5, 10), 2, DropoutSite::kAttentionOut, 4, 64, p)));
   // A row's mask does not depend on which micro-batch holds it: rows 12-13 alone equal rows
   // 2-3 of the batch that starts at row 10.
-  EXPECT_TRUE(dropout_scale(key(5, 12), 2, DropoutSite::kAttentionOut, 2, 64, p)
-                  .equal(a.narrow(0, 2, 2)));
+  EXPECT_TRUE(
+      dropout_scale(key(5, 12), 2, DropoutSite::kAttentionOut, 2, 64, p).equal(a.narrow(0, 2, 2)));
   // Another step, layer, site or seed draws another mask.
   EXPECT_FALSE(a.equal(dropout_scale(key(6, 10), 2, DropoutSite::kAttentionOut, 4, 64, p)));
   EXPECT_FALSE(a.equal(dropout_scale(key(5, 10), 3, DropoutSite::kAttentionOut, 4, 64, p)));
   EXPECT_FALSE(a.equal(dropout_scale(key(5, 10), 2, DropoutSite::kFfnOut, 4, 64, p)));
-  EXPECT_FALSE(a.equal(dropout_scale(DropoutKey{true, 8, 5, 10}, 2, DropoutSite::kAttentionOut,
-                                     4, 64, p)));
+  EXPECT_FALSE(
+      a.equal(dropout_scale(DropoutKey{true, 8, 5, 10}, 2, DropoutSite::kAttentionOut, 4, 64, p)));
   EXPECT_THROW(dropout_scale(key(0, 0), 80, DropoutSite::kFfnOut, 1, 4, p), std::invalid_argument);
 }
 

@@ -71,9 +71,8 @@ TEST(FusedCpu, QkvHeadsMatchTheReferenceInValueAndGradients) {
         ((h.q * gq).sum() + (h.k * gk).sum() + (h.v * gv).sum()).backward();
         return Out{{h.q.detach(), h.k.detach(), h.v.detach()}, qkv.grad(), qn.grad(), kn.grad()};
       };
-      const Out fused = run_heads([&](auto& x, auto qn, auto kn) {
-        return qkv_heads_cpu(x, H, KV, qn, kn, 1e-6, c, s);
-      });
+      const Out fused = run_heads(
+          [&](auto& x, auto qn, auto kn) { return qkv_heads_cpu(x, H, KV, qn, kn, 1e-6, c, s); });
       const Out ref = run_heads([&](auto& x, auto qn, auto kn) {
         return qkv_heads_reference(x, H, KV, qn, kn, 1e-6, c, s);
       });

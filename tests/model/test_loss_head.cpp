@@ -42,7 +42,8 @@ TEST_P(LossHeadMatchesNaive, InLossAndGradients) {
   const at::Tensor fused = weighted_cross_entropy(h1, w1, y, weights, c.chunk);
   (fused * 1.7).backward();  // a non-unit upstream gradient
 
-  at::Tensor h2 = h0.to(at::kDouble).set_requires_grad(true), w2 = w0.to(at::kDouble).set_requires_grad(true);
+  at::Tensor h2 = h0.to(at::kDouble).set_requires_grad(true),
+             w2 = w0.to(at::kDouble).set_requires_grad(true);
   const at::Tensor naive = naive_loss(h2, w2, y, weights.to(at::kDouble));
   (naive * 1.7).backward();
 
@@ -56,7 +57,8 @@ TEST_P(LossHeadMatchesNaive, InLossAndGradients) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Objectives, LossHeadMatchesNaive,
-                         ::testing::Values(Case{"ar_one_chunk", 1.0, 0}, Case{"ar_chunks_of_7", 1.0, 7},
+                         ::testing::Values(Case{"ar_one_chunk", 1.0, 0},
+                                           Case{"ar_chunks_of_7", 1.0, 7},
                                            Case{"mdm_rows_of_1", 0.5, 1},
                                            Case{"mdm_chunks_of_16", 0.5, 16}),
                          [](const auto& info) { return std::string(info.param.name); });

@@ -42,7 +42,8 @@ TEST(Transformer, ParameterCountEqualsTheAnalyticFormula) {
         EXPECT_EQ(model.layout().total_numel(), pc.total) << tied << kv << qk;
         // The formula written out: embedding with [MASK] row, blocks, final norm, head.
         const int64_t d = 32, hd = 8, kvh = kv ? kv : 4, ffn = m.ffn_hidden_resolved();
-        const int64_t block = 2 * d * d + 2 * d * kvh * hd + 3 * d * ffn + 2 * d + (qk ? 2 * hd : 0);
+        const int64_t block = 2 * d * d + 2 * d * kvh * hd + 3 * d * ffn + 2 * d +
+                              (qk ? 2 * hd : 0);
         EXPECT_EQ(pc.total, 101 * d + 2 * block + d + (tied ? 0 : 100 * d));
       }
   // The 1B configuration of the paper: 26 layers, d 1792, 14 heads, FFN 4736, tied.
@@ -82,7 +83,8 @@ at::Tensor naive_attention(const at::Tensor& q, const at::Tensor& k, const at::T
       const int64_t kh = h / (H / KV);
       for (int64_t i = 0; i < T; ++i) {
         const int64_t visible = causal ? i + 1 : k.size(2);
-        at::Tensor s = at::matmul(kd[b][kh].narrow(0, 0, visible), qd[b][h][i]) / std::sqrt(q.size(3));
+        at::Tensor s = at::matmul(kd[b][kh].narrow(0, 0, visible), qd[b][h][i]) /
+                       std::sqrt(q.size(3));
         out[b][h][i] = at::matmul(at::softmax(s, 0), vd[b][kh].narrow(0, 0, visible));
       }
     }
@@ -91,7 +93,8 @@ at::Tensor naive_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 
 TEST(Transformer, AttentionAgreesWithTheTextbookLoop) {
   at::manual_seed(3);
-  const at::Tensor q = at::randn({2, 4, 7, 8}), k = at::randn({2, 2, 7, 8}), v = at::randn({2, 2, 7, 8});
+  const at::Tensor q = at::randn({2, 4, 7, 8}), k = at::randn({2, 2, 7, 8}),
+                   v = at::randn({2, 2, 7, 8});
   for (bool causal : {true, false}) {
     for (const std::string impl : {"plain", "auto"}) {
       ModelConfig m = small(true, 2);
@@ -120,10 +123,8 @@ TEST(Transformer, ArIsCausalAndMdmIsBidirectional) {
     const at::Tensor b = model.logits(flats[0], model.hidden(flats, perturbed, causal));
     for (int64_t i = 0; i < 12; ++i) {
       const bool changed = !at::allclose(a[0][i], b[0][i], 0, 1e-7);
-      if (causal)
-        EXPECT_EQ(changed, i >= j) << "ar position " << i;
-      else
-        EXPECT_TRUE(changed) << "mdm position " << i;
+      if (causal) EXPECT_EQ(changed, i >= j) << "ar position " << i;
+      else EXPECT_TRUE(changed) << "mdm position " << i;
     }
   }
 }
@@ -135,8 +136,8 @@ TEST(Transformer, KvCacheGivesTheSameLogitsAsAFullForward) {
   const at::Tensor full = model.logits(flats[0], model.hidden(flats, ids, true));
   KVCache cache = model.make_cache(2, 32, at::kFloat);
   // A prompt of 4, then one token at a time.
-  std::vector<at::Tensor> parts = {
-      model.logits(flats[0], model.hidden(flats, ids.narrow(1, 0, 4), true, &cache, CacheMode::Append))};
+  std::vector<at::Tensor> parts = {model.logits(
+      flats[0], model.hidden(flats, ids.narrow(1, 0, 4), true, &cache, CacheMode::Append))};
   for (int64_t t = 4; t < 10; ++t)
     parts.push_back(model.logits(
         flats[0], model.hidden(flats, ids.narrow(1, t, 1), true, &cache, CacheMode::Append)));
@@ -158,7 +159,8 @@ TEST(Transformer, SdpaRequestedOnOldLibTorchIsAClearError) {
     Transformer(m, 10, 16);
     FAIL();
   } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("model.attention: sdpa needs LibTorch 2.0"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("model.attention: sdpa needs LibTorch 2.0"),
+              std::string::npos);
   }
 }
 

@@ -81,9 +81,9 @@ TEST(MdmObjective, MaskedFractionTracksTAndWeightsAreTheElbo) {
     EXPECT_NEAR(frac, t, 5 * std::sqrt(t * (1 - t) / L) + 1e-9) << "row " << i;
     // ELBO weight 1/(t L) per masked token, normalised by the global batch; 0 elsewhere.
     const at::Tensor wi = b.weights[i];
-    EXPECT_TRUE(at::allclose(wi.index({masked[i]}), at::full({masked[i].sum().item<int64_t>()},
-                                                           static_cast<float>(1.0 / (t * L * B))),
-                             1e-6));
+    EXPECT_TRUE(at::allclose(
+        wi.index({masked[i]}),
+        at::full({masked[i].sum().item<int64_t>()}, static_cast<float>(1.0 / (t * L * B))), 1e-6));
     EXPECT_EQ(wi.index({~masked[i]}).abs().sum().item<float>(), 0.0f);
   }
   EXPECT_TRUE(at::equal(b.targets, w.narrow(1, 0, L)));
@@ -126,11 +126,15 @@ TEST(MdmObjective, UniformLogitsGiveLnVInExpectation) {
     double total = 0;
     const int steps = 16;
     for (int s = 0; s < steps; ++s)
-      total += obj->make_batch(windows(256, 256, s), {0, s, s * 256, 256}).weights.sum().item<double>();
+      total +=
+          obj->make_batch(windows(256, 256, s), {0, s, s * 256, 256}).weights.sum().item<double>();
     EXPECT_NEAR(total / steps, 1.0, 0.01) << weighting;
   }
   ObjectiveConfig ar;
-  EXPECT_NEAR(make_objective(ar, kMask)->make_batch(windows(4, 8), {0, 0, 0, 4}).weights.sum().item<double>(),
+  EXPECT_NEAR(make_objective(ar, kMask)
+                  ->make_batch(windows(4, 8), {0, 0, 0, 4})
+                  .weights.sum()
+                  .item<double>(),
               1.0, 1e-6);
 }
 

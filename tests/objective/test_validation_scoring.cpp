@@ -41,7 +41,8 @@ TEST(ValidationScoring, ArScoresTokensOneToLMinusOneEachGivenEveryTokenBefore) {
   for (int64_t r = 0; r < 3; ++r) {
     double want = 0;
     for (int64_t p = 1; p < L; ++p)  // a fresh forward over exactly the tokens before p
-      want -= m.log_probs(w[r].narrow(0, 0, p), true)[p - 1][w[r][p].item<int64_t>()].item<double>();
+      want -=
+          m.log_probs(w[r].narrow(0, 0, p), true)[p - 1][w[r][p].item<int64_t>()].item<double>();
     want /= static_cast<double>(L - 1);
     EXPECT_NEAR(got[r][0].item<double>(), want, 1e-5 * want) << "row " << r;
   }

@@ -58,14 +58,16 @@ std::vector<OptimizerSlot> make_slots(at::Device device, uint64_t seed) {
 
 void expect_close(const std::vector<OptimizerSlot>& got, const std::vector<OptimizerSlot>& want) {
   for (size_t i = 0; i < want.size(); ++i)
-    for (auto [a, b] : {std::pair{got[i].param, want[i].param}, {got[i].exp_avg, want[i].exp_avg},
+    for (auto [a, b] : {std::pair{got[i].param, want[i].param},
+                        {got[i].exp_avg, want[i].exp_avg},
                         {got[i].exp_avg_sq, want[i].exp_avg_sq}})
       EXPECT_LE((a.cpu() - b.cpu()).abs().max().item<double>(), 1e-6) << "slot " << i;
 }
 
 // Runs 3 steps of `update` on `slots` and of the composed update on a CPU copy.
-void compare_with_composed(std::vector<OptimizerSlot> slots,
-                           const std::function<void(std::vector<OptimizerSlot>&, int64_t)>& update) {
+void compare_with_composed(
+    std::vector<OptimizerSlot> slots,
+    const std::function<void(std::vector<OptimizerSlot>&, int64_t)>& update) {
   OptimizerConfig o;
   o.weight_decay = 0.1;
   std::vector<OptimizerSlot> reference = make_slots(at::kCPU, 5);

@@ -20,7 +20,8 @@ ModelConfig small_model() {
 std::vector<bool> decayed_elements(const GroupLayout& g, const OptimizerConfig& c) {
   std::vector<bool> out(static_cast<size_t>(g.numel), false);
   for (const auto& p : g.params)
-    for (int64_t i = 0; i < p.numel; ++i) out[static_cast<size_t>(p.offset + i)] = decays(p.kind, c);
+    for (int64_t i = 0; i < p.numel; ++i)
+      out[static_cast<size_t>(p.offset + i)] = decays(p.kind, c);
   return out;
 }
 

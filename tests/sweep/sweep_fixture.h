@@ -56,7 +56,9 @@ inline void append_event(const std::string& run_dir, const nlohmann::json& event
 }
 
 inline nlohmann::json end_event(const std::string& status, int64_t step = 0) {
-  return {{"kind", "end"}, {"status", status}, {"reason", status == "finished" ? "done" : "x"},
+  return {{"kind", "end"},
+          {"status", status},
+          {"reason", status == "finished" ? "done" : "x"},
           {"step", step}};
 }
 

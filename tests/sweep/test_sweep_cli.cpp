@@ -18,10 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::run_command;
 
-const char* kTwo =
-    "base: base.yaml\ntotal_tokens: 100k\n"
-    "axes: {objective.type: [ar, mdm], data.unique_tokens: [20k]}\n"
-    "eval: {per_epoch: 1}\n";
+const char* kTwo = "base: base.yaml\ntotal_tokens: 100k\n"
+                   "axes: {objective.type: [ar, mdm], data.unique_tokens: [20k]}\n"
+                   "eval: {per_epoch: 1}\n";
 
 // Runs crossover in `dir`, so relative data paths resolve there, as they would for a user.
 testing::CommandResult crossover_in(const testing::TempDir& dir, const std::string& args) {
@@ -80,15 +79,26 @@ TEST(SweepCli, PlanStatusSlurmRunReport) {
       const double t = 2e4 * i;
       const double loss = p[0] == 'a' ? 3.0 + 0.02 * i : 3.3 - 0.1 * i;
       testing::append_event(f.dir / ("out/runs/" + std::string(p)),
-                            {{"kind", "eval"}, {"step", i * 39}, {"tokens", t},
-                             {"unique_tokens", 2e4}, {"epoch", t / 2e4}, {"flops", 1e9 * i},
-                             {"val_loss", loss}, {"val_loss_se", 0.0}, {"val_ppl", std::exp(loss)},
-                             {"tasks", {{"cloze", {{"acc", 0.3 + (p[0] == 'a' ? 0.01 : 0.05) * i},
-                                                   {"acc_norm", 0.3}, {"delta_nll", 0.1 * i},
-                                                   {"nll_right", 2.0}, {"nll_wrong", 2.0},
-                                                   {"examples", 50}}}}}});
+                            {{"kind", "eval"},
+                             {"step", i * 39},
+                             {"tokens", t},
+                             {"unique_tokens", 2e4},
+                             {"epoch", t / 2e4},
+                             {"flops", 1e9 * i},
+                             {"val_loss", loss},
+                             {"val_loss_se", 0.0},
+                             {"val_ppl", std::exp(loss)},
+                             {"tasks",
+                              {{"cloze",
+                                {{"acc", 0.3 + (p[0] == 'a' ? 0.01 : 0.05) * i},
+                                 {"acc_norm", 0.3},
+                                 {"delta_nll", 0.1 * i},
+                                 {"nll_right", 2.0},
+                                 {"nll_wrong", 2.0},
+                                 {"examples", 50}}}}}});
     }
-    testing::append_event(f.dir / ("out/runs/" + std::string(p)), testing::end_event("finished", 195));
+    testing::append_event(f.dir / ("out/runs/" + std::string(p)),
+                          testing::end_event("finished", 195));
   }
   r = crossover_in(f.dir, "sweep report out");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -100,11 +110,11 @@ TEST(SweepCli, PlanStatusSlurmRunReport) {
   // The figures, with Debian's Python and matplotlib when this machine has them.
   if (run_command("/usr/bin/python3 -c 'import matplotlib, numpy'").exit_code != 0)
     GTEST_SKIP() << "no /usr/bin/python3 with matplotlib here";
-  r = run_command("/usr/bin/python3 " + testing::source_path("scripts/analysis/plot-sweep.py") + " " +
-                  (f.dir / "out") + " --docs " + (f.dir / "docs"));
+  r = run_command("/usr/bin/python3 " + testing::source_path("scripts/analysis/plot-sweep.py") +
+                  " " + (f.dir / "out") + " --docs " + (f.dir / "docs"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* png : {"val_loss_u20k.png", "acc_u20k.png", "delta_nll_u20k.png",
-                          "val_loss_overview.png"}) {
+  for (const char* png :
+       {"val_loss_u20k.png", "acc_u20k.png", "delta_nll_u20k.png", "val_loss_overview.png"}) {
     EXPECT_TRUE(fs::exists(f.dir / ("out/report/" + std::string(png)))) << png << r.output;
     EXPECT_TRUE(fs::exists(f.dir / ("docs/" + std::string(png)))) << png;
     EXPECT_LT(fs::file_size(f.dir / ("out/report/" + std::string(png))), 150'000u) << png;
@@ -127,9 +137,9 @@ TEST(SweepCli, APointAnotherTrainerHoldsShowsAsRunningAndIsNotStarted) {
 
   r = crossover_in(f.dir, "sweep run out --only ar-u20k --progress-every 0");
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_NE(r.output.find("ar-u20k: skipped, already being trained by pid " +
-                          std::to_string(::getpid())),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("ar-u20k: skipped, already being trained by pid " + std::to_string(::getpid())),
+      std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("1 point(s) are being trained by another process: ar-u20k"),
             std::string::npos)
@@ -150,10 +160,11 @@ touch "$run_dir/started"
 while :; do sleep 0.05; done
 )");
   fs::permissions(f.dir / "fake.sh", fs::perms::owner_all);
-  run_command("cd " + f.dir.path().string() + " && sh -c '" + CROSSOVER_BINARY +
-              " sweep run out --parallel 2 --progress-every 0 --binary " + (f.dir / "fake.sh") +
-              " > run.out 2>&1 & echo $! > run.pid; wait $!; echo $? > run.rc.tmp; mv run.rc.tmp run.rc'"
-              " > /dev/null 2>&1 &");  // run.rc appears whole: the test reads it as soon as it exists
+  run_command(
+      "cd " + f.dir.path().string() + " && sh -c '" + CROSSOVER_BINARY +
+      " sweep run out --parallel 2 --progress-every 0 --binary " + (f.dir / "fake.sh") +
+      " > run.out 2>&1 & echo $! > run.pid; wait $!; echo $? > run.rc.tmp; mv run.rc.tmp run.rc'"
+      " > /dev/null 2>&1 &");  // run.rc appears whole: the test reads it as soon as it exists
   ASSERT_TRUE(wait_for(f.dir.path() / "out/runs/ar-u20k/started", 30));
   ASSERT_TRUE(wait_for(f.dir.path() / "out/runs/mdm-u20k/started", 30));
   ::kill(std::stoi(testing::read_file(f.dir / "run.pid")), SIGTERM);
@@ -164,8 +175,7 @@ while :; do sleep 0.05; done
       << out;
   EXPECT_NE(out.find("interrupted; run it again"), std::string::npos) << out;
   for (const char* p : {"ar-u20k", "mdm-u20k"})
-    EXPECT_EQ(testing::read_file(f.dir / ("out/runs/" + std::string(p) + "/signal.txt")),
-              "TERM\n")
+    EXPECT_EQ(testing::read_file(f.dir / ("out/runs/" + std::string(p) + "/signal.txt")), "TERM\n")
         << p;
 }
 

@@ -18,18 +18,17 @@ namespace {
 namespace fs = std::filesystem;
 using testing::SweepFixture;
 
-const char* kGrid =
-    "description: a test grid\n"
-    "base: base.yaml\n"
-    "set: {training.seed: 3, eval: {val_sequences: 4}}\n"
-    "total_tokens: 1.2M\n"
-    "axes:\n"
-    "  objective.type: [ar, mdm]\n"
-    "  data.unique_tokens: [50k, 0.1M, 600k]\n"
-    "  model:\n"
-    "    small: {model.layers: 1}\n"
-    "    wide: {model.heads: 4, model.d_model: 128}\n"
-    "eval: {per_epoch: 1}\n";
+const char* kGrid = "description: a test grid\n"
+                    "base: base.yaml\n"
+                    "set: {training.seed: 3, eval: {val_sequences: 4}}\n"
+                    "total_tokens: 1.2M\n"
+                    "axes:\n"
+                    "  objective.type: [ar, mdm]\n"
+                    "  data.unique_tokens: [50k, 0.1M, 600k]\n"
+                    "  model:\n"
+                    "    small: {model.layers: 1}\n"
+                    "    wide: {model.heads: 4, model.d_model: 128}\n"
+                    "eval: {per_epoch: 1}\n";
 
 std::string plan_error(SweepFixture& f, const std::string& text) {
   try {
@@ -83,10 +82,9 @@ TEST(SweepPlan, NestedBudgetsShareOneDocumentOrder) {
     EXPECT_EQ(p.config.data.path, "data");
   }
   // A sweep that varies the order would compare subsets that are not nested: refused.
-  const std::string err = plan_error(f,
-                                     "base: base.yaml\ntotal_tokens: 1M\naxes:\n"
-                                     "  data.unique_tokens: [50k, 100k]\n"
-                                     "  data.order_seed: [1, 2]\n");
+  const std::string err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes:\n"
+                                        "  data.unique_tokens: [50k, 100k]\n"
+                                        "  data.order_seed: [1, 2]\n");
   EXPECT_NE(err.find("data.order_seed"), std::string::npos) << err;
   EXPECT_NE(err.find("one document order"), std::string::npos) << err;
 }
@@ -150,8 +148,10 @@ TEST(SweepPlan, AllUsesTheDataSizeFromMeta) {
 TEST(SweepPlan, EvalScheduleTakesTheSmallestInterval) {
   SweepFixture f;
   auto every = [&](const std::string& eval) {
-    return f.plan("base: base.yaml\ntotal_tokens: 1M\naxes: {data.unique_tokens: [500k]}\n"
-                  "eval: " + eval + "\n")
+    return f
+        .plan("base: base.yaml\ntotal_tokens: 1M\naxes: {data.unique_tokens: [500k]}\n"
+              "eval: " +
+              eval + "\n")
         .points[0]
         .config.eval.every;
   };
@@ -166,14 +166,13 @@ TEST(SweepPlan, ErrorsNameTheSweepFileLineAndKey) {
   SweepFixture f;
   const std::string file = (f.dir / "sweep.yaml");
   // A typo in an axis key.
-  std::string err = plan_error(
-      f, "base: base.yaml\ntotal_tokens: 1M\naxes:\n  objective.tpye: [ar, mdm]\n");
+  std::string err =
+      plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes:\n  objective.tpye: [ar, mdm]\n");
   EXPECT_EQ(err, file + ":4: axes.objective.tpye: unknown run-config key (did you mean "
                         "objective.type?)");
   // A typo inside a preset, on its own line.
-  err = plan_error(f,
-                   "base: base.yaml\ntotal_tokens: 1M\naxes:\n  model:\n    big:\n"
-                   "      model.layers: 4\n      model.dmodel: 512\n");
+  err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes:\n  model:\n    big:\n"
+                      "      model.layers: 4\n      model.dmodel: 512\n");
   EXPECT_NE(err.find(file + ":7: axes.model.big: model.dmodel: unknown run-config key"),
             std::string::npos)
       << err;
@@ -191,16 +190,18 @@ TEST(SweepPlan, ErrorsNameTheSweepFileLineAndKey) {
   err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxis: {}\n");
   EXPECT_EQ(err, file + ":3: axis: unknown key (did you mean axes?)");
   err = plan_error(f, "base: base.yaml\ntotal_tokens: lots\naxes: {objective.type: [ar]}\n");
-  EXPECT_NE(err.find(file + ":2: total_tokens: expected a positive token count"),
-            std::string::npos)
+  EXPECT_NE(err.find(file + ":2: total_tokens: expected a positive token count"), std::string::npos)
       << err;
   // The budget is total_tokens or a data.total_tokens axis, never both, and never in set:.
   err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\naxes: {data.total_tokens: [1M]}\n");
-  EXPECT_EQ(err, file + ":2: total_tokens: given twice: here and as the data.total_tokens axis; keep one");
+  EXPECT_EQ(err,
+            file +
+                ":2: total_tokens: given twice: here and as the data.total_tokens axis; keep one");
   err = plan_error(f, "base: base.yaml\naxes: {objective.type: [ar]}\n");
   EXPECT_NE(err.find("total_tokens: missing"), std::string::npos) << err;
   err = plan_error(f, "base: base.yaml\naxes: {data.total_tokens: [1M, none]}\n");
-  EXPECT_NE(err.find("data.total_tokens: expected a positive token count"), std::string::npos) << err;
+  EXPECT_NE(err.find("data.total_tokens: expected a positive token count"), std::string::npos)
+      << err;
   err = plan_error(f, "base: base.yaml\ntotal_tokens: 1M\nset: {data.total_tokens: 2M}\n"
                       "axes: {objective.type: [ar]}\n");
   EXPECT_NE(err.find("data.total_tokens: is set by total_tokens"), std::string::npos) << err;
@@ -254,8 +255,9 @@ TEST(SweepPlan, ReplanningOnlyAddsPoints) {
   // Dropping a planned point is refused too.
   EXPECT_THROW(write_plan(f.plan(two), f.dir / "out"), std::runtime_error);
   // A runtime key (threads) is not a change of the experiment.
-  const std::string threads = "base: base.yaml\nset: {hardware.threads: 3}\ntotal_tokens: 1M\n"
-                              "axes: {objective.type: [ar, mdm], data.unique_tokens: [50k, 100k]}\n";
+  const std::string threads =
+      "base: base.yaml\nset: {hardware.threads: 3}\ntotal_tokens: 1M\n"
+      "axes: {objective.type: [ar, mdm], data.unique_tokens: [50k, 100k]}\n";
   EXPECT_NO_THROW(write_plan(f.plan(threads), f.dir / "out"));
 }
 
@@ -303,7 +305,8 @@ TEST(SweepPlan, TaskSamplesAreAtLeast64UnlessTheSweepSetsThem) {
                "data: {path: data, seq_len: 64, total_tokens: 1M}\n"
                "training: {global_batch: 8}\neval: {task_samples: 8}\n",
                "base8.yaml");
-  const SweepPlan raised = f.plan("base: base8.yaml\ntotal_tokens: 1M\naxes: {objective.type: [ar, mdm]}\n");
+  const SweepPlan raised =
+      f.plan("base: base8.yaml\ntotal_tokens: 1M\naxes: {objective.type: [ar, mdm]}\n");
   for (const auto& p : raised.points) EXPECT_EQ(p.config.eval.task_samples, kSweepTaskSamples);
   const SweepPlan kept = f.plan("base: base8.yaml\ntotal_tokens: 1M\nset: {eval.task_samples: 16}\n"
                                 "axes: {objective.type: [ar, mdm]}\n");
@@ -372,13 +375,14 @@ TEST(SweepPlan, HeadlineSweepsPlan) {
 // The regime experiment: AR at 4-32 epochs and MDM at 80 and 240 on 200k unique tokens, each
 // total its own run, the seeds the sweep file names, every validation window.
 TEST(SweepPlan, RegimeSweepPlans) {
-  const SweepPlan plan = plan_sweep(load_sweep(testing::source_path("configs/sweeps/kjv-regime.yaml")),
-                                    testing::source_path(""));
+  const SweepPlan plan = plan_sweep(
+      load_sweep(testing::source_path("configs/sweeps/kjv-regime.yaml")), testing::source_path(""));
   std::vector<std::string> names;
   for (const auto& p : plan.points) names.push_back(p.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"mdm-t48M-seed0", "mdm-t16M-seed0", "mdm-t16M-seed1",
-                                             "ar-t6.4M-seed0", "ar-t3.2M-seed0", "ar-t3.2M-seed1",
-                                             "ar-t1.6M-seed0", "ar-t1.6M-seed1", "ar-t800k-seed0"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"mdm-t48M-seed0", "mdm-t16M-seed0", "mdm-t16M-seed1",
+                                      "ar-t6.4M-seed0", "ar-t3.2M-seed0", "ar-t3.2M-seed1",
+                                      "ar-t1.6M-seed0", "ar-t1.6M-seed1", "ar-t800k-seed0"}));
   for (const auto& p : plan.points) {
     EXPECT_EQ(p.unique_tokens, 200'000);
     EXPECT_EQ(p.config.schedule.warmup_steps, 50);
@@ -423,7 +427,8 @@ TEST(SweepCost, GpuHoursAreTheFlopsOverThePeakAtTheStatedMfu) {
   EXPECT_EQ(cost.unknown, 0);
   // Twice the MFU, half the time; a B200's peak is 2250 TFLOP/s.
   EXPECT_NEAR(sweep_cost(plan, {"H100", 1.0}).total_gpu_hours, total / 2, 1e-12 * total);
-  EXPECT_NEAR(sweep_cost(plan, {"B200", 0.5}).total_gpu_hours, total * 989.4 / 2250.0, 1e-9 * total);
+  EXPECT_NEAR(sweep_cost(plan, {"B200", 0.5}).total_gpu_hours, total * 989.4 / 2250.0,
+              1e-9 * total);
   try {
     sweep_cost(plan, {"TPU", 0.4});
     ADD_FAILURE() << "an unknown GPU must be refused";
@@ -441,14 +446,17 @@ TEST(SweepCost, MeasuredMfuIsTheLowestGpuResultOfABenchLog) {
   std::ofstream(log) << "MFU reference: 989400.0 GFLOP/s (table: NVIDIA H100)\n"
                         "obj      tokens/s ...\n"
                         "ar    41000 ...\n"
-                        R"({"objective":"ar","mfu":0.452,"device":"cuda:0","sharding":"fsdp"})" "\n"
-                        R"({"objective":"mdm","mfu":0.431,"device":"cuda:0","sharding":"fsdp"})" "\n";
+                        R"({"objective":"ar","mfu":0.452,"device":"cuda:0","sharding":"fsdp"})"
+                        "\n"
+                        R"({"objective":"mdm","mfu":0.431,"device":"cuda:0","sharding":"fsdp"})"
+                        "\n";
   const auto [mfu, source] = measured_mfu(log);
   EXPECT_DOUBLE_EQ(mfu, 0.431);
   EXPECT_NE(source.find("ar fsdp 45.2%, mdm fsdp 43.1%"), std::string::npos) << source;
 
   const std::string cpu = f.dir / "cpu.log";
-  std::ofstream(cpu) << R"({"objective":"ar","mfu":0.6,"device":"cpu","sharding":"none"})" "\n";
+  std::ofstream(cpu) << R"({"objective":"ar","mfu":0.6,"device":"cpu","sharding":"none"})"
+                        "\n";
   try {
     measured_mfu(cpu);
     ADD_FAILURE() << "a CPU bench must not price GPU hours";

@@ -25,9 +25,8 @@ namespace fs = std::filesystem;
 using testing::append_event;
 using testing::end_event;
 
-const char* kFour =
-    "base: base.yaml\ntotal_tokens: 1M\n"
-    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
+const char* kFour = "base: base.yaml\ntotal_tokens: 1M\n"
+                    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
 
 std::set<std::string> as_set(const std::vector<std::string>& v) { return {v.begin(), v.end()}; }
 
@@ -49,9 +48,9 @@ int finish(const LaunchRequest& r) {
 TEST(SweepRun, SkipsFinishedAndResumesPartialPoints) {
   testing::SweepFixture f;
   const Manifest m = f.plan_dir(kFour);
-  append_event(f.dir / "out/runs/ar-u100k", end_event("finished", 10));  // done
+  append_event(f.dir / "out/runs/ar-u100k", end_event("finished", 10));          // done
   append_event(f.dir / "out/runs/mdm-u100k", {{"kind", "train"}, {"step", 4}});  // killed
-  append_event(f.dir / "out/runs/ar-u1M", end_event("interrupted", 3));  // Ctrl-C earlier
+  append_event(f.dir / "out/runs/ar-u1M", end_event("interrupted", 3));          // Ctrl-C earlier
 
   std::mutex mu;
   std::vector<LaunchRequest> launched;
@@ -89,8 +88,8 @@ TEST(SweepRun, AFailingPointIsReportedAndTheOthersContinue) {
   RunnerOptions o = quiet();
   o.print = [&](const std::string& l) { lines.push_back(l); };
   const auto r = run_sweep(m, o, [&](const LaunchRequest& req) {
-    if (req.point == "ar-u1M") return 1;                       // crashes
-    if (req.point == "mdm-u1M") return 0;                      // exits 0 without finishing
+    if (req.point == "ar-u1M") return 1;   // crashes
+    if (req.point == "mdm-u1M") return 0;  // exits 0 without finishing
     if (req.point == "ar-u100k") throw std::runtime_error("cannot start");  // launcher error
     return finish(req);
   });

@@ -16,9 +16,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* kFour =
-    "base: base.yaml\ntotal_tokens: 1M\n"
-    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
+const char* kFour = "base: base.yaml\ntotal_tokens: 1M\n"
+                    "axes: {objective.type: [ar, mdm], data.unique_tokens: [100k, 1M]}\n";
 
 bool contains(const std::string& s, const std::string& what) {
   return s.find(what) != std::string::npos;
@@ -47,7 +46,8 @@ TEST(SweepSlurm, ArrayOfUnfinishedPointsWithRequeueDirectives) {
   EXPECT_TRUE(contains(s, "#SBATCH --constraint=h100\n"));
   EXPECT_TRUE(contains(s, "#SBATCH --output=" + m.dir + "/slurm/%A_%a.out\n"));
   // Every point is listed at its manifest index, so array index -> point.
-  EXPECT_TRUE(contains(s, "  'ar-u100k'  # 0\n  'ar-u1M'  # 1\n  'mdm-u100k'  # 2\n  'mdm-u1M'  # 3\n"))
+  EXPECT_TRUE(
+      contains(s, "  'ar-u100k'  # 0\n  'ar-u1M'  # 1\n  'mdm-u100k'  # 2\n  'mdm-u1M'  # 3\n"))
       << s;
   EXPECT_TRUE(contains(s, "CROSSOVER='/opt/crossover/bin/crossover'"));
   EXPECT_TRUE(contains(s, "module load cuda\n"));

@@ -16,14 +16,13 @@ namespace fs = std::filesystem;
 TEST(SweepTensorBoard, EveryPointIsARunNamedByItsRunDirectory) {
   testing::SweepFixture f;
   testing::make_data(f.dir);  // f.dir/data, the base config's data.path
-  testing::write_file(f.dir / "base.yaml",
-                      "model: {layers: 2, d_model: 32, heads: 2}\n"
-                      "data: {path: data, seq_len: 32, unique_tokens: all}\n"
-                      "training: {global_batch: 8}\n"
-                      "eval: {every: 10, val_sequences: 8, mc_samples: 2}\n"
-                      "checkpoint: {every: 100}\n"
-                      "logging: {log_every: 1}\n"
-                      "hardware: {threads: 1, peak_tflops: 1}\n");
+  testing::write_file(f.dir / "base.yaml", "model: {layers: 2, d_model: 32, heads: 2}\n"
+                                           "data: {path: data, seq_len: 32, unique_tokens: all}\n"
+                                           "training: {global_batch: 8}\n"
+                                           "eval: {every: 10, val_sequences: 8, mc_samples: 2}\n"
+                                           "checkpoint: {every: 100}\n"
+                                           "logging: {log_every: 1}\n"
+                                           "hardware: {threads: 1, peak_tflops: 1}\n");
   f.sweep_file("base: base.yaml\ntotal_tokens: 5120\n"  // 20 steps of 256 tokens
                "axes: {objective.type: [ar, mdm], data.unique_tokens: [4k]}\n");
   auto r = testing::run_command("cd " + f.dir.path().string() + " && " + CROSSOVER_BINARY +

@@ -100,7 +100,8 @@ class TensorBoardEvents : public ::testing::Test {
   }
   testing::CommandResult train(const std::string& cfg, const std::string& run,
                                const std::string& env = "") {
-    return testing::run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " + run);
+    return testing::run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " +
+                                run);
   }
 
   static TempDir* dir_;
@@ -124,10 +125,10 @@ TEST_F(TensorBoardEvents, EveryTrainAndEvalScalarAtItsStep) {
 
   const Curves expected = expected_curves(run);
   // What the file must hold, named, so that a field dropped from both sides still fails here.
-  for (const char* tag : {"train/loss", "train/lr", "train/grad_norm", "train/tok_per_s",
-                          "train/tflops", "train/mfu", "eval/val_loss", "eval/val_loss_se",
-                          "eval/val_ppl", "eval/tasks/cloze/acc", "eval/tasks/cloze/acc_norm",
-                          "eval/tasks/cloze/delta_nll", "eval/tasks/cloze/nll_right"})
+  for (const char* tag :
+       {"train/loss", "train/lr", "train/grad_norm", "train/tok_per_s", "train/tflops", "train/mfu",
+        "eval/val_loss", "eval/val_loss_se", "eval/val_ppl", "eval/tasks/cloze/acc",
+        "eval/tasks/cloze/acc_norm", "eval/tasks/cloze/delta_nll", "eval/tasks/cloze/nll_right"})
     EXPECT_TRUE(expected.count(tag)) << tag;
   EXPECT_EQ(expected.at("train/loss").size(), 40u);
   EXPECT_EQ(expected.at("eval/val_loss").size(), 2u);  // steps 20 and 40
@@ -146,7 +147,8 @@ TEST_F(TensorBoardEvents, KilledAndResumedRunShowsEveryStepOnce) {
   ASSERT_NE(train(cfg, run, "CROSSOVER_FAULT=step@25").exit_code, 0);
   const auto resumed = train(cfg, run);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  EXPECT_EQ(std::distance(fs::directory_iterator(run + "/tensorboard"), fs::directory_iterator()), 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(run + "/tensorboard"), fs::directory_iterator()),
+            2);
 
   const auto runs = read_with_tensorboard(run + "/tensorboard", tmp_ / "tb.json");
   ASSERT_FALSE(runs.is_null());
@@ -157,7 +159,8 @@ TEST_F(TensorBoardEvents, KilledAndResumedRunShowsEveryStepOnce) {
 
 TEST_F(TensorBoardEvents, OffWritesNoEventFile) {
   const std::string run = tmp_ / "off";
-  ASSERT_EQ(train(config({"logging.tensorboard=false", "data.total_tokens=2560"}), run).exit_code, 0);
+  ASSERT_EQ(train(config({"logging.tensorboard=false", "data.total_tokens=2560"}), run).exit_code,
+            0);
   EXPECT_TRUE(fs::exists(run + "/metrics.jsonl"));
   EXPECT_FALSE(fs::exists(run + "/tensorboard"));
 }

@@ -1,8 +1,8 @@
 // End-to-end runs of `crossover train` as a user starts them: exact resume after a kill, crash
 // safety of checkpoints, refused config changes, signals, divergence, one trainer per run
 // directory.
-#include <gtest/gtest.h>
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,7 +43,8 @@ class TrainerRuns : public ::testing::Test {
   }
   testing::CommandResult train(const std::string& cfg, const std::string& run,
                                const std::string& env = "", const std::string& extra = "") {
-    return run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " + run + " " + extra);
+    return run_command(env + " " + CROSSOVER_BINARY + " train " + cfg + " --run-dir " + run + " " +
+                       extra);
   }
   // Starts `crossover train CFG --run-dir RUN` in the background, stderr (the log) to RUN.log.
   static pid_t start_train(const std::string& cfg, const std::string& run) {
@@ -96,7 +97,8 @@ TEST_F(TrainerRuns, KilledAndResumedRunRepeatsTheStraightRunBitForBit) {
     const auto killed = train(cfg, b, "CROSSOVER_FAULT=step@25");
     ASSERT_NE(killed.exit_code, 0);
     const std::string latest = Checkpointer::find(b);
-    ASSERT_TRUE(latest == b + "/checkpoints/step_00000020" || latest == b + "/checkpoints/step_00000010")
+    ASSERT_TRUE(latest == b + "/checkpoints/step_00000020" ||
+                latest == b + "/checkpoints/step_00000010")
         << latest;
     const auto resumed = train(cfg, b);
     ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
@@ -111,7 +113,8 @@ TEST_F(TrainerRuns, KilledAndResumedRunRepeatsTheStraightRunBitForBit) {
       // on a GPU, where kernels are not bitwise deterministic, the bundle's check
       // (scripts/gpu/bundle/run.sh) compares a resume with a tolerance. JSON keeps doubles'
       // full precision.
-      EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>()) << objective << " step " << i + 1;
+      EXPECT_EQ(tb[i]["loss"].get<double>(), ta[i]["loss"].get<double>())
+          << objective << " step " << i + 1;
       EXPECT_EQ(tb[i]["grad_norm"].get<double>(), ta[i]["grad_norm"].get<double>());
     }
     const auto ea = events(a, "eval"), eb = events(b, "eval");
@@ -125,11 +128,12 @@ TEST_F(TrainerRuns, KillDuringCheckpointWriteKeepsThePreviousCheckpoint) {
   // Synchronous, and in the background while the next steps run.
   for (const bool async : {false, true}) {
     SCOPED_TRACE(async ? "checkpoint.async: true" : "checkpoint.async: false");
-    const std::string cfg = config("ar", {std::string("checkpoint.async=") + (async ? "true" : "false")});
+    const std::string cfg = config("ar",
+                                   {std::string("checkpoint.async=") + (async ? "true" : "false")});
     const std::string run = tmp_ / (async ? "crash-async" : "crash");
     const auto killed = train(cfg, run, "CROSSOVER_FAULT=checkpoint@20");
     ASSERT_NE(killed.exit_code, 0);
-    EXPECT_TRUE(fs::exists(run + "/checkpoints/step_00000020.tmp"));   // the torn write
+    EXPECT_TRUE(fs::exists(run + "/checkpoints/step_00000020.tmp"));  // the torn write
     EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000020"));
     const std::string latest = Checkpointer::find(run);
     EXPECT_EQ(latest, run + "/checkpoints/step_00000010");
@@ -154,12 +158,14 @@ TEST_F(TrainerRuns, BackgroundCheckpointsAreCommittedWhileTheNextStepsRun) {
       continue;
     }
     EXPECT_TRUE(e["background"].get<bool>());
-    EXPECT_EQ(e["path"], run + "/checkpoints/step_000000" + std::to_string(e["step"].get<int64_t>()));
+    EXPECT_EQ(e["path"],
+              run + "/checkpoints/step_000000" + std::to_string(e["step"].get<int64_t>()));
     periodic.push_back(e["step"]);
   }
   EXPECT_EQ(periodic, (std::vector<int64_t>{10, 20, 30}));
   for (int64_t s : {30, 40})
-    EXPECT_EQ(Checkpointer::read_state(run + "/checkpoints/step_000000" + std::to_string(s))["step"], s);
+    EXPECT_EQ(
+        Checkpointer::read_state(run + "/checkpoints/step_000000" + std::to_string(s))["step"], s);
   EXPECT_FALSE(fs::exists(run + "/checkpoints/step_00000010")) << "keep_last: 2";
 }
 
@@ -178,7 +184,8 @@ TEST_F(TrainerRuns, CorruptTensorFileIsCaughtByItsChecksum) {
 
 TEST_F(TrainerRuns, ResumeRefusesAConfigChangeThatBreaksTheRunByName) {
   const std::string run = tmp_ / "change";
-  ASSERT_NE(train(config("ar", {"checkpoint.async=false"}), run, "CROSSOVER_FAULT=step@12").exit_code, 0);
+  ASSERT_NE(
+      train(config("ar", {"checkpoint.async=false"}), run, "CROSSOVER_FAULT=step@12").exit_code, 0);
   const auto r = train(config("ar", {"model.d_model=64"}), run);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("model.d_model is 32 there but 64 in this config"), std::string::npos)
@@ -228,7 +235,8 @@ TEST_F(TrainerRuns, ASecondTrainerOnARunDirectoryIsRefusedAndTheFirstKeepsItsHis
   wait_for_steps(run, 3);
   const auto t0 = std::chrono::steady_clock::now();
   const auto second = train(cfg, run);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(second.exit_code, 1) << second.output;
   EXPECT_NE(second.output.find(run + " is in use: pid " + std::to_string(first) + " on host " +
                                hostname() + ", started "),
@@ -250,7 +258,8 @@ TEST_F(TrainerRuns, ASecondTrainerOnARunDirectoryIsRefusedAndTheFirstKeepsItsHis
   EXPECT_EQ(events(run, "run").size(), 1u);
   const auto steps = events(run, "train");
   ASSERT_GE(steps.size(), 8u);
-  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i]["step"], static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < steps.size(); ++i)
+    EXPECT_EQ(steps[i]["step"], static_cast<int64_t>(i + 1));
   ASSERT_EQ(events(run, "end").size(), 1u);
   EXPECT_EQ(all.back()["kind"], "end");
   EXPECT_EQ(all.back()["status"], "interrupted");
@@ -282,14 +291,16 @@ TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun)
   ASSERT_EQ(train(config("mdm"), straight).exit_code, 0);
   for (const bool async : {false, true}) {
     SCOPED_TRACE(async ? "checkpoint.async: true" : "checkpoint.async: false");
-    const std::string cfg = config("mdm", {std::string("checkpoint.async=") + (async ? "true" : "false")});
+    const std::string cfg = config("mdm",
+                                   {std::string("checkpoint.async=") + (async ? "true" : "false")});
     const std::string run = tmp_ / (async ? "disk-full-async" : "disk-full");
     // The checkpoint write of step 30 fails as on a full disk: stopped with the error, the
     // partial directory removed, step 20 still the latest and intact.
     const auto full = train(cfg, run, "CROSSOVER_FAULT=enospc@30");
     EXPECT_EQ(full.exit_code, 1) << full.output;
     const std::string partial = run + "/checkpoints/step_00000030.tmp";
-    EXPECT_NE(full.output.find(partial + "/model.safetensors: write failed after "), std::string::npos)
+    EXPECT_NE(full.output.find(partial + "/model.safetensors: write failed after "),
+              std::string::npos)
         << full.output;
     EXPECT_NE(full.output.find("bytes: No space left on device"), std::string::npos) << full.output;
     EXPECT_NE(full.output.find("removed the partial " + partial), std::string::npos) << full.output;
@@ -304,8 +315,8 @@ TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun)
       // load), at the latest when the last checkpoint waits for it; nothing committed since 20.
       EXPECT_GT(last, 30);
       EXPECT_LE(last, 40);
-      EXPECT_NE(full.output.find("checkpoint at step 30 (written in the background) failed: " + partial +
-                                 "/model.safetensors: write failed after "),
+      EXPECT_NE(full.output.find("checkpoint at step 30 (written in the background) failed: " +
+                                 partial + "/model.safetensors: write failed after "),
                 std::string::npos)
           << full.output;
     } else {
@@ -318,19 +329,22 @@ TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun)
     // agreement, before the progress line.
     EXPECT_GE(end[0]["step"].get<int64_t>(), last);
     EXPECT_LE(end[0]["step"].get<int64_t>(), last + (async ? 1 : 0));
-    EXPECT_NE(end[0]["reason"].get<std::string>().find("No space left on device"), std::string::npos);
+    EXPECT_NE(end[0]["reason"].get<std::string>().find("No space left on device"),
+              std::string::npos);
 
     // Debris of writers that were killed (a full disk before this version cleaned up, or a
     // SIGKILL): removed, with a log line, before the rerun writes anything.
     fs::create_directories(run + "/checkpoints/step_00000035.tmp");
-    testing::write_file(run + "/checkpoints/step_00000035.tmp/model.safetensors", std::string(4096, 'x'));
+    testing::write_file(run + "/checkpoints/step_00000035.tmp/model.safetensors",
+                        std::string(4096, 'x'));
     testing::write_file(run + "/checkpoints/latest.tmp", "step_000");
 
     // Space freed: the rerun resumes from step 20 and repeats the straight run bit for bit (on
     // the CPU; see above).
     const auto rerun = train(cfg, run);
     ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
-    EXPECT_NE(rerun.output.find("resumed from " + run + "/checkpoints/step_00000020"), std::string::npos)
+    EXPECT_NE(rerun.output.find("resumed from " + run + "/checkpoints/step_00000020"),
+              std::string::npos)
         << rerun.output;
     for (const char* debris : {"step_00000035.tmp", "latest.tmp"}) {
       EXPECT_NE(rerun.output.find("removed " + run + "/checkpoints/" + debris +
@@ -385,13 +399,15 @@ TEST_F(TrainerRuns, RunDirectoryHoldsConfigLogMetricsAndKeepsLastCheckpoints) {
   ASSERT_FALSE(evals.empty());
   EXPECT_GT(evals.back()["val_loss_se"].get<double>(), 0.0);  // mdm: Monte-Carlo error
   // The checkpoint is readable without crossover.
-  const auto py = run_command("/usr/bin/python3 " + testing::source_path("scripts/analysis/read-safetensors.py") +
-                              " " + run + "/checkpoints/step_00000040/model.safetensors");
+  const auto py = run_command("/usr/bin/python3 " +
+                              testing::source_path("scripts/analysis/read-safetensors.py") + " " +
+                              run + "/checkpoints/step_00000040/model.safetensors");
   EXPECT_EQ(py.exit_code, 0) << py.output;
   EXPECT_NE(py.output.find("tok_embeddings float32 [321, 32]"), std::string::npos) << py.output;
 
   // The run directory alone is enough to load the model back (tokenizer copied into it).
-  const LoadedModel m = load_model(run, LoadOptions{30, DeviceChoice::kCpu, PrecisionChoice::kFp32});
+  const LoadedModel m = load_model(run,
+                                   LoadOptions{30, DeviceChoice::kCpu, PrecisionChoice::kFp32});
   EXPECT_EQ(m.step, 30);
   EXPECT_EQ(m.config.objective.type, ObjectiveType::kMdm);
   EXPECT_FALSE(m.objective->causal());

@@ -62,7 +62,8 @@ TEST(Training, RandomInitLossIsLnVForBothObjectives) {
     const int samples = type == "ar" ? 1 : 8;  // mdm: average over masks
     for (int s = 0; s < samples; ++s)
       total += batch_loss(*t.transformer, t.sharding->full_flats(at::kFloat),
-                          obj->make_batch(w, {0, s, s * 64, 64})).item<double>();
+                          obj->make_batch(w, {0, s, s * 64, 64}))
+                   .item<double>();
     EXPECT_NEAR(total / samples / std::log(V), 1.0, 0.05) << type;
   }
 }
@@ -95,7 +96,8 @@ TEST(Training, EachObjectiveMemorisesOneFixedBatch) {
       if (steps > 20 && recent < 0.1 * std::log(V)) break;
     }
     EXPECT_LT(recent, 0.1 * std::log(V)) << type << " after " << steps << " steps";
-    std::printf("%s: loss %.3f (< %.3f) after %d steps\n", type.c_str(), recent, 0.1 * std::log(V), steps);
+    std::printf("%s: loss %.3f (< %.3f) after %d steps\n", type.c_str(), recent, 0.1 * std::log(V),
+                steps);
   }
 }
 
@@ -187,8 +189,8 @@ TEST(Training, AdamWMatchesTheReferenceUpdate) {
   slot.decay = {{0, 2}};  // the first two elements decay, the last two do not
   adam.add_slot(slot);
   std::vector<double> p = {1.0, -2.0, 0.5, 3.0}, m(4, 0), v(4, 0);
-  const std::vector<std::vector<double>> grads = {{0.1, -0.2, 0.3, 0.0}, {0.5, 0.1, -0.1, 2.0},
-                                                  {-0.3, 0.0, 0.2, 1.0}};
+  const std::vector<std::vector<double>> grads = {
+      {0.1, -0.2, 0.3, 0.0}, {0.5, 0.1, -0.1, 2.0}, {-0.3, 0.0, 0.2, 1.0}};
   for (size_t t = 1; t <= grads.size(); ++t) {
     for (int i = 0; i < 4; ++i) adam.slots()[0].grad[i] = grads[t - 1][i];
     adam.step(0.01);
@@ -229,12 +231,13 @@ TEST(Training, FusedCpuAdamWMatchesTheComposedUpdate) {
     adamw_update_cpu(fused, o, 0.01, step);
     adamw_update_composed(composed, o, 0.01, step);
   }
-  for (auto [a, b] : {std::pair{fused.param, composed.param}, {fused.exp_avg, composed.exp_avg},
+  for (auto [a, b] : {std::pair{fused.param, composed.param},
+                      {fused.exp_avg, composed.exp_avg},
                       {fused.exp_avg_sq, composed.exp_avg_sq}})
     EXPECT_LE((a - b).abs().max().item<double>(), 1e-6 * b.abs().max().item<double>());
   // A slot in another dtype takes the composed update.
-  EXPECT_FALSE(adamw_cpu_applies(OptimizerSlot{fused.param.to(at::kDouble), fused.grad,
-                                               fused.exp_avg, fused.exp_avg_sq, {}}));
+  EXPECT_FALSE(adamw_cpu_applies(
+      OptimizerSlot{fused.param.to(at::kDouble), fused.grad, fused.exp_avg, fused.exp_avg_sq, {}}));
 }
 
 TEST(Training, CpuGradientSumOfSquaresIsExactEnoughAndThreadIndependent) {

@@ -32,30 +32,35 @@ safetensors::Header parse(const std::string& bytes) {
 
 TEST(InputLimits, SafetensorsHeaderLengthBeyondTheFormatsLimitIsRefusedByName) {
   const std::string huge = safetensors_bytes(uint64_t{1} << 60, "{}");
-  EXPECT_NE(testing::error_of([&] { parse(huge); })
-                .find("w.safetensors: header length 1152921504606846976 exceeds the format's limit"),
+  EXPECT_NE(testing::error_of([&] {
+              parse(huge);
+            }).find("w.safetensors: header length 1152921504606846976 exceeds the format's limit"),
             std::string::npos);
   const std::string longer = safetensors_bytes(64, "{}");
-  EXPECT_NE(testing::error_of([&] { parse(longer); }).find("exceeds the file size 10"), std::string::npos);
+  EXPECT_NE(testing::error_of([&] { parse(longer); }).find("exceeds the file size 10"),
+            std::string::npos);
 }
 
 TEST(InputLimits, SafetensorsShapesMustBeNonNegativeAndCountable) {
   const auto one = [](const std::string& shape, uint64_t end) {
-    const std::string h = R"({"t":{"dtype":"F32","shape":)" + shape +
-                          R"(,"data_offsets":[0,)" + std::to_string(end) + "]}}";
+    const std::string h = R"({"t":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,)" +
+                          std::to_string(end) + "]}}";
     return safetensors_bytes(h.size(), h, 16);
   };
   EXPECT_EQ(parse(one("[2,2]", 16)).entries.at("t").shape, (std::vector<int64_t>{2, 2}));
-  EXPECT_NE(testing::error_of([&] { parse(one("[-2,-2]", 16)); }).find("tensor t: negative dimension -2"),
-            std::string::npos);
-  EXPECT_NE(testing::error_of([&] { parse(one("[4294967296,4294967296]", 16)); })
-                .find("tensor t: its shape has more elements than any file can hold"),
+  EXPECT_NE(
+      testing::error_of([&] { parse(one("[-2,-2]", 16)); }).find("tensor t: negative dimension -2"),
+      std::string::npos);
+  EXPECT_NE(testing::error_of([&] {
+              parse(one("[4294967296,4294967296]", 16));
+            }).find("tensor t: its shape has more elements than any file can hold"),
             std::string::npos);
   EXPECT_NE(testing::error_of([&] { parse(one("[2,2]", 12)); }).find("does not match its shape"),
             std::string::npos);
   const std::string meta = R"({"__metadata__":{"format":7}})";
-  EXPECT_NE(testing::error_of([&] { parse(safetensors_bytes(meta.size(), meta)); })
-                .find("__metadata__.format is not a string"),
+  EXPECT_NE(testing::error_of([&] {
+              parse(safetensors_bytes(meta.size(), meta));
+            }).find("__metadata__.format is not a string"),
             std::string::npos);
 }
 
@@ -68,18 +73,22 @@ TEST(InputLimits, CheckpointFormatRefusesImpossibleShardingsByKey) {
   const CheckpointFormat ok = CheckpointFormat::from_json(sharded(4, 10, 3), "s.json");
   EXPECT_TRUE(ok.sharded);
   EXPECT_EQ(ok.to_json(), sharded(4, 10, 3));
-  EXPECT_NE(testing::error_of([&] { CheckpointFormat::from_json(sharded(int64_t{1} << 40, 10, 3), "s.json"); })
-                .find("s.json: checkpoint_format.world_size: 1099511627776 is not in [1, 1048576]"),
+  EXPECT_NE(testing::error_of([&] {
+              CheckpointFormat::from_json(sharded(int64_t{1} << 40, 10, 3), "s.json");
+            }).find("s.json: checkpoint_format.world_size: 1099511627776 is not in [1, 1048576]"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([&] { CheckpointFormat::from_json(sharded(4, 13, 3), "s.json"); })
-                .find("checkpoint_format.groups[0]: 4 shards of 3 elements cannot hold the group's 13"),
-            std::string::npos);
+  EXPECT_NE(
+      testing::error_of([&] {
+        CheckpointFormat::from_json(sharded(4, 13, 3), "s.json");
+      }).find("checkpoint_format.groups[0]: 4 shards of 3 elements cannot hold the group's 13"),
+      std::string::npos);
   EXPECT_NE(testing::error_of([&] {
               CheckpointFormat::from_json(sharded(2, 10, int64_t{1} << 62), "s.json");
             }).find("cannot hold"),
             std::string::npos);  // 2 x 2^62 overflows int64: refused, not wrapped
-  EXPECT_NE(testing::error_of([&] { CheckpointFormat::from_json({{"kind", "zip"}}, "s.json"); })
-                .find("checkpoint_format.kind: expected full or sharded, got zip"),
+  EXPECT_NE(testing::error_of([&] {
+              CheckpointFormat::from_json({{"kind", "zip"}}, "s.json");
+            }).find("checkpoint_format.kind: expected full or sharded, got zip"),
             std::string::npos);
 }
 
@@ -113,11 +122,13 @@ TEST(InputLimits, DataMetaRefusesVocabulariesAndIdsOutsideTheTokenRange) {
   const DataMeta m = DataMeta::parse(meta("320", "2"), "d/meta.json");
   EXPECT_EQ(m.vocab_size, 320);
   EXPECT_EQ(m.eos_id, 2);
-  EXPECT_NE(testing::error_of([&] { DataMeta::parse(meta("4000000000000", "2"), "d/meta.json"); })
-                .find("d/meta.json: vocab_size: 4000000000000 is not in [2, 2^31 - 1)"),
+  EXPECT_NE(testing::error_of([&] {
+              DataMeta::parse(meta("4000000000000", "2"), "d/meta.json");
+            }).find("d/meta.json: vocab_size: 4000000000000 is not in [2, 2^31 - 1)"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([&] { DataMeta::parse(meta("320", "320"), "d/meta.json"); })
-                .find("special_ids.eos: 320 is not a token id of the 320-piece vocabulary"),
+  EXPECT_NE(testing::error_of([&] {
+              DataMeta::parse(meta("320", "320"), "d/meta.json");
+            }).find("special_ids.eos: 320 is not a token id of the 320-piece vocabulary"),
             std::string::npos);
 }
 
@@ -131,8 +142,9 @@ TEST(InputLimits, BoundedLinesStripLineEndsAndRefuseALineBeyondTheLimit) {
   std::istringstream longer("short\n" + std::string(40, 'x') + "\n");
   n = 0;
   ASSERT_TRUE(read_bounded_line(longer, line, "f.jsonl", ++n, 32));
-  EXPECT_EQ(testing::error_of([&] { read_bounded_line(longer, line, "f.jsonl", ++n, 32); }).substr(0, 10),
-            "f.jsonl:2:");
+  EXPECT_EQ(
+      testing::error_of([&] { read_bounded_line(longer, line, "f.jsonl", ++n, 32); }).substr(0, 10),
+      "f.jsonl:2:");
 }
 
 TEST(InputLimits, ATaskLineOfMoreThan64MiBIsRefusedWithItsFileAndLine) {
@@ -140,7 +152,8 @@ TEST(InputLimits, ATaskLineOfMoreThan64MiBIsRefusedWithItsFileAndLine) {
   const std::string path = dir / "huge.jsonl";
   {
     std::ofstream out(path, std::ios::binary);
-    out << R"({"ctx": "a", "endings": ["b", "c"], "label": 0})" << "\n";
+    out << R"({"ctx": "a", "endings": ["b", "c"], "label": 0})"
+        << "\n";
     const std::string chunk(1 << 20, 'x');
     for (int i = 0; i < 65; ++i) out << chunk;  // one line of 65 MiB
     out << "\n";

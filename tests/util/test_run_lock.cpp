@@ -69,17 +69,18 @@ class LiveChild {
 };
 
 void write_holder(const TempDir& dir, const std::string& host, int64_t pid) {
-  testing::write_file(RunLock::path(dir.path().string()),
-                      nlohmann::json{{"host", host}, {"pid", pid}, {"started", "2020-01-02T03:04:05Z"}}
-                              .dump() +
-                          "\n");
+  testing::write_file(
+      RunLock::path(dir.path().string()),
+      nlohmann::json{{"host", host}, {"pid", pid}, {"started", "2020-01-02T03:04:05Z"}}.dump() +
+          "\n");
 }
 
 TEST(RunLock, ASecondHolderIsRefusedByNameUntilTheFirstReleases) {
   TempDir dir;
   const std::string run = dir.path().string();
   EXPECT_FALSE(RunLock::holder(run)) << "never taken";
-  const std::string me = "pid " + std::to_string(::getpid()) + " on host " + hostname() + ", started ";
+  const std::string me = "pid " + std::to_string(::getpid()) + " on host " + hostname() +
+                         ", started ";
   {
     RunLock first(run);
     ASSERT_TRUE(first.held());
@@ -149,7 +150,8 @@ TEST(RunLock, WithoutFileLocksTheFileContentDecides) {
       RunLock refused(run, content_only);
       FAIL() << "granted although pid " << other.pid() << " is alive";
     } catch (const RunDirLocked& e) {
-      EXPECT_NE(std::string(e.what()).find("pid " + std::to_string(other.pid()) + " on host " + hostname()),
+      EXPECT_NE(std::string(e.what()).find("pid " + std::to_string(other.pid()) + " on host " +
+                                           hostname()),
                 std::string::npos)
           << e.what();
     }
@@ -163,8 +165,9 @@ TEST(RunLock, WithoutFileLocksTheFileContentDecides) {
       FAIL() << "granted although another host may still train";
     } catch (const RunDirLocked& e) {
       EXPECT_NE(std::string(e.what()).find("pid 4242 on host some-other-host"), std::string::npos);
-      EXPECT_NE(std::string(e.what()).find("remove " + RunLock::path(run) + " if it no longer runs"),
-                std::string::npos)
+      EXPECT_NE(
+          std::string(e.what()).find("remove " + RunLock::path(run) + " if it no longer runs"),
+          std::string::npos)
           << e.what();
     }
   }

@@ -18,15 +18,14 @@ using testing::TempDir;
 TEST(Safetensors, RoundTripsEveryDtype) {
   TempDir dir;
   at::manual_seed(0);
-  const safetensors::NamedTensors in = {
-      {"w", at::randn({3, 5})},
-      {"b16", at::randn({7}).to(at::kBFloat16)},
-      {"h", at::randn({2, 2}).to(at::kHalf)},
-      {"ids", at::arange(10, at::kLong)},
-      {"i32", at::arange(4, at::kInt)},
-      {"u8", at::arange(6, at::kByte)},
-      {"scalar", at::tensor(3.5)},
-      {"empty", at::empty({0, 4})}};
+  const safetensors::NamedTensors in = {{"w", at::randn({3, 5})},
+                                        {"b16", at::randn({7}).to(at::kBFloat16)},
+                                        {"h", at::randn({2, 2}).to(at::kHalf)},
+                                        {"ids", at::arange(10, at::kLong)},
+                                        {"i32", at::arange(4, at::kInt)},
+                                        {"u8", at::arange(6, at::kByte)},
+                                        {"scalar", at::tensor(3.5)},
+                                        {"empty", at::empty({0, 4})}};
   safetensors::write(dir / "t.safetensors", in, {{"step", "40"}});
   const safetensors::File f(dir / "t.safetensors");
   EXPECT_EQ(f.names().size(), in.size());
@@ -49,14 +48,13 @@ TEST(Safetensors, PythonReadsOurFilesWithNumpyOnly) {
   safetensors::write(dir / "t.safetensors", {{"w", w}, {"b", b}, {"n", at::arange(5, at::kLong)}},
                      {{"format", "crossover"}});
   const auto r = testing::run_command("/usr/bin/python3 " +
-                                      testing::source_path("scripts/analysis/read-safetensors.py") + " " +
-                                      (dir / "t.safetensors"));
+                                      testing::source_path("scripts/analysis/read-safetensors.py") +
+                                      " " + (dir / "t.safetensors"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output,
-            "w float32 [3, 4] 33\n"
-            "b float32 [2] -0.75\n"
-            "n int64 [5] 10\n"
-            "__metadata__ format=crossover\n");
+  EXPECT_EQ(r.output, "w float32 [3, 4] 33\n"
+                      "b float32 [2] -0.75\n"
+                      "n int64 [5] 10\n"
+                      "__metadata__ format=crossover\n");
 }
 
 TEST(Safetensors, CorruptHeadersAreRejectedWithTheFileName) {
@@ -89,16 +87,16 @@ TEST(Safetensors, AFullDiskIsASystemErrorNamingTheFileAndTheBytes) {
       EXPECT_EQ(e.code().value(), ENOSPC) << e.what();
       const std::string what = e.what();
       unsigned long long written = 0, total = 0;
-      ASSERT_EQ(std::sscanf(what.c_str(), "/dev/full: write failed after %llu of %llu bytes", &written, &total), 2)
+      ASSERT_EQ(std::sscanf(what.c_str(), "/dev/full: write failed after %llu of %llu bytes",
+                            &written, &total),
+                2)
           << what;
       EXPECT_NE(what.find(" bytes: No space left on device"), std::string::npos) << what;
       // The total is the file's size: 8 + header + data.
       EXPECT_GT(total, 8 + 4ull * numel);
       EXPECT_LT(total, 8 + 4ull * numel + 128);
-      if (numel > 1024)
-        EXPECT_LT(written, total) << "failed in fwrite";
-      else
-        EXPECT_EQ(written, total) << "failed at the flush";
+      if (numel > 1024) EXPECT_LT(written, total) << "failed in fwrite";
+      else EXPECT_EQ(written, total) << "failed at the flush";
     }
   }
 }

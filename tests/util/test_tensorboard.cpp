@@ -46,8 +46,12 @@ TEST(TensorBoardWriter, RecordsAreFramedAndEventsHoldTheScalars) {
     TensorBoardWriter w(dir / "tb", std::nullopt);
     path = w.path();
     w.add_json_scalars("eval", 20,
-                       {{"val_loss", 2.5}, {"examples", 16}, {"status", "ok"}, {"flag", true},
-                        {"none", nullptr}, {"tasks", {{"cloze", {{"acc", 0.25}}}}}});
+                       {{"val_loss", 2.5},
+                        {"examples", 16},
+                        {"status", "ok"},
+                        {"flag", true},
+                        {"none", nullptr},
+                        {"tasks", {{"cloze", {{"acc", 0.25}}}}}});
     w.add_scalars(21, {{"train/loss", 1e-3}});
     w.add_scalars(22, {});  // nothing to write: no event
   }
@@ -78,10 +82,10 @@ TEST(TensorBoardWriter, RecordsAreFramedAndEventsHoldTheScalars) {
   EXPECT_EQ(events[0].file_version, "brain.Event:2");
   EXPECT_GT(events[0].wall_time, 1.6e9);  // seconds since 1970
   EXPECT_EQ(events[1].step, 20);
-  EXPECT_EQ(events[1].scalars, (std::vector<std::pair<std::string, float>>{
-                                   {"eval/examples", 16.0f},
-                                   {"eval/tasks/cloze/acc", 0.25f},
-                                   {"eval/val_loss", 2.5f}}));
+  EXPECT_EQ(events[1].scalars,
+            (std::vector<std::pair<std::string, float>>{{"eval/examples", 16.0f},
+                                                        {"eval/tasks/cloze/acc", 0.25f},
+                                                        {"eval/val_loss", 2.5f}}));
   EXPECT_EQ(events[2].step, 21);
   EXPECT_EQ(events[2].scalars, (std::vector<std::pair<std::string, float>>{{"train/loss", 1e-3f}}));
 }

@@ -25,7 +25,8 @@ TEST(WorkerPool, RunsEachJobOnItsOwnThreadWithItsThreadCount) {
     });
   for (int round = 0; round < 20; ++round) pool.run(jobs);
   EXPECT_EQ(std::set<std::thread::id>(ids.begin(), ids.end()).size(), 3u);
-  EXPECT_EQ(std::set<std::thread::id>(ids.begin(), ids.end()).count(std::this_thread::get_id()), 0u);
+  EXPECT_EQ(std::set<std::thread::id>(ids.begin(), ids.end()).count(std::this_thread::get_id()),
+            0u);
   for (int c : counts) EXPECT_EQ(c, 1);
   // Fewer jobs than workers, then all again.
   int ran = 0;
@@ -39,7 +40,7 @@ TEST(WorkerPool, AJobsExceptionReachesTheCaller) {
   int other = 0;
   EXPECT_THROW(pool.run({[] { throw std::runtime_error("boom"); }, [&] { other = 1; }}),
                std::runtime_error);
-  EXPECT_EQ(other, 1);  // the other job still ran to the end
+  EXPECT_EQ(other, 1);             // the other job still ran to the end
   pool.run({[&] { other = 2; }});  // and the pool is usable afterwards
   EXPECT_EQ(other, 2);
   EXPECT_THROW(pool.run({[] {}, [] {}, [] {}}), std::invalid_argument);

@@ -38,12 +38,12 @@ struct Crossing {
 };
 
 struct TrendCrossing {
-  int points = 0;           // eval points per curve the trends were fitted on
-  double ar_slope = 0;      // metric change per e-fold of tokens
+  int points = 0;       // eval points per curve the trends were fitted on
+  double ar_slope = 0;  // metric change per e-fold of tokens
   double mdm_slope = 0;
-  bool crosses = false;     // the gap closes at the trends' rates
-  bool parallel = false;    // the trends keep the gap (equal slopes up to rounding)
-  double x = 0;             // tokens where it would reach zero (when crosses)
+  bool crosses = false;   // the gap closes at the trends' rates
+  bool parallel = false;  // the trends keep the gap (equal slopes up to rounding)
+  double x = 0;           // tokens where it would reach zero (when crosses)
 };
 
 struct ResolvedCrossover {
@@ -56,12 +56,12 @@ struct CurveComparison {
   bool overlap = false;  // both curves have points and share a tokens range
   double x_begin = 0, x_end = 0;
   std::vector<Crossing> crossings;
-  double ar_end = 0, mdm_end = 0;  // both curves at x_end
-  double mdm_advantage = 0;        // at x_end, > 0 when MDM is better (either direction)
-  double mdm_advantage_begin = 0;  // the same at x_begin
+  double ar_end = 0, mdm_end = 0;         // both curves at x_end
+  double mdm_advantage = 0;               // at x_end, > 0 when MDM is better (either direction)
+  double mdm_advantage_begin = 0;         // the same at x_begin
   std::optional<double> mdm_first_ahead;  // where MDM first leads (x_begin when it starts ahead)
-  std::optional<TrendCrossing> trend;  // when MDM is behind at x_end
-  ResolvedCrossover resolved;          // resolve_crossover at z = 2
+  std::optional<TrendCrossing> trend;     // when MDM is behind at x_end
+  ResolvedCrossover resolved;             // resolve_crossover at z = 2
 };
 
 // gap_se: a standard error of the difference itself (e.g. the paired-window bootstrap term),

@@ -46,7 +46,8 @@ class Checkpointer {
   // only, once every rank's write_part has returned: state.json, the rename, `latest`, pruning;
   // returns the final directory. remove_partial: rank 0, after a failure: deletes step_N.tmp/.
   std::string begin(int64_t step);
-  void write_part(int64_t step, const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
+  void write_part(int64_t step,
+                  const std::function<FileChecksums(const std::string& tmp_dir)>& write_tensors);
   std::string commit(int64_t step, const TrainState& state);
   void remove_partial(int64_t step);
 

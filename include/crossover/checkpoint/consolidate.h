@@ -10,6 +10,7 @@ namespace crossover {
 
 // The checkpoint of RUN_DIR at `step` (-1: the latest) into the new run directory `out`, which
 // must not exist or be empty. Returns the checkpoint directory written.
-std::string consolidate_checkpoint(const std::string& run_dir, int64_t step, const std::string& out);
+std::string consolidate_checkpoint(const std::string& run_dir, int64_t step,
+                                   const std::string& out);
 
 }  // namespace crossover

@@ -26,7 +26,7 @@ struct LoadedModel {
   DataMeta data_meta;  // the meta.json of the data the run trained on
   std::unique_ptr<Transformer> model;
   std::unique_ptr<Objective> objective;  // how the run trained, scores and decodes
-  std::vector<at::Tensor> flats;  // parameters per group, `dtype` on `device`
+  std::vector<at::Tensor> flats;         // parameters per group, `dtype` on `device`
   std::unique_ptr<Tokenizer> tokenizer;
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
@@ -38,7 +38,7 @@ struct LoadedModel {
 };
 
 struct LoadOptions {
-  int64_t step = -1;          // -1: the latest checkpoint
+  int64_t step = -1;                         // -1: the latest checkpoint
   std::optional<DeviceChoice> device;        // none: the run's hardware.device
   std::optional<PrecisionChoice> precision;  // none: the run's hardware.precision
 };

@@ -57,7 +57,7 @@ FileChecksums write_sharded_checkpoint(const std::string& dir, const ModelLayout
 // lives on a GPU, so the copy runs at full bandwidth).
 struct CheckpointSnapshot {
   enum class Files { kNone, kFull, kSharded };
-  Files files = Files::kNone;  // kNone: this rank writes nothing (ddp's other ranks)
+  Files files = Files::kNone;   // kNone: this rank writes nothing (ddp's other ranks)
   int64_t rank = 0, world = 1;  // kSharded: whose shards
   std::vector<at::Tensor> params, exp_avg, exp_avg_sq;  // per group, on the CPU
 

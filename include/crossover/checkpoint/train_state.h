@@ -25,9 +25,9 @@ struct TrainState {
   double flops = 0;
 
   nlohmann::json sampler = nlohmann::json::object();  // RepeatSampler::state(): the data cursor
-  int64_t optimizer_steps = 0;  // AdamW's step count (bias correction)
-  int64_t bad_steps = 0;        // non-finite steps skipped in a row before this one
-  std::string config;           // the resolved config, YAML (dump_config)
+  int64_t optimizer_steps = 0;                        // AdamW's step count (bias correction)
+  int64_t bad_steps = 0;  // non-finite steps skipped in a row before this one
+  std::string config;     // the resolved config, YAML (dump_config)
   std::string crossover_version;
   ObjectiveType objective = ObjectiveType::kAr;
   int64_t world_size = 1;

@@ -19,7 +19,7 @@ void set_exit_code(int code);
 void add_config_command(CLI::App& app);
 void add_prepare_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
-void add_bench_kernels_command(CLI::App& bench);  // `bench kernels`, from add_bench_command
+void add_bench_kernels_command(CLI::App& bench);   // `bench kernels`, from add_bench_command
 void add_bench_generate_command(CLI::App& bench);  // `bench generate`, from add_bench_command
 void add_train_command(CLI::App& app);
 void add_checkpoint_command(CLI::App& app);

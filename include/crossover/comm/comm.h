@@ -47,7 +47,8 @@ class Comm {
   virtual std::unique_ptr<Pending> all_gather_async(const at::Tensor& shard, at::Tensor& full);
   // reduce_scatter_sum started now, finished by wait() (a gradient reduced while the backward of
   // the blocks below runs). `full` must stay unchanged until then; `shard` is valid after it.
-  virtual std::unique_ptr<Pending> reduce_scatter_sum_async(const at::Tensor& full, at::Tensor& shard);
+  virtual std::unique_ptr<Pending> reduce_scatter_sum_async(const at::Tensor& full,
+                                                            at::Tensor& shard);
 
   // Sums of a few host scalars over ranks in one all-reduce (on device(), in fp64): for values
   // computed on the host (evaluation counts). Per-step values that are already on the device

@@ -33,10 +33,10 @@ enum class PrecisionChoice { kAuto, kFp32, kBf16 };
 template <class E>
 struct ChoiceNames;
 
-#define CROSSOVER_CHOICE_NAMES(E, ...)                                          \
-  template <>                                                                   \
-  struct ChoiceNames<E> {                                                       \
-    static constexpr std::array values{__VA_ARGS__};                            \
+#define CROSSOVER_CHOICE_NAMES(E, ...)               \
+  template <>                                        \
+  struct ChoiceNames<E> {                            \
+    static constexpr std::array values{__VA_ARGS__}; \
   }
 
 CROSSOVER_CHOICE_NAMES(ObjectiveType, std::pair{ObjectiveType::kAr, "ar"},
@@ -50,9 +50,11 @@ CROSSOVER_CHOICE_NAMES(AttentionImpl, std::pair{AttentionImpl::kAuto, "auto"},
 CROSSOVER_CHOICE_NAMES(LrShape, std::pair{LrShape::kCosine, "cosine"},
                        std::pair{LrShape::kWsd, "wsd"}, std::pair{LrShape::kConstant, "constant"});
 CROSSOVER_CHOICE_NAMES(ShardingKind, std::pair{ShardingKind::kNone, "none"},
-                       std::pair{ShardingKind::kDdp, "ddp"}, std::pair{ShardingKind::kFsdp, "fsdp"});
+                       std::pair{ShardingKind::kDdp, "ddp"},
+                       std::pair{ShardingKind::kFsdp, "fsdp"});
 CROSSOVER_CHOICE_NAMES(CommBackend, std::pair{CommBackend::kAuto, "auto"},
-                       std::pair{CommBackend::kGloo, "gloo"}, std::pair{CommBackend::kNccl, "nccl"});
+                       std::pair{CommBackend::kGloo, "gloo"},
+                       std::pair{CommBackend::kNccl, "nccl"});
 CROSSOVER_CHOICE_NAMES(ProcessGroupMode, std::pair{ProcessGroupMode::kAuto, "auto"},
                        std::pair{ProcessGroupMode::kAlways, "always"});
 CROSSOVER_CHOICE_NAMES(RecomputeChoice, std::pair{RecomputeChoice::kAuto, "auto"},
@@ -66,7 +68,8 @@ CROSSOVER_CHOICE_NAMES(LogLevel, std::pair{LogLevel::kDebug, "debug"},
                        std::pair{LogLevel::kInfo, "info"}, std::pair{LogLevel::kWarn, "warn"},
                        std::pair{LogLevel::kError, "error"});
 CROSSOVER_CHOICE_NAMES(DeviceChoice, std::pair{DeviceChoice::kAuto, "auto"},
-                       std::pair{DeviceChoice::kCpu, "cpu"}, std::pair{DeviceChoice::kCuda, "cuda"});
+                       std::pair{DeviceChoice::kCpu, "cpu"},
+                       std::pair{DeviceChoice::kCuda, "cuda"});
 CROSSOVER_CHOICE_NAMES(PrecisionChoice, std::pair{PrecisionChoice::kAuto, "auto"},
                        std::pair{PrecisionChoice::kFp32, "fp32"},
                        std::pair{PrecisionChoice::kBf16, "bf16"});
@@ -74,7 +77,9 @@ CROSSOVER_CHOICE_NAMES(PrecisionChoice, std::pair{PrecisionChoice::kAuto, "auto"
 #undef CROSSOVER_CHOICE_NAMES
 
 template <class E>
-concept Choice = requires { ChoiceNames<E>::values; };
+concept Choice = requires {
+  ChoiceNames<E>::values;
+};
 
 template <Choice E>
 std::string to_string(E value) {

@@ -156,8 +156,7 @@ struct OptimizerConfig {
     v.field("weight_decay", weight_decay, "decoupled weight decay", rule::NonNegative{});
     v.field("grad_clip", grad_clip, "clip the global gradient norm to this; 0 = off",
             rule::NonNegative{});
-    v.field("decay_embeddings", decay_embeddings, "apply weight decay to embeddings",
-            rule::Any{});
+    v.field("decay_embeddings", decay_embeddings, "apply weight decay to embeddings", rule::Any{});
     v.field("decay_norms", decay_norms, "apply weight decay to norm gains", rule::Any{});
   }
   bool operator==(const OptimizerConfig&) const = default;
@@ -196,8 +195,7 @@ struct TrainingConfig {
             "sequences per forward/backward on one rank; 0 = global_batch / world size (no "
             "gradient accumulation)",
             rule::NonNegative{});
-    v.field("seed", seed, "seed of initialisation, diffusion times and masks",
-            rule::NonNegative{});
+    v.field("seed", seed, "seed of initialisation, diffusion times and masks", rule::NonNegative{});
     v.field("max_bad_steps", max_bad_steps,
             "NaN/Inf losses skipped in a row before the run stops with a checkpoint",
             rule::NonNegative{});
@@ -252,8 +250,7 @@ struct CheckpointConfig {
   void visit(V& v) {
     v.field("every", every, "checkpoint every this many steps; 0 = only at the end and on signals",
             rule::NonNegative{});
-    v.field("keep_last", keep_last, "checkpoints kept (older ones are deleted)",
-            rule::Positive{});
+    v.field("keep_last", keep_last, "checkpoints kept (older ones are deleted)", rule::Positive{});
     v.field("async", async,
             "write periodic checkpoints on a background thread: the step waits only for the copy "
             "to host memory (the last checkpoint, and one on a signal, are waited for)",
@@ -277,8 +274,7 @@ struct DistributedConfig {
     v.field("sharding", sharding,
             "none, ddp (replicated, all-reduced gradients) or fsdp (ZeRO-3 per block)",
             rule::Any{});
-    v.field("backend", backend, "collectives: nccl on CUDA, gloo on CPU (auto picks)",
-            rule::Any{});
+    v.field("backend", backend, "collectives: nccl on CUDA, gloo on CPU (auto picks)", rule::Any{});
     v.field("timeout_s", timeout_s,
             "a collective waiting longer than this fails the run instead of hanging",
             rule::Positive{});
@@ -339,8 +335,7 @@ struct HardwareConfig {
 
   template <class V>
   void visit(V& v) {
-    v.field("device", device, "cuda when available (auto), or force cpu / cuda",
-            rule::Any{});
+    v.field("device", device, "cuda when available (auto), or force cpu / cuda", rule::Any{});
     v.field("threads", threads, "CPU threads for LibTorch; 0 = all available cores",
             rule::NonNegative{});
     v.field("cpu_workers", cpu_workers,
@@ -350,8 +345,8 @@ struct HardwareConfig {
             rule::NonNegative{});
     v.field("precision", precision, "compute precision: bf16 on CUDA and fp32 on CPU (auto)",
             rule::Any{});
-    v.field("peak_tflops", peak_tflops,
-            "peak TFLOP/s for MFU; 0 = measure a matmul peak at start", rule::NonNegative{});
+    v.field("peak_tflops", peak_tflops, "peak TFLOP/s for MFU; 0 = measure a matmul peak at start",
+            rule::NonNegative{});
   }
   bool operator==(const HardwareConfig&) const = default;
 };

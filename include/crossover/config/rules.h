@@ -34,7 +34,9 @@ inline std::string with_article(const std::string& s) {
 // Accepts every value of the type.
 struct Any {
   template <class T>
-  bool ok(const T&) const { return true; }
+  bool ok(const T&) const {
+    return true;
+  }
   template <class T>
   std::string expected() const {
     if constexpr (std::is_same_v<T, bool>) return "true or false";
@@ -61,9 +63,13 @@ struct Positive {
 
 struct NonNegative {
   template <class T>
-  bool ok(const T& v) const { return v >= 0; }
+  bool ok(const T& v) const {
+    return v >= 0;
+  }
   template <class T>
-  std::string expected() const { return "a non-negative " + noun<T>(); }
+  std::string expected() const {
+    return "a non-negative " + noun<T>();
+  }
 };
 
 // lo <= v <= hi, with either end optionally open.

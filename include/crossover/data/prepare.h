@@ -32,20 +32,20 @@ struct PrepareOptions {
   std::vector<std::string> inputs;  // text or JSON-lines files (.gz/.zst too), or empty with
   std::string corpus;               // corpus = "kjv": the bundled King James Bible
   std::string out_dir;
-  std::string doc_split = "line";   // text files: line | blank-line | file
-  std::string text_key = "text";    // JSON-lines files: the key of the document text
-  bool skip_bad_lines = false;      // count and skip malformed JSON lines instead of stopping
-  std::string tokenizer;            // existing .model to reuse instead of training one
-  std::string model_type = "bpe";   // bpe | unigram
+  std::string doc_split = "line";  // text files: line | blank-line | file
+  std::string text_key = "text";   // JSON-lines files: the key of the document text
+  bool skip_bad_lines = false;     // count and skip malformed JSON lines instead of stopping
+  std::string tokenizer;           // existing .model to reuse instead of training one
+  std::string model_type = "bpe";  // bpe | unigram
   int vocab_size = 8192;
-  int64_t val_docs = -1;            // exact count, or
-  double val_fraction = 0.05;       // fraction of documents (when val_docs < 0)
+  int64_t val_docs = -1;       // exact count, or
+  double val_fraction = 0.05;  // fraction of documents (when val_docs < 0)
   uint64_t seed = 0;
-  int threads = 0;                  // 0 = all cores
-  int64_t chunk_bytes = 32 << 20;   // text encoded per parallel chunk
-  bool force = false;               // overwrite an existing prepared directory
-  bool tokenizer_only = false;      // stop after writing tokenizer.model (steps 1-3)
-  int shard_index = -1;             // >= 0: prepare shard shard_index of shard_count
+  int threads = 0;                 // 0 = all cores
+  int64_t chunk_bytes = 32 << 20;  // text encoded per parallel chunk
+  bool force = false;              // overwrite an existing prepared directory
+  bool tokenizer_only = false;     // stop after writing tokenizer.model (steps 1-3)
+  int shard_index = -1;            // >= 0: prepare shard shard_index of shard_count
   int shard_count = 0;
 };
 
@@ -56,7 +56,7 @@ nlohmann::json prepare_corpus(const PrepareOptions& options);
 struct MergeOptions {
   std::vector<std::string> shard_dirs;  // every shard of one corpus, in any order
   std::string out_dir;
-  int64_t val_docs = -1;                // the validation split, as in PrepareOptions
+  int64_t val_docs = -1;  // the validation split, as in PrepareOptions
   double val_fraction = 0.05;
   uint64_t seed = 0;
   bool force = false;
@@ -73,6 +73,5 @@ nlohmann::json merge_shards(const MergeOptions& options);
 // files than shards.
 std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_bytes, int index,
                                            int count);
-
 
 }  // namespace crossover

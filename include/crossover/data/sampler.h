@@ -18,8 +18,8 @@
 
 #include <ATen/core/Tensor.h>
 
-#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <vector>
 
 #include "crossover/config/config.h"
@@ -106,7 +106,8 @@ struct ValidationSet {
   int64_t available = 0;       // windows the split holds
   int64_t start(int64_t row, int64_t seq_len) const { return index[row] * (seq_len - 1); }
 };
-ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t seq_len, int64_t count);
+ValidationSet validation_set(const TokenStore& store, int32_t eos_id, int64_t seq_len,
+                             int64_t count);
 // validation_set(...).windows.
 at::Tensor validation_sequences(const TokenStore& store, int32_t eos_id, int64_t seq_len,
                                 int64_t count);

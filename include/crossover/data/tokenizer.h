@@ -24,10 +24,10 @@ struct SpecialIds {
 class Tokenizer {
  public:
   struct TrainOptions {
-    std::string model_prefix;        // writes <prefix>.model and <prefix>.vocab
+    std::string model_prefix;  // writes <prefix>.model and <prefix>.vocab
     int vocab_size = 8192;
-    std::string model_type = "bpe";  // bpe | unigram
-    int threads = 0;                 // 0 = all cores
+    std::string model_type = "bpe";     // bpe | unigram
+    int threads = 0;                    // 0 = all cores
     int64_t max_sentences = 2'000'000;  // SentencePiece samples at most this many sentences
     uint64_t seed = 0;
   };

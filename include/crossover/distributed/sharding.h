@@ -29,7 +29,7 @@
 namespace crossover {
 
 struct MemoryReport {
-  int64_t param_bytes = 0;      // fp32 master values held by this rank
+  int64_t param_bytes = 0;  // fp32 master values held by this rank
   int64_t grad_bytes = 0;
   int64_t optimizer_bytes = 0;  // Adam moments
   int64_t gathered_bytes = 0;   // transient full blocks (fsdp)
@@ -79,11 +79,11 @@ struct ShardingOptions {
   at::Device device = at::kCPU;
   at::ScalarType compute_dtype = at::kFloat;
   int64_t bucket_bytes = 25 << 20;
-  bool recompute = false;                  // keep only block inputs; recompute in backward
+  bool recompute = false;                    // keep only block inputs; recompute in backward
   at::ScalarType reduce_dtype = at::kFloat;  // gradient reduction
-  bool reduce_per_step = false;            // fsdp: reduce-scatter at the last micro-batch only
-  int cpu_workers = 1;                     // none/ddp on the CPU: micro-batch rows split over
-  int threads_per_worker = 1;              //   this many threads (util/worker_pool.h)
+  bool reduce_per_step = false;              // fsdp: reduce-scatter at the last micro-batch only
+  int cpu_workers = 1;                       // none/ddp on the CPU: micro-batch rows split over
+  int threads_per_worker = 1;                //   this many threads (util/worker_pool.h)
 };
 
 // The options of distributed.* for `device` and the compute dtype.

@@ -27,8 +27,6 @@
 
 namespace crossover {
 
-
-
 // Context and options are encoded separately and concatenated, so every option continues the
 // same context tokens. An empty context becomes [eos] (the token that precedes every training
 // document), so the first option token is predicted from something. When context + option
@@ -36,8 +34,6 @@ namespace crossover {
 // context token is an error naming `where`.
 TokenizedExample tokenize_example(const Tokenizer& tokenizer, const McExample& example,
                                   int64_t max_len, const std::string& where);
-
-
 
 struct McMetrics {
   int64_t examples = 0;

@@ -29,7 +29,7 @@ struct ValLoss {
 // windows: [N, seq_len] validation windows (data/sampler.h). Rows are split across ranks
 // (comm) and the sums all-reduced. batch_rows: sequences per forward.
 ValLoss validation_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
-                        const Objective& objective, const at::Tensor& windows,
-                        int64_t mc_samples, int64_t batch_rows, Comm& comm);
+                        const Objective& objective, const at::Tensor& windows, int64_t mc_samples,
+                        int64_t batch_rows, Comm& comm);
 
 }  // namespace crossover

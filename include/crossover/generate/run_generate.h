@@ -13,11 +13,11 @@ namespace crossover {
 struct RunGenerateOptions {
   std::string run_dir;
   std::vector<std::string> prompts;  // prompt texts
-  std::string prompt_file;           // "": none; else one prompt per non-empty line, after `prompts`
-  int64_t step = -1;                 // -1: the latest checkpoint
-  std::string device;                // "": the run's hardware.device; else auto | cpu | cuda
-  int threads = -1;                  // CPU threads; -1: the run's hardware.threads (0 = all cores)
-  int64_t max_new = 64;              // left to right: at most (stops at eos); unmasking: masked positions
+  std::string prompt_file;  // "": none; else one prompt per non-empty line, after `prompts`
+  int64_t step = -1;        // -1: the latest checkpoint
+  std::string device;       // "": the run's hardware.device; else auto | cpu | cuda
+  int threads = -1;         // CPU threads; -1: the run's hardware.threads (0 = all cores)
+  int64_t max_new = 64;     // left to right: at most (stops at eos); unmasking: masked positions
   SamplingOptions sampling;
   uint64_t seed = 0;
   // Unmasking (mdm) runs only (generate/mdm.h).

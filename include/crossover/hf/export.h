@@ -38,7 +38,7 @@ struct ExportOptions {
 struct ExportResult {
   std::string checkpoint_dir;  // the checkpoint exported
   int64_t step = 0;
-  std::string architecture;    // e.g. "Qwen3ForCausalLM"
+  std::string architecture;  // e.g. "Qwen3ForCausalLM"
   std::vector<std::string> weight_files;
   int64_t weight_bytes = 0;
 };

@@ -45,9 +45,9 @@ struct ImportOptions {
 
 struct ImportResult {
   std::string checkpoint_dir;
-  std::string model_type;      // "llama" | "qwen3"
-  std::string mask_row;        // how [MASK]'s embedding row was set
-  int64_t dropped_rows = 0;    // embedding rows beyond vocab (+ [MASK]) left out
+  std::string model_type;            // "llama" | "qwen3"
+  std::string mask_row;              // how [MASK]'s embedding row was set
+  int64_t dropped_rows = 0;          // embedding rows beyond vocab (+ [MASK]) left out
   std::vector<std::string> ignored;  // tensors not imported on purpose (RoPE caches)
 };
 

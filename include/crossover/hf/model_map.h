@@ -35,7 +35,8 @@ std::string tensor_name(const std::string& crossover_name);
 // config.json of an exported model. `vocab`: the tokenizer's pieces (the model has vocab + 1
 // rows); `dtype`: "float32" or "bfloat16"; `extra` goes under the "crossover" key (objective,
 // step, ...).
-nlohmann::ordered_json model_config(const RunConfig& config, int64_t vocab, const SpecialIds& special,
-                            const std::string& dtype, const nlohmann::ordered_json& extra);
+nlohmann::ordered_json model_config(const RunConfig& config, int64_t vocab,
+                                    const SpecialIds& special, const std::string& dtype,
+                                    const nlohmann::ordered_json& extra);
 
 }  // namespace crossover::hf

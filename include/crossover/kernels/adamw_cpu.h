@@ -14,8 +14,8 @@ struct AdamwCoefficients {
   float b1, one_minus_b1, b2, one_minus_b2;
   float inv_sqrt_bc2;  // 1 / sqrt(1 - beta2^step)
   float eps;
-  float neg_step;      // -lr / (1 - beta1^step)
-  float decay;         // 1 - lr * weight_decay: the decoupled decay factor
+  float neg_step;  // -lr / (1 - beta1^step)
+  float decay;     // 1 - lr * weight_decay: the decoupled decay factor
 };
 
 // Elements [offset, offset + length) of a buffer.

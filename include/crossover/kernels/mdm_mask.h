@@ -23,10 +23,10 @@ struct MaskParams {
   uint64_t step = 0;
   int64_t global_row0 = 0;  // global index of row 0 (keys the RNG: same mask on any rank)
   int64_t mask_id = 0;
-  uint32_t stream = 0;      // RngStream
+  uint32_t stream = 0;  // RngStream
   int weighting = kWeightInverseT;
   float scale = 1.0f;
-  int64_t norm_len = 0;     // loss normalisation length, usually len
+  int64_t norm_len = 0;  // loss normalisation length, usually len
 };
 
 // tokens, noisy: [rows, len] int64; t: [rows] float; mask: [rows, len] uint8;

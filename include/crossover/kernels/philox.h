@@ -47,19 +47,18 @@ CROSSOVER_HD float uniform_from_bits(uint32_t bits) {
 
 // Random-number streams of one training step, so independent decisions never share numbers.
 enum RngStream : uint32_t {
-  kStreamTokenMask = 0,     // per-token mask decisions (mdm and the ar input-mask ablation)
-  kStreamForcedMask = 1,    // the position forced masked when a row drew none
+  kStreamTokenMask = 0,   // per-token mask decisions (mdm and the ar input-mask ablation)
+  kStreamForcedMask = 1,  // the position forced masked when a row drew none
 };
 
 // Four uniforms for tokens [4*block, 4*block + 4) of global row `row` at `step`.
 // Counter layout: (token block, row, step, stream); key: the training seed.
 CROSSOVER_HD Philox4 token_bits(uint64_t seed, uint64_t step, uint64_t row, uint32_t block,
                                 uint32_t stream) {
-  return philox4x32_10(
-      Philox4{{block, static_cast<uint32_t>(row), static_cast<uint32_t>(step),
-               stream ^ (static_cast<uint32_t>(row >> 32) << 8) ^
-                   (static_cast<uint32_t>(step >> 32) << 20)}},
-      seed);
+  return philox4x32_10(Philox4{{block, static_cast<uint32_t>(row), static_cast<uint32_t>(step),
+                                stream ^ (static_cast<uint32_t>(row >> 32) << 8) ^
+                                    (static_cast<uint32_t>(step >> 32) << 20)}},
+                       seed);
 }
 
 }  // namespace crossover::kernels

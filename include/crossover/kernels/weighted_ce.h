@@ -16,16 +16,15 @@ namespace crossover::kernels {
 // logits: [rows, ld] fp32 (ld >= V); the first V columns are the logits, of which the first
 // num_valid take part. targets [rows] (each < num_valid), weights [rows], loss [rows] out.
 void weighted_ce_cpu(float* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
-                     const int64_t* targets, const float* weights, float grad_scale,
-                     float* loss);
+                     const int64_t* targets, const float* weights, float grad_scale, float* loss);
 
 // CUDA device pointers, enqueued on `stream`; fp32 logits or bf16 logits (raw uint16 storage).
 // Only in builds with CROSSOVER_CUDA.
 void weighted_ce_cuda_f32(float* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
                           const int64_t* targets, const float* weights, float grad_scale,
                           float* loss, void* stream);
-void weighted_ce_cuda_bf16(uint16_t* logits, int64_t rows, int64_t V, int64_t ld,
-                           int64_t num_valid, const int64_t* targets, const float* weights,
-                           float grad_scale, float* loss, void* stream);
+void weighted_ce_cuda_bf16(uint16_t* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
+                           const int64_t* targets, const float* weights, float grad_scale,
+                           float* loss, void* stream);
 
 }  // namespace crossover::kernels

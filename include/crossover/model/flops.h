@@ -12,7 +12,7 @@ struct ParamCount {
   int64_t per_block = 0;  // attention, SwiGLU, the two norms and the optional QK norms
   int64_t blocks = 0;     // layers x per_block
   int64_t final_norm = 0;
-  int64_t head = 0;       // untied LM head (vocab x d); 0 when tied
+  int64_t head = 0;  // untied LM head (vocab x d); 0 when tied
   int64_t total = 0;
   int64_t non_embedding = 0;  // total - embedding - head
 };

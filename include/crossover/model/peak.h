@@ -24,7 +24,8 @@ double known_bf16_peak_tflops(const std::string& device_name);
 
 struct PeakReference {
   double flops_per_s = 0;
-  std::string source;  // "hardware.peak_tflops", "NVIDIA H100 80GB HBM3 (table, dense bf16)", "measured matmul"
+  std::string
+      source;  // "hardware.peak_tflops", "NVIDIA H100 80GB HBM3 (table, dense bf16)", "measured matmul"
 };
 PeakReference mfu_reference(const HardwareConfig& hw, at::Device device, at::ScalarType dtype,
                             double measure_seconds = 0.5);

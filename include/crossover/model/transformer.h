@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "crossover/config/config.h"
-#include "crossover/model/dropout.h"
 #include "crossover/kernels/fused_cpu.h"
+#include "crossover/model/dropout.h"
 #include "crossover/model/layout.h"
 
 namespace crossover {
@@ -68,8 +68,8 @@ class Transformer {
   // Attention on [B, H, Tq, hd] queries and [B, KV, Tk, hd] keys/values; queries sit at
   // positions Tk - Tq .. Tk - 1 (so a causal query sees keys up to its own position).
   // prob_scale [B * H, Tq, Tk], when given, multiplies the attention probabilities (dropout).
-  at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                       bool causal, const at::Tensor& prob_scale = {}) const;
+  at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, bool causal,
+                       const at::Tensor& prob_scale = {}) const;
   static at::Tensor plain_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                     bool causal, const at::Tensor& prob_scale = {});
 

@@ -25,10 +25,10 @@ namespace crossover {
 
 // Where a micro-batch sits in the run: the RNG key of every random decision.
 struct StepContext {
-  uint64_t seed = 0;          // training.seed
+  uint64_t seed = 0;  // training.seed
   int64_t step = 0;
-  int64_t global_row0 = 0;    // global index (step * global_batch + i) of the first row
-  int64_t global_batch = 1;   // rows per optimizer step over all ranks
+  int64_t global_row0 = 0;   // global index (step * global_batch + i) of the first row
+  int64_t global_batch = 1;  // rows per optimizer step over all ranks
 };
 
 struct Batch {
@@ -68,7 +68,8 @@ class Objective {
   // objective/scoring.h): [n, K] fp64 on the CPU, K samples
   // per sequence (K = 1 when exact, else `samples`). first_row indexes windows[0] in the
   // validation set and keys the masks, so a row's score does not depend on the batching.
-  virtual at::Tensor validation_samples(const Transformer& model, const std::vector<at::Tensor>& flats,
+  virtual at::Tensor validation_samples(const Transformer& model,
+                                        const std::vector<at::Tensor>& flats,
                                         const at::Tensor& windows, int64_t first_row,
                                         int64_t samples) const = 0;
   // NLL of every option of `example`; example_key identifies the example and keys the masks.

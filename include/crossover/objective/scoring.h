@@ -65,7 +65,7 @@ struct TokenizedExample {
 };
 
 struct ScoreOptions {
-  int64_t samples = 128;                     // mdm estimator samples per option with L > 1
+  int64_t samples = 128;  // mdm estimator samples per option with L > 1
   uint64_t seed = kTaskSeed;
   int64_t max_batch_tokens = int64_t{1} << 16;  // a forward larger than this is split by rows
 };
@@ -83,7 +83,8 @@ std::vector<std::vector<int64_t>> estimator_masks(int64_t L, int64_t K, uint64_t
 // the task) and keys the mdm masks; ar ignores it.
 std::vector<OptionNll> ar_option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
                                      const TokenizedExample& example, const ScoreOptions& options);
-std::vector<OptionNll> mdm_option_nll(const Transformer& model, const std::vector<at::Tensor>& flats,
+std::vector<OptionNll> mdm_option_nll(const Transformer& model,
+                                      const std::vector<at::Tensor>& flats,
                                       const TokenizedExample& example, uint64_t example_key,
                                       const ScoreOptions& options);
 

@@ -9,7 +9,7 @@
 
 namespace crossover {
 
-double learning_rate(const ScheduleConfig& schedule, const OptimizerConfig& optimizer,
-                     int64_t step, int64_t total_steps);
+double learning_rate(const ScheduleConfig& schedule, const OptimizerConfig& optimizer, int64_t step,
+                     int64_t total_steps);
 
 }  // namespace crossover

@@ -24,10 +24,10 @@ struct ClusterAssumption {
 std::pair<double, std::string> measured_mfu(const std::string& path);
 
 struct SweepCost {
-  double peak_tflops = 0;                          // the GPU's dense bf16 peak
-  std::vector<std::optional<double>> gpu_hours;    // per point; none when its FLOPs are unknown
-  double total_gpu_hours = 0;                      // over the points whose FLOPs are known
-  int unknown = 0;                                 // points without a FLOP count
+  double peak_tflops = 0;                        // the GPU's dense bf16 peak
+  std::vector<std::optional<double>> gpu_hours;  // per point; none when its FLOPs are unknown
+  double total_gpu_hours = 0;                    // over the points whose FLOPs are known
+  int unknown = 0;                               // points without a FLOP count
 };
 
 // Throws std::invalid_argument naming the GPU when it is not in the table, or an MFU outside

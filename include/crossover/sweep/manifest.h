@@ -19,15 +19,15 @@ struct ManifestPoint {
   std::string name, group, family, objective;
   std::vector<std::pair<std::string, std::string>> labels;  // (axis, value label)
   std::vector<std::string> overrides;                       // key=value, in application order
-  int64_t unique_tokens = -1;  // nominal; -1 unknown
+  int64_t unique_tokens = -1;                               // nominal; -1 unknown
   int64_t total_tokens = 0;
   int64_t tokens_per_step = 0;
   int64_t steps = 0;
   int64_t eval_every = 0;
-  int64_t threads = 0;  // hardware.threads of the config (0: the runner decides)
-  int64_t seed = 0;     // training.seed
-  double epochs = 0;    // NaN when unknown
-  double flops = 0;     // NaN when unknown
+  int64_t threads = 0;      // hardware.threads of the config (0: the runner decides)
+  int64_t seed = 0;         // training.seed
+  double epochs = 0;        // NaN when unknown
+  double flops = 0;         // NaN when unknown
   std::string config_path;  // absolute
   std::string run_dir;      // absolute
 };

@@ -45,8 +45,8 @@ struct PlannedPoint {
 struct SweepPlan {
   SweepFile sweep;
   std::string workdir;  // where relative paths in the configs (data.path, eval.tasks) resolve
-  std::optional<int64_t> vocab_size;     // from the data directory's meta.json
-  std::optional<int64_t> data_tokens;    // the training split's stream length (tokens + eos)
+  std::optional<int64_t> vocab_size;   // from the data directory's meta.json
+  std::optional<int64_t> data_tokens;  // the training split's stream length (tokens + eos)
   std::string data_note;  // why vocabulary-dependent numbers are unknown; "" when known
   std::vector<PlannedPoint> points;
 };

@@ -33,20 +33,20 @@ using Launcher = std::function<int(const LaunchRequest&)>;
 
 struct RunnerOptions {
   int parallel = 1;
-  int threads_per_run = 0;          // 0: the config's hardware.threads, else cores / parallel
-  std::vector<std::string> only;    // point names to consider; empty = all
-  const std::atomic<bool>* stop = nullptr;  // set to stop launching (signals)
-  double progress_every_s = 60;     // a progress line per running point; <= 0: never
+  int threads_per_run = 0;        // 0: the config's hardware.threads, else cores / parallel
+  std::vector<std::string> only;  // point names to consider; empty = all
+  const std::atomic<bool>* stop = nullptr;        // set to stop launching (signals)
+  double progress_every_s = 60;                   // a progress line per running point; <= 0: never
   std::function<void(const std::string&)> print;  // one line of progress; default: spdlog
 };
 
 struct RunnerResult {
   std::vector<std::string> already_finished;  // skipped
-  std::vector<std::string> finished;           // ran to the end now
-  std::vector<std::string> failed;             // non-zero exit, or exit 0 without finishing
-  std::vector<std::string> interrupted;        // stopped by a stop request; they resume later
-  std::vector<std::string> not_started;        // left out because of a stop request
-  std::vector<std::string> busy;               // another trainer holds the run directory
+  std::vector<std::string> finished;          // ran to the end now
+  std::vector<std::string> failed;            // non-zero exit, or exit 0 without finishing
+  std::vector<std::string> interrupted;       // stopped by a stop request; they resume later
+  std::vector<std::string> not_started;       // left out because of a stop request
+  std::vector<std::string> busy;              // another trainer holds the run directory
   bool ok() const {
     return failed.empty() && interrupted.empty() && not_started.empty() && busy.empty();
   }

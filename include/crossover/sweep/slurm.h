@@ -24,9 +24,9 @@ struct SlurmOptions {
   int cpus_per_task = 0;     // 0: SLURM's default
   int max_running = 0;       // array throttle (%N); 0: no limit
   int signal_seconds = 120;  // SIGTERM this long before the time limit
-  bool include_finished = false;      // also list points that are finished already
-  std::vector<std::string> setup;     // shell lines before training (module load ..., ...)
-  std::vector<std::string> sbatch;    // extra sbatch options, e.g. "--constraint=h100"
+  bool include_finished = false;    // also list points that are finished already
+  std::vector<std::string> setup;   // shell lines before training (module load ..., ...)
+  std::vector<std::string> sbatch;  // extra sbatch options, e.g. "--constraint=h100"
 };
 
 // The script's text. Throws when no point is left to run.

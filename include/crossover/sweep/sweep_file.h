@@ -29,7 +29,7 @@ struct SweepSetting {
 
 // One value of an axis: a single setting (key axis) or a named set of settings (preset axis).
 struct SweepAxisValue {
-  std::string label;                   // in point names: "ar", "u0.5B", "1b", "lr0.001"
+  std::string label;  // in point names: "ar", "u0.5B", "1b", "lr0.001"
   std::vector<SweepSetting> settings;
   std::string where;
 };
@@ -64,7 +64,7 @@ struct SweepFile {
   std::string base;  // the base run config, resolved against the sweep file's directory
   std::string base_where;
   std::vector<SweepSetting> set;  // applied to every point, before the axes
-  int64_t total_tokens = 0;  // 0 when a data.total_tokens axis sets it per point
+  int64_t total_tokens = 0;       // 0 when a data.total_tokens axis sets it per point
   std::string total_where;
   std::vector<SweepAxis> axes;
   std::vector<SweepFilter> only;  // empty: the whole grid; else the points matching any entry

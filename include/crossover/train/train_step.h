@@ -27,27 +27,27 @@
 namespace crossover {
 
 struct StepRequest {
-  at::Tensor windows;        // this rank's rows of the step, [rows, seq_len + 1] int64
-  StepContext context;       // seed, step, global row of windows[0], global batch
-  int64_t micro_batch = 0;   // rows per forward/backward; divides windows.size(0)
-  double lr = 0;             // learning rate of this step's update
-  double grad_clip = 0;      // max global gradient norm (0: no clipping)
-  int stop_signal = 0;       // SIGINT or SIGTERM received by this rank so far (0: none)
+  at::Tensor windows;               // this rank's rows of the step, [rows, seq_len + 1] int64
+  StepContext context;              // seed, step, global row of windows[0], global batch
+  int64_t micro_batch = 0;          // rows per forward/backward; divides windows.size(0)
+  double lr = 0;                    // learning rate of this step's update
+  double grad_clip = 0;             // max global gradient norm (0: no clipping)
+  int stop_signal = 0;              // SIGINT or SIGTERM received by this rank so far (0: none)
   bool checkpoint_writing = false;  // this rank's part of a background checkpoint is in flight
   bool checkpoint_failed = false;   // this rank's background checkpoint writer failed
-  PhaseTimer* timer = nullptr;  // where the step's phases are timed (nullptr: untimed)
+  PhaseTimer* timer = nullptr;      // where the step's phases are timed (nullptr: untimed)
 };
 
 struct StepResult {
-  double loss = 0;           // summed over ranks: the global-batch loss
-  double grad_norm = 0;      // global, before clipping
-  double lr = 0;             // the learning rate of the update (the request's)
-  bool finite = true;        // loss and norm finite on every rank; else no update was made
-  int stop_signal = 0;       // SIGTERM if any rank has one, else SIGINT if any, else 0
-  int64_t positions = 0;     // input positions of this rank (tokens through the model)
-  int64_t head_rows = 0;     // positions of this rank that carry loss (through the head)
-  int64_t ranks_writing = 0; // ranks whose checkpoint part is still being written
-  int64_t ranks_failed = 0;  // ranks whose checkpoint writer failed
+  double loss = 0;            // summed over ranks: the global-batch loss
+  double grad_norm = 0;       // global, before clipping
+  double lr = 0;              // the learning rate of the update (the request's)
+  bool finite = true;         // loss and norm finite on every rank; else no update was made
+  int stop_signal = 0;        // SIGTERM if any rank has one, else SIGINT if any, else 0
+  int64_t positions = 0;      // input positions of this rank (tokens through the model)
+  int64_t head_rows = 0;      // positions of this rank that carry loss (through the head)
+  int64_t ranks_writing = 0;  // ranks whose checkpoint part is still being written
+  int64_t ranks_failed = 0;   // ranks whose checkpoint writer failed
 };
 
 StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm,

@@ -34,11 +34,11 @@ namespace crossover {
 struct TrainResult {
   std::string status;  // finished | interrupted
   int64_t step = 0;
-  double train_loss = 0;  // last logged
+  double train_loss = 0;           // last logged
   std::optional<double> val_loss;  // last evaluated by this process; none before its first eval
   double tokens_per_s = 0;
   double seconds = 0;
-  int exit_code = 0;      // 0, or 128 + signal when interrupted
+  int exit_code = 0;  // 0, or 128 + signal when interrupted
 };
 
 // One training run, start to end. run() reads as the run goes: set up the hardware, open the data
@@ -64,8 +64,8 @@ class Trainer {
   TrainResult loop();
   StepResult train_step();  // the next batch through crossover::train_step; advances step_
   void stop_if_diverged(const StepResult& r);  // a skipped non-finite step; throws past the limit
-  void count_step(const StepResult& r);    // into the progress window
-  void log_progress(const StepResult& r);  // every logging.log_every steps: the line and event
+  void count_step(const StepResult& r);        // into the progress window
+  void log_progress(const StepResult& r);      // every logging.log_every steps: the line and event
   void evaluate(int64_t step);
   // A checkpoint at `step`: in the background (checkpoint.async, `background`) or written
   // before it returns; either way after the checkpoint in flight is committed.
@@ -118,7 +118,7 @@ class Trainer {
   TensorBoardWriter tensorboard_;
   int64_t step_ = 0, start_step_ = 0, bad_steps_ = 0;
   std::optional<int64_t> resumed_from_;
-  std::unique_ptr<PhaseTimer> timer_;  // the steps' time breakdown, from the loop's start
+  std::unique_ptr<PhaseTimer> timer_;            // the steps' time breakdown, from the loop's start
   std::unique_ptr<BatchPrefetcher> prefetcher_;  // reads sampler_'s coming steps; goes first
   struct {
     double flops = 0, total_seconds = 0;

@@ -24,7 +24,16 @@
 
 namespace crossover {
 
-enum class Phase : int { kData, kForward, kBackward, kComm, kOptimizer, kEval, kCheckpoint, kOther };
+enum class Phase : int {
+  kData,
+  kForward,
+  kBackward,
+  kComm,
+  kOptimizer,
+  kEval,
+  kCheckpoint,
+  kOther
+};
 inline constexpr int kPhaseCount = 8;
 
 // "data", "forward", "backward", "comm", "optimizer", "eval", "checkpoint", "other".

@@ -67,7 +67,8 @@ class RunLock {
   static std::string path(const std::string& run_dir);
   // The process holding RUN_DIR's lock now, or nullopt when it is free (or has never been
   // taken). Takes nothing: the sweep runner asks before it starts a point.
-  static std::optional<RunLockHolder> holder(const std::string& run_dir, RunLockOptions options = {});
+  static std::optional<RunLockHolder> holder(const std::string& run_dir,
+                                             RunLockOptions options = {});
 
  private:
   void release() noexcept;

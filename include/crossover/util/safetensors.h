@@ -22,7 +22,7 @@ using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 // Writes `tensors` (any device; copied to CPU contiguous) to `path`, fsyncs it and returns the
 // hex SHA-256 of the bytes written. Supported dtypes: F32, F64, BF16, F16, I64, I32, I16, U8, BOOL.
 std::string write(const std::string& path, const NamedTensors& tensors,
-           const std::map<std::string, std::string>& metadata = {});
+                  const std::map<std::string, std::string>& metadata = {});
 
 // A memory-mapped safetensors file; every inconsistency of the header is an error naming the
 // file and the tensor.

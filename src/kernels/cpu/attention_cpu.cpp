@@ -181,8 +181,9 @@ at::Tensor attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Ten
                                 std::to_string(q.size(2)) + " vs " + std::to_string(k.size(2)) +
                                 ")");
   const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
-  const at::Tensor out = records_graph({q, k, v}) ? BlockAttentionCpu::apply(qc, kc, vc, causal)
-                               : attention_forward(qc, kc, vc, causal, /*keep_probs=*/false).second;
+  const at::Tensor out = records_graph({q, k, v})
+                             ? BlockAttentionCpu::apply(qc, kc, vc, causal)
+                             : attention_forward(qc, kc, vc, causal, /*keep_probs=*/false).second;
   return out.transpose(1, 2);  // [B, H, Tq, hd] over [B, Tq, H, hd]
 }
 

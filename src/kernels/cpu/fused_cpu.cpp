@@ -294,9 +294,15 @@ struct QkvHeadsCpu : public torch::autograd::Function<QkvHeadsCpu> {
     at::Tensor dw;
     if (L.norm) dw = partial.sum(0);
     // One per forward input: qkv, q_norm, k_norm, then cos, sin, H, KV, norm, eps (none).
-    return {dqkv,         L.norm ? dw[0] : at::Tensor(), L.norm ? dw[1] : at::Tensor(),
-            at::Tensor(), at::Tensor(),                  at::Tensor(),
-            at::Tensor(), at::Tensor(),                  at::Tensor()};
+    return {dqkv,
+            L.norm ? dw[0] : at::Tensor(),
+            L.norm ? dw[1] : at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor(),
+            at::Tensor()};
   }
 };
 
@@ -355,7 +361,8 @@ bool records_graph(std::initializer_list<at::Tensor> inputs) {
 
 at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps) {
   check_norm(x, weight);
-  if (!records_graph({x, weight})) return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
+  if (!records_graph({x, weight}))
+    return rms_norm_forward(x.contiguous(), weight.contiguous(), eps).first;
   return RmsNormCpu::apply(x, weight, eps);
 }
 

@@ -34,8 +34,7 @@ float weighted_ce_row(float* __restrict x, int64_t V, int64_t num_valid, int64_t
 }  // namespace
 
 void weighted_ce_cpu(float* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
-                     const int64_t* targets, const float* weights, float grad_scale,
-                     float* loss) {
+                     const int64_t* targets, const float* weights, float grad_scale, float* loss) {
   at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       float* x = logits + r * ld;

@@ -16,8 +16,8 @@
 #include <string>
 
 #include "crossover/kernels/mdm_mask.h"
-#include "launch_check.cuh"
 #include "crossover/kernels/philox.h"
+#include "launch_check.cuh"
 
 namespace crossover::kernels {
 
@@ -103,7 +103,8 @@ void mdm_mask_cuda(const int64_t* tokens, const float* t, int64_t rows, int64_t 
   const int64_t norm_len = params.norm_len > 0 ? params.norm_len : len;
   // Enough whole warps for one group of 4 tokens per thread, at most kMaxThreads.
   const int64_t groups = (len + 3) / 4;
-  const int threads = static_cast<int>(groups >= kMaxThreads ? kMaxThreads : (groups + 31) / 32 * 32);
+  const int threads = static_cast<int>(groups >= kMaxThreads ? kMaxThreads
+                                                             : (groups + 31) / 32 * 32);
   check_before_launch("mdm_mask_cuda");
   mdm_mask_kernel<<<static_cast<unsigned>(rows), threads, 0, static_cast<cudaStream_t>(stream)>>>(
       tokens, t, len, params, norm_len, noisy, mask, weight);

@@ -38,7 +38,9 @@ __device__ __forceinline__ float to_float(uint16_t v) {
 template <typename S>
 __device__ __forceinline__ S from_float(float v);
 template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
+__device__ __forceinline__ float from_float<float>(float v) {
+  return v;
+}
 template <>
 __device__ __forceinline__ uint16_t from_float<uint16_t>(float v) {
   return __bfloat16_as_ushort(__float2bfloat16_rn(v));  // round to nearest even, as c10
@@ -108,9 +110,8 @@ __device__ float block_sum(float v) { return block_reduce<warp_sum>(v, 0.0f); }
 
 template <typename S, int VEC>
 __global__ void __launch_bounds__(kMaxThreads)
-    weighted_ce_kernel(S* logits, int64_t V, int64_t ld, int64_t num_valid,
-                       const int64_t* targets, const float* weights, float grad_scale,
-                       float* loss) {
+    weighted_ce_kernel(S* logits, int64_t V, int64_t ld, int64_t num_valid, const int64_t* targets,
+                       const float* weights, float grad_scale, float* loss) {
   const int64_t r = static_cast<int64_t>(gridDim.x) - 1 - blockIdx.x;
   S* x = logits + r * ld;
   const float w = weights[r];
@@ -185,17 +186,16 @@ void launch(S* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
   // Packs need every row start 16-byte aligned: an aligned base and ld a multiple of the pack.
   const bool packed = reinterpret_cast<uintptr_t>(logits) % 16 == 0 && ld % kVec == 0;
   const int64_t work = packed ? (V + kVec - 1) / kVec : V;
-  const int threads =
-      static_cast<int>(work >= kMaxThreads ? kMaxThreads : (work + 31) / 32 * 32);
+  const int threads = static_cast<int>(work >= kMaxThreads ? kMaxThreads : (work + 31) / 32 * 32);
   const dim3 grid(static_cast<unsigned>(rows));
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   check_before_launch(what);
   if (packed) {
-    weighted_ce_kernel<S, kVec><<<grid, threads, 0, s>>>(logits, V, ld, num_valid, targets,
-                                                         weights, grad_scale, loss);
+    weighted_ce_kernel<S, kVec>
+        <<<grid, threads, 0, s>>>(logits, V, ld, num_valid, targets, weights, grad_scale, loss);
   } else {
-    weighted_ce_kernel<S, 1><<<grid, threads, 0, s>>>(logits, V, ld, num_valid, targets, weights,
-                                                      grad_scale, loss);
+    weighted_ce_kernel<S, 1>
+        <<<grid, threads, 0, s>>>(logits, V, ld, num_valid, targets, weights, grad_scale, loss);
   }
   check_launch(what);
 }
@@ -209,9 +209,9 @@ void weighted_ce_cuda_f32(float* logits, int64_t rows, int64_t V, int64_t ld, in
          "weighted_ce_cuda_f32");
 }
 
-void weighted_ce_cuda_bf16(uint16_t* logits, int64_t rows, int64_t V, int64_t ld,
-                           int64_t num_valid, const int64_t* targets, const float* weights,
-                           float grad_scale, float* loss, void* stream) {
+void weighted_ce_cuda_bf16(uint16_t* logits, int64_t rows, int64_t V, int64_t ld, int64_t num_valid,
+                           const int64_t* targets, const float* weights, float grad_scale,
+                           float* loss, void* stream) {
   launch(logits, rows, V, ld, num_valid, targets, weights, grad_scale, loss, stream,
          "weighted_ce_cuda_bf16");
 }
