@@ -218,13 +218,7 @@ class FullySharded final : public Sharding {
     into.files = CheckpointSnapshot::Files::kSharded;
     into.rank = comm_.rank();
     into.world = comm_.world_size();
-    std::vector<at::Tensor> p, m, v;
-    for (const auto& s : adam_.slots()) {
-      p.push_back(s.param);
-      m.push_back(s.exp_avg);
-      v.push_back(s.exp_avg_sq);
-    }
-    into.copy_from(p, m, v);
+    copy_slots(adam_, into);
   }
 
   nlohmann::json checkpoint_format() const override {

@@ -180,13 +180,7 @@ class Replicated final : public Sharding {
     into.files = comm_.rank() == 0 ? CheckpointSnapshot::Files::kFull
                                    : CheckpointSnapshot::Files::kNone;
     if (comm_.rank() != 0) return;  // rank 0 writes the one full copy
-    std::vector<at::Tensor> p, m, v;
-    for (const auto& s : adam_.slots()) {
-      p.push_back(s.param);
-      m.push_back(s.exp_avg);
-      v.push_back(s.exp_avg_sq);
-    }
-    into.copy_from(p, m, v);
+    copy_slots(adam_, into);
   }
 
   nlohmann::json checkpoint_format() const override { return CheckpointFormat{}.to_json(); }

@@ -19,6 +19,17 @@ std::unique_ptr<Sharding> make_fully_sharded(const ShardingOptions& o, const Tra
 
 // A block that runs again in backward must draw its forward's dropout masks: the micro-batch's
 // key travels in the autograd Function's saved data.
+// Copies this process's optimizer slots (values and moments) into a checkpoint snapshot.
+inline void copy_slots(const AdamW& adam, CheckpointSnapshot& into) {
+  std::vector<at::Tensor> p, m, v;
+  for (const auto& s : adam.slots()) {
+    p.push_back(s.param);
+    m.push_back(s.exp_avg);
+    v.push_back(s.exp_avg_sq);
+  }
+  into.copy_from(p, m, v);
+}
+
 inline void save_dropout_key(torch::autograd::AutogradContext* ctx, const DropoutKey& key) {
   ctx->saved_data["dropout_active"] = key.active;
   ctx->saved_data["dropout_seed"] = static_cast<int64_t>(key.seed);
