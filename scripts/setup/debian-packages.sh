@@ -9,8 +9,10 @@ PACKAGES=(
   # libraries
   libtorch-dev libgloo-dev libopenblas0-openmp libyaml-cpp-dev libspdlog-dev
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libssl-dev
-  # compressed corpora for prepare (.gz, .zst)
-  zlib1g-dev libzstd-dev
+  # compressed corpora for prepare (.gz, .zst) and the codecs of Parquet files
+  zlib1g-dev libzstd-dev libsnappy-dev libbrotli-dev liblz4-dev
+  # pretrained tokenizers (tokenizer.json, tiktoken): Unicode regexes with JIT, normalization
+  libpcre2-dev libutf8proc-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # a one-node SLURM of its own for scripts/cluster/slurm/test-slurm.sh (preemption, requeue, time limit)
