@@ -52,6 +52,7 @@ int run(int argc, char** argv) {
   add_train_command(app);
   add_checkpoint_command(app);
   add_eval_command(app);
+  add_score_command(app);
   add_make_cloze_command(app);
   add_generate_command(app);
   add_sweep_command(app);

@@ -24,6 +24,7 @@ void add_bench_generate_command(CLI::App& bench);  // `bench generate`, from add
 void add_train_command(CLI::App& app);
 void add_checkpoint_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_score_command(CLI::App& app);  // `score`: lm_eval's log-likelihoods
 void add_make_cloze_command(CLI::App& app);
 void add_generate_command(CLI::App& app);
 void add_sweep_command(CLI::App& app);
