@@ -16,7 +16,9 @@ DataDir RunDir::data_or(const std::string& data_path) const {
 void RunDir::copy_data_description(const DataDir& from) const {
   const DataDir to = data();
   fs::create_directories(to.root);
-  fs::copy_file(from.tokenizer(), to.tokenizer(), fs::copy_options::overwrite_existing);
+  for (const auto& file : from.tokenizer_files())
+    fs::copy_file(file, fs::path(to.root) / fs::path(file).filename(),
+                  fs::copy_options::overwrite_existing);
   fs::copy_file(from.meta(), to.meta(), fs::copy_options::overwrite_existing);
 }
 

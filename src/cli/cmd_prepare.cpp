@@ -66,9 +66,12 @@ void add_prepare_command(CLI::App& app) {
   auto* vocab = cmd->add_option("--vocab-size", o->vocab_size,
                                 "tokenizer vocabulary (excluding [MASK])")
                     ->check(CLI::Range(260, 1 << 22));
-  auto* tokenizer = cmd->add_option("--tokenizer", o->tokenizer,
-                                    "reuse this SentencePiece .model (no training)")
-                        ->check(CLI::ExistingFile);
+  auto* tokenizer =
+      cmd->add_option(
+             "--tokenizer", o->tokenizer,
+             "use this tokenizer instead of training one: a SentencePiece .model, a Hugging "
+             "Face tokenizer.json (BPE) or a tiktoken file (docs/data.md)")
+          ->check(CLI::ExistingFile);
   auto* model_type = cmd->add_option("--model-type", o->model_type, "tokenizer algorithm")
                          ->check(CLI::IsMember({"bpe", "unigram"}));
   auto* docs = cmd->add_option("--val-docs", o->val_docs, "validation documents (exact count)")

@@ -16,6 +16,18 @@ constexpr uintmax_t kMaxMetaBytes = uintmax_t{256} << 20;
 
 }  // namespace
 
+std::string DataDir::tokenizer() const {
+  for (const char* name : {kTokenizer, "tokenizer.json", "tokenizer.tiktoken"})
+    if (std::filesystem::exists(root + "/" + name)) return root + "/" + name;
+  return root + "/" + kTokenizer;
+}
+
+std::vector<std::string> DataDir::tokenizer_files() const {
+  std::vector<std::string> files = {tokenizer()};
+  if (std::filesystem::exists(files[0] + ".json")) files.push_back(files[0] + ".json");
+  return files;
+}
+
 DataMeta DataMeta::parse(const std::string& text, const std::string& where) {
   DataMeta m;
   m.json = nlohmann::json::parse(text, nullptr, false);

@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "crossover/data/data_dir.h"
 #include "crossover/data/documents.h"
 #include "crossover/data/token_store.h"
 #include "crossover/data/tokenizer.h"
@@ -219,10 +220,13 @@ nlohmann::json data_meta(const Tokenizer& tok, const std::string& model_path,
       {"special_ids",
        {{"pad", sp.pad}, {"unk", sp.unk}, {"bos", sp.bos}, {"eos", sp.eos}, {"mask", sp.mask}}},
       {"tokenizer",
-       {{"file", "tokenizer.model"},
+       {{"file", fs::path(model_path).filename().string()},
         {"sha256", sha256_file(model_path)},
+        {"kind", tok.kind()},
         {"model_type", c.tokenizer_model_type},
-        {"source", c.tokenizer_source}}},
+        {"source", c.tokenizer_source},
+        {"eos_token", tok.piece(sp.eos)},
+        {"mask_appended", tok.mask_appended()}}},
       {"train",
        {{"file", "train.bin"},
         {"documents", train.num_docs()},
@@ -295,9 +299,7 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
     spdlog::info("prepare: shard {}/{}: input files {} to {} of {} ({} .. {})", o.shard_index,
                  o.shard_count, first + 1, last, o.inputs.size(), mine.front(), mine.back());
 
-  const std::string model_path = (out / "tokenizer.model").string();
-  if (fs::absolute(o.tokenizer) != fs::absolute(model_path))
-    fs::copy_file(o.tokenizer, model_path, fs::copy_options::overwrite_existing);
+  const std::string model_path = Tokenizer::install(o.tokenizer, out.string());
   const Tokenizer tok = Tokenizer::load(model_path);
   TokenStoreWriter store((out / kShardStore).string(), tok.vocab_size());
   EncodeStats stats;
@@ -311,22 +313,23 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
     skipped = source->skipped_lines();
   }
   store.finish();
-  nlohmann::json shard = {
-      {"format", kShardFormat},
-      {"shard", o.shard_index},
-      {"shards", o.shard_count},
-      {"inputs", inputs},
-      {"sources", mine},
-      {"doc_split", o.doc_split},
-      {"text_key", o.text_key},
-      {"tokenizer",
-       {{"file", "tokenizer.model"}, {"sha256", sha256_file(model_path)}, {"source", o.tokenizer}}},
-      {"store", kShardStore},
-      {"documents", store.num_docs()},
-      {"tokens", store.num_tokens()},
-      {"input_bytes", stats.file_bytes},
-      {"skipped_lines", skipped},
-      {"crossover_version", kVersion}};
+  nlohmann::json shard = {{"format", kShardFormat},
+                          {"shard", o.shard_index},
+                          {"shards", o.shard_count},
+                          {"inputs", inputs},
+                          {"sources", mine},
+                          {"doc_split", o.doc_split},
+                          {"text_key", o.text_key},
+                          {"tokenizer",
+                           {{"file", fs::path(model_path).filename().string()},
+                            {"sha256", sha256_file(model_path)},
+                            {"source", o.tokenizer}}},
+                          {"store", kShardStore},
+                          {"documents", store.num_docs()},
+                          {"tokens", store.num_tokens()},
+                          {"input_bytes", stats.file_bytes},
+                          {"skipped_lines", skipped},
+                          {"crossover_version", kVersion}};
   atomic_write_file((out / "shard.json").string(), shard.dump(2) + "\n");
   spdlog::info("prepare: shard {}/{}: {} documents, {} tokens, {:.1f} s; join the shards with "
                "`crossover prepare merge`",
@@ -388,10 +391,9 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
                n_val, o.seed, seconds_since(count_start));
 
   // 3. Tokenizer.
-  const std::string model_path = (out / "tokenizer.model").string();
+  std::string model_path = (out / "tokenizer.model").string();
   if (!o.tokenizer.empty()) {
-    if (fs::absolute(o.tokenizer) != fs::absolute(model_path))
-      fs::copy_file(o.tokenizer, model_path, fs::copy_options::overwrite_existing);
+    model_path = Tokenizer::install(o.tokenizer, out.string());
     spdlog::info("prepare: using tokenizer {}", o.tokenizer);
   } else {
     spdlog::info("prepare: training a {} tokenizer, vocabulary {}", o.model_type, o.vocab_size);
@@ -513,14 +515,13 @@ nlohmann::json merge_shards(const MergeOptions& o) {
   }
   const nlohmann::json& first = shards[order[0]];
   const std::string first_dir = dirs[order[0]];
-  const std::string tok_src = (fs::path(first_dir) / "tokenizer.model").string();
+  const std::string tok_src = DataDir{first_dir}.tokenizer();
   if (sha256_file(tok_src) != first.at("tokenizer").at("sha256").get<std::string>())
     throw std::runtime_error(tok_src + ": checksum differs from its shard.json (modified?)");
 
   const fs::path out(o.out_dir);
   claim_output(out, "meta.json", o.force);
-  const std::string model_path = (out / "tokenizer.model").string();
-  fs::copy_file(tok_src, model_path, fs::copy_options::overwrite_existing);
+  const std::string model_path = Tokenizer::install(tok_src, out.string());
   const Tokenizer tok = Tokenizer::load(model_path);
 
   // Open every shard store; check it against its description and the tokenizer.

@@ -5,9 +5,12 @@
 
 #include <climits>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 
+#include "crossover/data/tokenizer_bpe.h"
+#include "crossover/util/fs.h"
 #include "crossover/util/threads.h"
 #include "plugin/spm_api.h"
 
@@ -80,8 +83,48 @@ void Tokenizer::train(const TrainOptions& o,
   if (!ok) throw std::runtime_error("training the SentencePiece tokenizer failed: " + error);
 }
 
+std::string Tokenizer::data_file_name(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[64] = {};
+  in.read(head, sizeof(head));
+  const std::string_view h(head, static_cast<size_t>(in.gcount()));
+  const size_t first = h.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && h[first] == '{') return "tokenizer.json";
+  // A tiktoken file starts with `BASE64 RANK`; a SentencePiece model is binary protobuf.
+  const size_t space = h.find(' ');
+  bool tiktoken = space != std::string_view::npos && space > 0;
+  for (size_t i = 0; tiktoken && i < space; ++i)
+    tiktoken = std::isalnum(static_cast<unsigned char>(h[i])) || h[i] == '+' || h[i] == '/' ||
+               h[i] == '=';
+  if (tiktoken && fs::path(path).extension() != ".model") return "tokenizer.tiktoken";
+  return "tokenizer.model";
+}
+
+std::string Tokenizer::install(const std::string& given, const std::string& dir) {
+  const std::string name = data_file_name(given);
+  const fs::path dest = fs::path(dir) / name;
+  std::string sidecar;
+  if (name == "tokenizer.tiktoken") sidecar = Tokenizer::load(given).pretrained_->sidecar_json();
+  for (const char* other :
+       {"tokenizer.model", "tokenizer.json", "tokenizer.tiktoken", "tokenizer.tiktoken.json"})
+    if (other != name && !(sidecar.size() && std::string(other) == name + ".json"))
+      fs::remove(fs::path(dir) / other);
+  if (fs::absolute(given).lexically_normal() != fs::absolute(dest).lexically_normal())
+    fs::copy_file(given, dest, fs::copy_options::overwrite_existing);
+  if (!sidecar.empty()) atomic_write_file(dest.string() + ".json", sidecar);
+  return dest.string();
+}
+
 Tokenizer Tokenizer::load(const std::string& model_path) {
   if (!fs::exists(model_path)) throw std::runtime_error(model_path + ": tokenizer model not found");
+  if (data_file_name(model_path) != "tokenizer.model") {
+    Tokenizer t;
+    t.pretrained_ = bpe::PretrainedTokenizer::load(model_path);
+    t.path_ = model_path;
+    const auto& p = *t.pretrained_;
+    t.special_ = {p.pad(), p.unk(), p.bos(), p.eos(), p.mask()};
+    return t;
+  }
   std::string error;
   spm::Model* m = plugin().load(model_path.c_str(), &error);
   if (!m) throw std::runtime_error(model_path + ": not a SentencePiece model: " + error);
@@ -102,6 +145,10 @@ Tokenizer::~Tokenizer() = default;
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
   std::vector<int32_t> ids;
+  if (pretrained_) {
+    pretrained_->encode(text, &ids);
+    return ids;
+  }
   std::string error;
   if (!model_->encode(text, &ids, &error))
     throw std::runtime_error(path_ + ": encoding failed: " + error);
@@ -110,6 +157,10 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string out, part, error;
+  if (pretrained_) {
+    for (int32_t id : ids) out += id == special_.mask ? std::string("[MASK]") : token_bytes(id);
+    return out;
+  }
   std::vector<int32_t> run;
   auto flush = [&] {
     if (run.empty()) return;
@@ -130,10 +181,19 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
   return out;
 }
 
-int Tokenizer::vocab_size() const { return model_->vocab_size(); }
+int Tokenizer::vocab_size() const { return pretrained_ ? special_.mask : model_->vocab_size(); }
 
 std::string Tokenizer::piece(int32_t id) const {
-  return id == special_.mask ? "[MASK]" : model_->piece(id);
+  if (id == special_.mask && (!pretrained_ || pretrained_->mask_appended())) return "[MASK]";
+  return pretrained_ ? pretrained_->token_bytes(id) : model_->piece(id);
 }
+
+std::string Tokenizer::token_bytes(int32_t id) const { return piece(id); }
+
+std::string Tokenizer::kind() const {
+  return pretrained_ ? pretrained_->kind() : std::string("sentencepiece");
+}
+
+bool Tokenizer::mask_appended() const { return !pretrained_ || pretrained_->mask_appended(); }
 
 }  // namespace crossover

@@ -1,5 +1,7 @@
 // A prepared data directory (`crossover prepare --out DIR`), its file names in one place:
-//   DIR/tokenizer.model   SentencePiece model (the vocabulary; [MASK] is id vocab_size)
+//   DIR/tokenizer.model   SentencePiece model (the vocabulary; [MASK] is id vocab_size), or
+//   DIR/tokenizer.json    a pretrained Hugging Face tokenizer, or
+//   DIR/tokenizer.tiktoken  a tiktoken ranks file, with tokenizer.tiktoken.json (its encoding)
 //   DIR/meta.json         what was prepared: vocab_size, special ids, documents, provenance
 //   DIR/train.bin, val.bin  token stores (data/token_store.h)
 // A run directory keeps a copy of tokenizer.model and meta.json in RUN_DIR/data/
@@ -8,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +24,10 @@ struct DataDir {
 
   std::string root;
 
-  std::string tokenizer() const { return root + "/" + kTokenizer; }
+  // The tokenizer file that exists (tokenizer.model when none does).
+  std::string tokenizer() const;
+  // It and the files it needs beside it.
+  std::vector<std::string> tokenizer_files() const;
   std::string meta() const { return root + "/" + kMeta; }
   std::string train() const { return root + "/" + kTrain; }
   std::string val() const { return root + "/" + kVal; }

@@ -1,7 +1,10 @@
-// Tokenizer: a SentencePiece model (BPE or unigram, byte fallback) plus crossover's reserved
-// ids. pad, unk, bos and eos are pieces of the SentencePiece vocabulary; [MASK] is not: it is
-// the id just past the vocabulary (vocab_size()), so the model's embedding has one extra row
-// for it and the LM head never predicts it.
+// Tokenizer: a SentencePiece model (BPE or unigram, byte fallback), a Hugging Face
+// tokenizer.json (BPE) or a tiktoken ranks file (tokenizer_bpe.h), plus crossover's reserved
+// ids. pad, unk, bos and eos are pieces of the vocabulary (-1 when it has none; eos is
+// required); [MASK] is the id just past the vocabulary (vocab_size()), so the model's embedding
+// has one extra row for it and the LM head never predicts it. A pretrained vocabulary without a
+// mask token gets one appended (id = its largest id + 1); a mask token of the file serves only
+// when it is the file's last id.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +17,9 @@ namespace crossover {
 
 namespace spm {
 class Model;
+}
+namespace bpe {
+class PretrainedTokenizer;
 }
 
 struct SpecialIds {
@@ -34,7 +40,8 @@ class Tokenizer {
   // Trains on the sentences `next` yields (it returns false when exhausted).
   static void train(const TrainOptions& options,
                     const std::function<bool(std::string*)>& next_sentence);
-  // Loads a .model file; the error names the file.
+  // Loads a SentencePiece .model, a tokenizer.json or a tiktoken file (told apart by their
+  // content); the error names the file.
   static Tokenizer load(const std::string& model_path);
 
   Tokenizer(Tokenizer&&) noexcept;
@@ -44,14 +51,28 @@ class Tokenizer {
   std::vector<int32_t> encode(const std::string& text) const;
   // [MASK] ids decode as the text "[MASK]".
   std::string decode(const std::vector<int32_t>& ids) const;
-  int vocab_size() const;  // SentencePiece pieces, excluding [MASK]
+  int vocab_size() const;  // ids below [MASK] (pieces of the vocabulary)
   const SpecialIds& special() const { return special_; }
   const std::string& path() const { return path_; }
   std::string piece(int32_t id) const;
+  // "sentencepiece", "huggingface" or "tiktoken".
+  std::string kind() const;
+  // Whether [MASK] is an id crossover added past the file's vocabulary.
+  bool mask_appended() const;
+  // The text of an id's token, raw bytes (pretrained tokenizers; SentencePiece: piece()).
+  std::string token_bytes(int32_t id) const;
+  // The file name a prepared directory gives this tokenizer: tokenizer.model, tokenizer.json
+  // or tokenizer.tiktoken.
+  static std::string data_file_name(const std::string& path);
+  // Copies the tokenizer file `given` into directory `dir` under data_file_name() (a tiktoken
+  // file with its encoding beside it as tokenizer.tiktoken.json), removing another format's
+  // file left there; returns the copy's path.
+  static std::string install(const std::string& given, const std::string& dir);
 
  private:
   Tokenizer() = default;
   std::unique_ptr<spm::Model> model_;
+  std::unique_ptr<bpe::PretrainedTokenizer> pretrained_;
   SpecialIds special_;
   std::string path_;
 };
