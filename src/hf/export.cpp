@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 
@@ -82,6 +83,46 @@ void write_tokenizer(const fs::path& dir, const Tokenizer& tok, int64_t vocab, i
   write_json(dir / "special_tokens_map.json", map);
 }
 
+// A pretrained tokenizer.json, as crossover encodes with it: without its post-processor (the
+// documents carry no bos; tokenizer(text) gives crossover's ids) and with the [MASK] that
+// crossover appended, loaded by AutoTokenizer as PreTrainedTokenizerFast.
+void write_pretrained_tokenizer(const fs::path& dir, const Tokenizer& tok, int64_t vocab,
+                                int64_t seq_len) {
+  std::ifstream in(tok.path());
+  auto j = nlohmann::ordered_json::parse(in, nullptr, false);
+  if (j.is_discarded()) throw std::runtime_error(tok.path() + ": malformed JSON");
+  j["post_processor"] = nullptr;
+  j["truncation"] = nullptr;
+  j["padding"] = nullptr;
+  const SpecialIds& s = tok.special();
+  if (tok.mask_appended()) {
+    nlohmann::ordered_json entry = {{"id", vocab}};
+    const nlohmann::ordered_json fields = special_token("[MASK]");
+    for (const auto& [k, v] : fields.items()) entry[k] = v;
+    j["added_tokens"].push_back(entry);
+  }
+  atomic_write_file((dir / "tokenizer.json").string(), j.dump(2) + "\n");
+  nlohmann::ordered_json config, map, added = nlohmann::ordered_json::object();
+  config["tokenizer_class"] = "PreTrainedTokenizerFast";
+  config["clean_up_tokenization_spaces"] = false;
+  config["model_max_length"] = seq_len;
+  const std::pair<const char*, int32_t> roles[] = {{"pad_token", s.pad},
+                                                   {"unk_token", s.unk},
+                                                   {"bos_token", s.bos},
+                                                   {"eos_token", s.eos},
+                                                   {"mask_token", s.mask}};
+  for (const auto& [role, id] : roles) {
+    if (id < 0) continue;
+    const std::string content = tok.piece(id);
+    config[role] = content;
+    map[role] = content;
+    added[std::to_string(id)] = special_token(content);
+  }
+  config["added_tokens_decoder"] = added;
+  write_json(dir / "tokenizer_config.json", config);
+  write_json(dir / "special_tokens_map.json", map);
+}
+
 }  // namespace
 
 ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
@@ -106,6 +147,11 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   const DataDir data = RunDir{run_dir}.data_or(config.data.path);
   const int64_t vocab = DataMeta::read(data.root).vocab_size;
   const Tokenizer tok = Tokenizer::load(data.tokenizer());
+  if (tok.kind() == "tiktoken")
+    throw std::runtime_error(data.tokenizer() +
+                             ": export hf writes the tokenizer files of SentencePiece and "
+                             "tokenizer.json runs; a tiktoken run has no transformers tokenizer "
+                             "to write (encode with tiktoken's own encoding instead)");
   if (tok.vocab_size() != vocab)
     throw std::runtime_error(data.tokenizer() + " has " + std::to_string(tok.vocab_size()) +
                              " pieces but " + data.meta() + " says vocab_size " +
@@ -179,7 +225,8 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   // The head has a [MASK] column (hf/model_map.h); generate() must never pick it.
   gen["suppress_tokens"] = nlohmann::ordered_json::array({vocab});
   write_json(tmp / "generation_config.json", gen);
-  write_tokenizer(tmp, tok, vocab, config.data.seq_len);
+  if (tok.kind() == "sentencepiece") write_tokenizer(tmp, tok, vocab, config.data.seq_len);
+  else write_pretrained_tokenizer(tmp, tok, vocab, config.data.seq_len);
 
   if (fs::exists(out)) fs::remove(out);  // empty, checked above
   fs::rename(tmp, out);
