@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "crossover/data/line_reader.h"
+#include "parquet_reader.h"
 
 namespace crossover {
 
@@ -62,6 +63,7 @@ class Files final : public DocumentSource {
       const auto size = fs::file_size(p, ec);
       if (ec) throw std::runtime_error(p + ": cannot read input file: " + ec.message());
       total_ += static_cast<int64_t>(size);
+      parquet_.push_back(is_parquet(p));
     }
     rewind();
   }
@@ -69,6 +71,11 @@ class Files final : public DocumentSource {
   bool next(std::string* doc) override {
     doc->clear();
     while (file_index_ < paths_.size()) {
+      if (parquet_[file_index_]) {
+        if (next_parquet(doc)) return true;
+        close_current();
+        continue;
+      }
       if (!reader_) reader_ = std::make_unique<LineReader>(paths_[file_index_]);
       if (is_json_lines(paths_[file_index_])) {
         if (next_json(doc)) return true;
@@ -88,16 +95,19 @@ class Files final : public DocumentSource {
 
   void rewind() override {
     reader_.reset();
+    table_.reset();
     file_index_ = 0;
     done_bytes_ = done_text_bytes_ = 0;
     skipped_ = 0;
     skipped_examples_.clear();
   }
   int64_t bytes_read() const override {
-    return done_bytes_ + (reader_ ? reader_->file_bytes() : 0);
+    return done_bytes_ + (reader_ ? reader_->file_bytes() : 0) +
+           (table_ ? table_->file_bytes() : 0);
   }
   int64_t text_bytes_read() const override {
-    return done_text_bytes_ + (reader_ ? reader_->text_bytes() : 0);
+    return done_text_bytes_ + (reader_ ? reader_->text_bytes() : 0) +
+           (table_ ? table_->text_bytes() : 0);
   }
   int64_t total_bytes() const override { return total_; }
   std::vector<std::string> sources() const override { return paths_; }
@@ -113,13 +123,38 @@ class Files final : public DocumentSource {
         if (!doc->empty()) return true;
         continue;
       }
-      const std::string where = reader_->path() + ":" + std::to_string(reader_->line_number());
-      if (!format_.skip_bad_lines)
-        throw std::runtime_error(where + ": " + error + " (--skip-bad-lines skips such lines)");
-      ++skipped_;
-      if (skipped_examples_.size() < 5) skipped_examples_.push_back(where + ": " + error);
+      skip_or_throw(reader_->path() + ":" + std::to_string(reader_->line_number()), error,
+                    " (--skip-bad-lines skips such lines)");
     }
     return false;
+  }
+  // Parquet: the next row whose text column holds a non-empty string. A null or a value that is
+  // not UTF-8 is a malformed row, reported as FILE:ROW (0-based, as pyarrow numbers rows); an
+  // empty string is no document, as in JSON lines.
+  bool next_parquet(std::string* doc) {
+    if (!table_)
+      table_ = std::make_unique<ParquetTextReader>(paths_[file_index_], format_.text_key);
+    ParquetTextReader::Value kind;
+    while (table_->next(doc, &kind)) {
+      if (kind == ParquetTextReader::Value::text) {
+        if (!doc->empty()) return true;
+        continue;
+      }
+      const std::string error = kind == ParquetTextReader::Value::null
+                                    ? "\"" + format_.text_key + "\" is null, expected a string"
+                                    : "\"" + format_.text_key + "\" is not valid UTF-8 (at byte " +
+                                          std::to_string(table_->invalid_utf8_at()) +
+                                          " of the value)";
+      doc->clear();
+      skip_or_throw(table_->path() + ":" + std::to_string(table_->row()), error,
+                    " (--skip-bad-lines skips such rows)");
+    }
+    return false;
+  }
+  void skip_or_throw(const std::string& where, const std::string& error, const char* hint) {
+    if (!format_.skip_bad_lines) throw std::runtime_error(where + ": " + error + hint);
+    ++skipped_;
+    if (skipped_examples_.size() < 5) skipped_examples_.push_back(where + ": " + error);
   }
   // Text: a line, or a paragraph accumulated into *doc until a blank line.
   bool next_text(std::string* doc) {
@@ -137,14 +172,23 @@ class Files final : public DocumentSource {
     return false;
   }
   void close_current() {
-    done_bytes_ += reader_->file_bytes();
-    done_text_bytes_ += reader_->text_bytes();
+    if (reader_) {
+      done_bytes_ += reader_->file_bytes();
+      done_text_bytes_ += reader_->text_bytes();
+    }
+    if (table_) {
+      done_bytes_ += table_->file_bytes();
+      done_text_bytes_ += table_->text_bytes();
+    }
     reader_.reset();
+    table_.reset();
     ++file_index_;
   }
   std::vector<std::string> paths_;
   FileFormat format_;
+  std::vector<bool> parquet_;  // per file: read as a Parquet table
   std::unique_ptr<LineReader> reader_;
+  std::unique_ptr<ParquetTextReader> table_;
   std::string line_;
   size_t file_index_ = 0;
   int64_t done_bytes_ = 0, done_text_bytes_ = 0, total_ = 0;

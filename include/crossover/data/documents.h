@@ -1,5 +1,6 @@
 // Document sources for `crossover prepare`: text files split into documents, JSON-lines files
-// (one document per line), either of them gzip- or zstd-compressed, and the bundled King James
+// (one document per line), either of them gzip- or zstd-compressed, Parquet files (one document
+// per row, from one string column; src/data/parquet_reader.h), and the bundled King James
 // Bible. Every source is streamed (one document in memory at a time) and can be rewound, because
 // prepare reads the corpus in several passes; every pass yields the same documents.
 #pragma once
@@ -39,16 +40,20 @@ struct FileFormat {
   // lines) or "file" (one document per file; that file is held in memory).
   std::string split = "line";
   // JSON-lines files (named *.jsonl, *.ndjson or *.json, before any .gz/.zst): one JSON object
-  // per line, the document being the string under this key. Blank lines and empty strings are
-  // not documents.
+  // per line, the document being the string under this key. Parquet files (*.parquet, or the
+  // PAR1 magic): one row per document, the string column of this name. Blank lines and empty
+  // strings are not documents.
   std::string text_key = "text";
-  // A malformed JSON line (not JSON, not an object, no such key, not a string) stops reading
-  // with FILE:LINE: what was wrong, unless this is set: then it is counted and skipped.
+  // A malformed JSON line (not JSON, not an object, no such key, not a string) or Parquet row
+  // (null, not UTF-8) stops reading with FILE:LINE (FILE:ROW, 0-based) and what was wrong, unless
+  // this is set: then it is counted and skipped.
   bool skip_bad_lines = false;
 };
 
 // True for the names read as JSON lines.
 bool is_json_lines(const std::string& path);
+// True for Parquet files: named *.parquet, *.parq or *.pq, or with the "PAR1" magic at both ends.
+bool is_parquet(const std::string& path);
 
 // Files read in order, each decompressed by its name (.gz, .zst; see line_reader.h).
 std::unique_ptr<DocumentSource> open_files(const std::vector<std::string>& paths,
