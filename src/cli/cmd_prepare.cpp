@@ -52,11 +52,12 @@ void add_prepare_command(CLI::App& app) {
   auto o = std::make_shared<PrepareOptions>();
   auto* cmd = app.add_subcommand(
       "prepare",
-      "Train a tokenizer and write train/val token stores from text or JSON-lines files (.gz and "
-      ".zst too) or the bundled KJV");
-  cmd->add_option("--input", o->inputs,
-                  "input files, read in order: text, or JSON lines when named *.jsonl, *.ndjson "
-                  "or *.json; each may be gzip (.gz) or zstd (.zst) compressed");
+      "Train a tokenizer and write train/val token stores from text, JSON-lines (.gz and .zst "
+      "too) or Parquet files, the bundled KJV, or convert a Megatron indexed dataset");
+  auto* input = cmd->add_option("--input", o->inputs,
+                                "input files, read in order: text, JSON lines when named *.jsonl, "
+                                "*.ndjson or *.json (each may be gzip (.gz) or zstd (.zst) "
+                                "compressed), or Parquet (*.parquet, or by its PAR1 magic)");
   auto* corpus = cmd->add_option("--corpus", o->corpus,
                                  "bundled corpus instead of --input: kjv (one document per "
                                  "chapter, from Debian's bible-kjv)")
@@ -85,10 +86,11 @@ void add_prepare_command(CLI::App& app) {
                   "how text files split into documents: line, blank-line (paragraphs) or file")
       ->check(CLI::IsMember({"line", "blank-line", "file"}));
   cmd->add_option("--text-key", o->text_key,
-                  "JSON-lines files: the key holding each document's text (default text)");
+                  "JSON-lines and Parquet files: the key (column) holding each document's text "
+                  "(default text)");
   cmd->add_flag("--skip-bad-lines", o->skip_bad_lines,
-                "count and skip malformed JSON lines (reported at the end) instead of stopping "
-                "at the first with FILE:LINE");
+                "count and skip malformed JSON lines and Parquet rows (null, not UTF-8; reported "
+                "at the end) instead of stopping at the first with FILE:LINE or FILE:ROW");
   auto* seed = cmd->add_option("--seed", o->seed,
                                "seed of the validation split and tokenizer sampling");
   cmd->add_option("--threads", o->threads, "encoding threads (default: all cores)");
@@ -97,6 +99,20 @@ void add_prepare_command(CLI::App& app) {
                              "stop after writing tokenizer.model (to give every shard with "
                              "--tokenizer)")
                    ->excludes(tokenizer);
+  auto* megatron =
+      cmd->add_option("--from-megatron", o->megatron_prefixes,
+                      "instead of --input: convert Megatron indexed datasets PREFIX (PREFIX.bin + "
+                      "PREFIX.idx, already tokenised with --tokenizer), one document each")
+          ->excludes(input)
+          ->excludes(corpus)
+          ->excludes(vocab)
+          ->excludes(model_type)
+          ->needs(tokenizer);
+  cmd->add_option("--megatron-eod", o->megatron_eod,
+                  "--from-megatron: strip (default) or keep a document's final eos token (the "
+                  "sampler appends eos to every document)")
+      ->check(CLI::IsMember({"strip", "keep"}))
+      ->needs(megatron);
   auto shard_text = std::make_shared<std::string>();
   cmd->add_option("--shard", *shard_text,
                   "i/N: encode only shard i of N (contiguous input files, balanced by size) "
@@ -109,6 +125,7 @@ void add_prepare_command(CLI::App& app) {
       ->excludes(fraction)
       ->excludes(seed)
       ->excludes(only)
+      ->excludes(megatron)
       ->needs(tokenizer);
   add_merge_command(*cmd);
   cmd->callback([o, cmd, out, shard_text] {

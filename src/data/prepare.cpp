@@ -22,6 +22,7 @@
 #include "crossover/util/random.h"
 #include "crossover/util/threads.h"
 #include "crossover/version.h"
+#include "megatron_reader.h"
 
 namespace crossover {
 
@@ -338,6 +339,84 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
   return shard;
 }
 
+// `--from-megatron`: the documents of Megatron indexed datasets, already token ids, copied into
+// the stores with the validation split of a text corpus (one pass: their count is in the .idx).
+nlohmann::json prepare_megatron(const PrepareOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!o.inputs.empty() || !o.corpus.empty())
+    throw std::invalid_argument("--from-megatron: give it instead of --input or --corpus");
+  if (o.tokenizer.empty())
+    throw std::invalid_argument(
+        "--from-megatron: needs --tokenizer FILE, the tokenizer the corpus was encoded with");
+  if (o.tokenizer_only || o.shard_count > 0)
+    throw std::invalid_argument("--from-megatron: no --tokenizer-only or --shard (nothing to "
+                                "encode: the conversion is one pass over the files)");
+  if (o.megatron_eod != "strip" && o.megatron_eod != "keep")
+    throw std::invalid_argument("--megatron-eod: expected strip or keep, got " + o.megatron_eod);
+  std::vector<MegatronDataset> sets;  // every file checked before anything is written
+  int64_t n_docs = 0, input_bytes = 0;
+  for (const auto& prefix : o.megatron_prefixes) {
+    sets.emplace_back(prefix);
+    n_docs += static_cast<int64_t>(sets.back().num_documents());
+    input_bytes += sets.back().file_bytes();
+    spdlog::info("prepare: {}: {} documents, {} sequences, {} {} tokens", prefix,
+                 sets.back().num_documents(), sets.back().num_sequences(), sets.back().num_tokens(),
+                 sets.back().dtype_name());
+  }
+  const int64_t n_val = validation_count(n_docs, o.val_docs, o.val_fraction);
+  const fs::path out(o.out_dir);
+  claim_output(out, "meta.json", o.force);
+  const std::string model_path = Tokenizer::install(o.tokenizer, out.string());
+  const Tokenizer tok = Tokenizer::load(model_path);
+  const int32_t eos = tok.special().eos;
+  const bool strip = o.megatron_eod == "strip";
+
+  ValidationSplit split(n_docs, n_val, o.seed);
+  TokenStoreWriter train_w((out / "train.bin").string(), tok.vocab_size());
+  TokenStoreWriter val_w((out / "val.bin").string(), tok.vocab_size());
+  std::vector<int32_t> ids;
+  int64_t ending_in_eos = 0, done_bytes = 0, tokens = 0;
+  Progress progress("prepare: converting", input_bytes);
+  for (const auto& set : sets) {
+    for (uint64_t d = 0; d < set.num_documents(); ++d) {
+      set.document(d, static_cast<uint64_t>(tok.vocab_size()), &ids);
+      if (!ids.empty() && ids.back() == eos) {
+        ++ending_in_eos;
+        if (strip) ids.pop_back();
+      }
+      (split.next_is_validation() ? val_w : train_w).add_document(ids);
+      tokens += static_cast<int64_t>(ids.size());
+      if (d % 4096 == 0) progress.update(done_bytes, tokens);
+    }
+    done_bytes += set.file_bytes();
+  }
+  progress.finish();
+  train_w.finish();
+  val_w.finish();
+  spdlog::info("prepare: {} of {} documents ended in eos (id {}){}", ending_in_eos, n_docs, eos,
+               ending_in_eos == 0 ? ""
+               : strip            ? ": stripped (the sampler appends eos after every document)"
+                                  : ": kept (--megatron-eod keep)");
+  if (ending_in_eos == 0)
+    spdlog::warn("prepare: no document ends in eos ({}): written without --append-eod, or with "
+                 "another tokenizer than {}?",
+                 tok.piece(eos), o.tokenizer);
+
+  CorpusDescription c;
+  c.sources = o.megatron_prefixes;
+  c.corpus = "megatron";
+  c.doc_split = "megatron-document";
+  c.tokenizer_model_type = "given";
+  c.tokenizer_source = o.tokenizer;
+  c.input_bytes = input_bytes;
+  c.seed = o.seed;
+  nlohmann::json meta = data_meta(tok, model_path, train_w, val_w, c);
+  meta["megatron"] = {{"eod", o.megatron_eod}, {"documents_ending_in_eos", ending_in_eos}};
+  atomic_write_file((out / "meta.json").string(), meta.dump(2) + "\n");
+  log_stores(train_w, val_w, tok, seconds_since(start));
+  return meta;
+}
+
 }  // namespace
 
 std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_bytes, int index,
@@ -370,6 +449,7 @@ std::pair<size_t, size_t> shard_file_range(const std::vector<int64_t>& file_byte
 nlohmann::json prepare_corpus(const PrepareOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   const int threads = o.threads > 0 ? o.threads : available_cores();
+  if (!o.megatron_prefixes.empty()) return prepare_megatron(o);
   if (o.shard_count > 0 || o.shard_index >= 0) {
     if (o.tokenizer_only) throw std::invalid_argument("--shard and --tokenizer-only are exclusive");
     return prepare_shard(o, threads);

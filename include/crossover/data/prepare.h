@@ -47,10 +47,17 @@ struct PrepareOptions {
   bool tokenizer_only = false;     // stop after writing tokenizer.model (steps 1-3)
   int shard_index = -1;            // >= 0: prepare shard shard_index of shard_count
   int shard_count = 0;
+  // Instead of inputs: already tokenised Megatron indexed datasets (PREFIX.bin/.idx), converted
+  // document for document with `tokenizer` (which gives the vocabulary and eos); see
+  // src/data/megatron_reader.h. megatron_eod: "strip" drops a document's last token when it is
+  // eos (the sampler appends eos to every document), "keep" keeps it.
+  std::vector<std::string> megatron_prefixes;
+  std::string megatron_eod = "strip";
 };
 
 // Runs the pipeline and returns meta.json's content (shard.json's for a shard; for
-// tokenizer_only, the tokenizer's description).
+// tokenizer_only, the tokenizer's description). With megatron_prefixes the documents are
+// copied, not encoded: the same validation split, the same stores and meta.json.
 nlohmann::json prepare_corpus(const PrepareOptions& options);
 
 struct MergeOptions {
