@@ -7,9 +7,9 @@ after the point (`mdm-t48M-seed0`), grouped by the sweep's name, with the point'
 objective and group in its config. A run directory is one W&B run named after the directory.
 
 Every event of metrics.jsonl becomes a history row at its `step`: `train/loss`, `train/lr`, ...,
-`train/time/step_s`, `eval/val_loss`, `eval/tasks/NAME/acc`, `checkpoint/seconds`, and the shared
-axes `tokens`, `unique_tokens`, `epoch`, `flops`. `run` events go to the config, `end` to the
-summary (`status`, `reason`), and a finished or failed run is closed.
+`train/time/step_s`, `eval/val_loss`, `eval/tasks/NAME/acc`, and the shared
+axes `tokens`, `unique_tokens`, `epoch`, `flops`. `run` events go to the config, `checkpoint` and
+`end` to the summary (`checkpoint/step`, `checkpoint/seconds`, `status`, `reason`), and a finished or failed run is closed.
 
 It resumes where it left off: the W&B run id is fixed by the sweep and point names, and
 DIR/wandb/crossover-follow.json records how many bytes of each metrics.jsonl were logged, so a
@@ -34,7 +34,7 @@ def flatten(prefix, value, out):
         for k, v in value.items():
             flatten(f"{prefix}/{k}" if prefix else str(k), v, out)
     elif isinstance(value, bool):
-        out[prefix] = int(value)
+        pass  # flags (checkpoint/background) are not curves
     elif isinstance(value, (int, float)):
         out[prefix] = value
     return out
@@ -46,7 +46,7 @@ AXES = ("tokens", "unique_tokens", "epoch", "flops")
 def history_row(event):
     """The W&B history row of a train/eval/checkpoint event (None for other kinds)."""
     kind = event.get("kind")
-    if kind not in ("train", "eval", "checkpoint") or "step" not in event:
+    if kind not in ("train", "eval") or "step" not in event:
         return None
     row = {k: event[k] for k in AXES if isinstance(event.get(k), (int, float))}
     fields = {k: v for k, v in event.items() if k not in (*AXES, "kind", "step", "path")}
@@ -153,6 +153,10 @@ class Follower:
                     self.open(r).config.update(
                         {k: v for k, v in event.items() if k not in ("kind", "step", *AXES)},
                         allow_val_change=True)
+                elif kind == "checkpoint":  # written after later steps when in the background
+                    run = self.open(r)
+                    run.summary["checkpoint/step"] = step
+                    run.summary["checkpoint/seconds"] = event.get("seconds")
                 elif kind == "end":
                     run = self.open(r)
                     run.summary["status"] = event.get("status")

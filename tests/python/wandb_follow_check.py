@@ -136,7 +136,7 @@ def main():
             if key not in logged or abs(logged[key] - v) > 1e-12 * max(1, abs(v)):
                 fail(f"{rid}: {key} expected {v}, logged {logged.get(key)}")
         for key in logged:
-            if key[1].split("/")[0] in ("train", "eval", "checkpoint") and key not in expected:
+            if key[1].split("/")[0] in ("train", "eval") and key not in expected:
                 fail(f"{rid}: {key} logged but not in metrics.jsonl")
         if run["summary"].get("status") != "finished":
             fail(f"{rid}: summary status {run['summary'].get('status')}")
