@@ -99,16 +99,32 @@ class C10dComm final : public Comm {
   at::Device device() const override { return device_; }
   using Comm::all_reduce_sum;
 
-  void all_reduce_sum(at::Tensor& t) override {
+  void all_reduce_sum(at::Tensor& t) override { all_reduce_sum_async(t)->wait(); }
+
+  // NCCL runs the all-reduce on its own stream, after the work queued so far on the current
+  // stream; Work::wait() then makes the current stream wait for it (the host goes on). Gloo runs
+  // it on its threads; Work::wait() blocks until it is done.
+  std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& t) override {
+    struct Handle final : Pending {
+      C10dComm* self;
+      WorkPtr work;
+      at::Tensor wide, t;  // Gloo and bf16: the fp32 sum, rounded back into t at wait()
+      void wait() override {
+        self->wait(work, "all_reduce");
+        if (wide.defined()) t.copy_(wide);
+      }
+    };
     check(t, "all_reduce");
-    if (widened_on_gloo(t)) {
-      at::Tensor wide = t.to(at::kFloat);
-      all_reduce_sum(wide);
-      t.copy_(wide);
-      return;
-    }
+    auto h = std::make_unique<Handle>();
+    h->self = this;
     std::vector<at::Tensor> ts{t};
-    wait(call([&](auto& pg) { return pg->allreduce(ts); }), "all_reduce");
+    if (widened_on_gloo(t)) {
+      h->wide = t.to(at::kFloat);
+      h->t = t;
+      ts = {h->wide};
+    }
+    h->work = call([&](auto& pg) { return pg->allreduce(ts); });
+    return h;
   }
 
   void all_gather(const at::Tensor& shard, at::Tensor& full) override {

@@ -1,10 +1,20 @@
 // none and ddp: every rank holds the full fp32 parameters (one leaf tensor per group, so the
 // gradient of a group is one flat buffer). ddp sums gradients over ranks in buckets of
-// distributed.bucket_mb after the last micro-batch. The loss weights are already normalised by
-// the global batch, so the sum over ranks is the global-batch gradient (the same as averaging
+// distributed.bucket_mb (grad_buckets.h), once per step. The loss weights are already normalised
+// by the global batch, so the sum over ranks is the global-batch gradient (the same as averaging
 // per-rank means). With distributed.recompute: full, each block keeps only its input and runs
 // again in backward (CheckpointedBlock), as fsdp does. On the CPU with hardware.cpu_workers > 1
 // a micro-batch's rows are split over worker threads (util/worker_pool.h).
+//
+// distributed.overlap_grad_reduce (ddp with a process group, one worker): every group reaches
+// the graph through a GradTap, which in backward adds the group's gradient into its fp32 buffer
+// itself (so autograd's AccumulateGrad gets nothing), and in the step's last micro-batch tells the
+// buckets the group is final: a bucket's all-reduce starts while the backward of the layers below
+// runs, and reduce_gradients only waits for what is still in flight. A tap is a graph node, not a
+// hook on the leaf: LibTorch 1.13 has no post-accumulate hook, and a pre-hook cannot keep
+// AccumulateGrad from adding. Each group's flat (its tap, or its copy in the compute dtype) is
+// made just before the layer that uses it: autograd runs ready nodes latest-made first, so a
+// node made before the forward would run only once the whole backward is done.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
@@ -17,6 +27,7 @@
 #include "crossover/model/loss_head.h"
 #include "crossover/optim/weight_decay.h"
 #include "crossover/util/worker_pool.h"
+#include "grad_buckets.h"
 #include "strategies.h"
 
 namespace crossover {
@@ -73,6 +84,21 @@ struct CheckpointedBlock : public torch::autograd::Function<CheckpointedBlock> {
   }
 };
 
+class Replicated;
+
+// The identity on a group's fp32 leaf (or its copy in the compute dtype), whose backward hands
+// the group's gradient to the owner instead of autograd's accumulation.
+struct GradTap : public torch::autograd::Function<GradTap> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& leaf,
+                            Replicated* owner, int64_t group, at::ScalarType dtype) {
+    ctx->saved_data["owner"] = reinterpret_cast<int64_t>(owner);
+    ctx->saved_data["group"] = group;
+    return dtype == leaf.scalar_type() ? leaf : leaf.to(dtype);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out);
+};
+
 class Replicated final : public Sharding {
  public:
   Replicated(const ShardingOptions& o, const Transformer& model, const OptimizerConfig& opt,
@@ -92,6 +118,13 @@ class Replicated final : public Sharding {
     }
     if (o.cpu_workers > 1 && o.device.is_cpu())
       pool_ = std::make_unique<WorkerPool>(o.cpu_workers, o.threads_per_worker);
+    if (o.kind == ShardingKind::kDdp && comm.has_process_group()) {
+      std::vector<at::Tensor> grads;
+      for (const auto& m : masters_) grads.push_back(m.grad());
+      buckets_ = std::make_unique<GradBuckets>(grads, o.bucket_bytes, o.reduce_dtype, comm);
+      // Workers build their graphs on leaves of their own, added up only after the backward.
+      tapped_ = o.overlap_grad_reduce && !pool_;
+    }
   }
 
   std::string name() const override { return to_string(options_.kind); }
@@ -106,50 +139,36 @@ class Replicated final : public Sharding {
     }
   }
 
-  at::Tensor forward_backward(const Batch& batch, bool /*last*/) override {
+  at::Tensor forward_backward(const Batch& batch, bool last) override {
     const int64_t parts = pool_ ? std::min<int64_t>(pool_->size(), batch.inputs.size(0)) : 1;
     if (parts > 1) return split_forward_backward(batch, parts);
+    last_micro_batch_ = last;
+    if (tapped_ && last) buckets_->begin_step(timer_);
     at::Tensor loss;
     {
       PhaseScope forward(timer_, Phase::kForward);
-      loss = loss_of(masters_, batch);
+      loss = loss_of(masters_, batch, tapped_);
     }
     PhaseScope backward(timer_, Phase::kBackward);
     loss.backward();
     return loss.detach();
   }
 
+  // With the overlap, the last backward has started every bucket (the embedding group's at its
+  // very end): this waits for those in flight. Without it, each bucket starts and is waited here.
   void reduce_gradients() override {
     at::NoGradGuard no_grad;
     for (size_t g = 0; g < masters_.size(); ++g) adam_.slots()[g].grad = masters_[g].grad();
-    if (options_.kind != ShardingKind::kDdp || !comm_.has_process_group()) return;
+    if (!buckets_) return;
     PhaseScope comm(timer_, Phase::kComm);
-    // Buckets of consecutive groups; a group larger than a bucket goes alone (in place in fp32).
-    std::vector<at::Tensor> bucket;
-    int64_t bytes = 0;
-    const bool fp32 = options_.reduce_dtype == at::kFloat;
-    auto flush = [&] {
-      if (bucket.empty()) return;
-      if (bucket.size() == 1 && fp32) {
-        comm_.all_reduce_sum(bucket[0]);
-      } else {
-        at::Tensor joined = at::cat(bucket).to(options_.reduce_dtype);
-        comm_.all_reduce_sum(joined);
-        int64_t offset = 0;
-        for (auto& g : bucket) {
-          g.copy_(joined.narrow(0, offset, g.numel()));
-          offset += g.numel();
-        }
-      }
-      bucket.clear();
-      bytes = 0;
-    };
-    for (auto& s : adam_.slots()) {
-      bucket.push_back(s.grad);
-      bytes += s.grad.numel() * at::elementSize(options_.reduce_dtype);
-      if (bytes >= options_.bucket_bytes) flush();
-    }
-    flush();
+    buckets_->finish(timer_, tapped_);
+  }
+
+  // GradTap's backward: group g's gradient from this micro-batch (in the compute dtype).
+  void gradient_arrived(size_t g, const at::Tensor& grad) {
+    at::NoGradGuard no_grad;
+    masters_[g].mutable_grad().add_(grad);  // what AccumulateGrad does: the same sums
+    if (last_micro_batch_) buckets_->ready(g, timer_);
   }
 
   // Every rank holds the same (reduced) gradients: rank 0 counts them once for all.
@@ -205,12 +224,27 @@ class Replicated final : public Sharding {
   }
 
  private:
-  // The micro-batch's loss on parameters `leaves` (the masters or leaves sharing their storage).
-  at::Tensor loss_of(const std::vector<at::Tensor>& leaves, const Batch& batch) const {
-    std::vector<at::Tensor> flats;
-    for (const auto& m : leaves)
-      flats.push_back(options_.compute_dtype == at::kFloat ? m : m.to(options_.compute_dtype));
-    return options_.recompute ? checkpointed_loss(flats, batch) : batch_loss(model_, flats, batch);
+  // The micro-batch's loss on parameters `leaves` (the masters or leaves sharing their storage):
+  // objective's batch_loss, with each group's flat made where the layer using it runs (through a
+  // GradTap when `tapped`), and every block checkpointed with recompute.
+  at::Tensor loss_of(const std::vector<at::Tensor>& leaves, const Batch& batch, bool tapped) {
+    const at::ScalarType dtype = options_.compute_dtype;
+    auto flat = [&](size_t g) -> at::Tensor {
+      if (tapped) return GradTap::apply(leaves[g], this, static_cast<int64_t>(g), dtype);
+      return dtype == at::kFloat ? leaves[g] : leaves[g].to(dtype);
+    };
+    const at::Device device = options_.device;
+    const at::Tensor embed = flat(0);
+    at::Tensor x = model_.embed(embed, batch.inputs.to(device));
+    for (int64_t i = 0; i < model_.config().layers; ++i) {
+      const at::Tensor params = flat(1 + i);
+      x = options_.recompute
+              ? CheckpointedBlock::apply(x, params, &model_, i, batch.causal, batch.dropout)
+              : model_.block(i, params, x, batch.causal, nullptr, CacheMode::Read, batch.dropout);
+    }
+    return weighted_cross_entropy(model_.final_norm(embed, x), model_.head_weight(embed),
+                                  batch.targets.to(device), batch.weights.to(device), 0,
+                                  batch.signal_positions);
   }
 
   // The rows split into `parts` contiguous slices, one per worker. Each worker builds its
@@ -227,7 +261,7 @@ class Replicated final : public Sharding {
       jobs.push_back([&, w] {
         const int64_t begin = rows * w / parts, end = rows * (w + 1) / parts;
         for (const auto& m : masters_) leaves[w].push_back(m.detach().set_requires_grad(true));
-        losses[w] = loss_of(leaves[w], batch_rows(batch, begin, end - begin));
+        losses[w] = loss_of(leaves[w], batch_rows(batch, begin, end - begin), false);
       });
     {
       PhaseScope forward(timer_, Phase::kForward);
@@ -246,24 +280,23 @@ class Replicated final : public Sharding {
     return at::stack(losses).sum();
   }
 
-  // batch_loss with every block checkpointed.
-  at::Tensor checkpointed_loss(const std::vector<at::Tensor>& flats, const Batch& batch) const {
-    const at::Device device = options_.device;
-    at::Tensor x = model_.embed(flats[0], batch.inputs.to(device));
-    for (int64_t i = 0; i < model_.config().layers; ++i)
-      x = CheckpointedBlock::apply(x, flats[1 + i], &model_, i, batch.causal, batch.dropout);
-    return weighted_cross_entropy(model_.final_norm(flats[0], x), model_.head_weight(flats[0]),
-                                  batch.targets.to(device), batch.weights.to(device), 0,
-                                  batch.signal_positions);
-  }
-
   ShardingOptions options_;
   const Transformer& model_;
   Comm& comm_;
   AdamW adam_;
   std::vector<at::Tensor> masters_;
-  std::unique_ptr<WorkerPool> pool_;  // CPU batch workers (none when cpu_workers <= 1)
+  std::unique_ptr<WorkerPool> pool_;      // CPU batch workers (none when cpu_workers <= 1)
+  std::unique_ptr<GradBuckets> buckets_;  // ddp with a process group
+  bool tapped_ = false;                   // gradients through GradTap, reduced as they complete
+  bool last_micro_batch_ = false;
 };
+
+torch::autograd::variable_list GradTap::backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+  auto* owner = reinterpret_cast<Replicated*>(ctx->saved_data["owner"].toInt());
+  owner->gradient_arrived(static_cast<size_t>(ctx->saved_data["group"].toInt()), grad_out[0]);
+  return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+}
 
 }  // namespace
 

@@ -18,6 +18,7 @@ ShardingOptions sharding_options(const DistributedConfig& config, at::Device dev
   o.recompute = config.recomputes();
   o.reduce_dtype = config.reduce_dtype == ReduceDtype::kBf16 ? at::kBFloat16 : at::kFloat;
   o.reduce_per_step = config.grad_reduce == GradReduce::kStep;
+  o.overlap_grad_reduce = config.overlap_grad_reduce;
   return o;
 }
 

@@ -37,6 +37,11 @@ class Comm {
   virtual at::Device device() const = 0;
   // In place: t = sum over ranks.
   virtual void all_reduce_sum(at::Tensor& t) = 0;
+  // all_reduce_sum started now, finished by wait() (a gradient bucket reduced while the backward
+  // of the layers below runs). `t` must not be written until then and holds the sum after it.
+  // On CUDA (NCCL) wait() makes the caller's current stream wait for the collective, which runs
+  // on NCCL's own stream; it does not block the host.
+  virtual std::unique_ptr<Pending> all_reduce_sum_async(at::Tensor& t);
   // full (world x shard.numel(), flat) = concatenation of every rank's shard.
   virtual void all_gather(const at::Tensor& shard, at::Tensor& full) = 0;
   // shard = this rank's slice of the sum over ranks of full (world x shard.numel(), flat).

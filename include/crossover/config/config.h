@@ -268,6 +268,7 @@ struct DistributedConfig {
   RecomputeChoice recompute = RecomputeChoice::kAuto;
   ReduceDtype reduce_dtype = ReduceDtype::kFp32;
   GradReduce grad_reduce = GradReduce::kMicroBatch;
+  bool overlap_grad_reduce = true;
 
   template <class V>
   void visit(V& v) {
@@ -298,6 +299,12 @@ struct DistributedConfig {
             "after every micro-batch; step keeps the full fp32 gradient of every block on each "
             "rank (4 bytes x parameters more memory) and reduce-scatters once per step. ddp "
             "always reduces once per step",
+            rule::Any{});
+    v.field("overlap_grad_reduce", overlap_grad_reduce,
+            "ddp: start each gradient bucket's all-reduce in the backward of the step's last "
+            "micro-batch, once its layers' gradients are final (last block first), so it runs "
+            "while the layers below compute; false: every bucket after the backward. No effect "
+            "with hardware.cpu_workers > 1",
             rule::Any{});
   }
   // recompute with auto resolved for `sharding`.

@@ -82,6 +82,7 @@ struct ShardingOptions {
   bool recompute = false;                    // keep only block inputs; recompute in backward
   at::ScalarType reduce_dtype = at::kFloat;  // gradient reduction
   bool reduce_per_step = false;              // fsdp: reduce-scatter at the last micro-batch only
+  bool overlap_grad_reduce = true;           // ddp: all-reduce buckets during the last backward
   int cpu_workers = 1;                       // none/ddp on the CPU: micro-batch rows split over
   int threads_per_worker = 1;                //   this many threads (util/worker_pool.h)
 };
