@@ -332,7 +332,8 @@ ParquetTextReader::ParquetTextReader(const std::string& path, const std::string&
           chunks_.push_back(chunk);
         }
       });
-    } catch (const thrift::ThriftTruncated& e) {
+    } catch (const std::runtime_error& e) {  // the decoder's own errors lack the file name
+      if (std::string_view(e.what()).rfind(path + ": ", 0) == 0) throw;
       throw std::runtime_error(path + ": corrupt footer (FileMetaData at byte " +
                                std::to_string(footer_start_) + "): " + e.what());
     }
