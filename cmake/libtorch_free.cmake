@@ -35,6 +35,7 @@ set(CROSSOVER_LIBTORCH_FREE_SOURCES
   src/sweep/slurm.cpp
   src/analysis/crossing.cpp
   src/analysis/fit.cpp
+  src/analysis/lm_eval_results.cpp
   src/analysis/report.cpp
   src/analysis/results.cpp
   src/analysis/stats.cpp)
@@ -46,6 +47,7 @@ set(CROSSOVER_LIBTORCH_FREE_TESTS
   tests/data/test_token_store.cpp
   tests/eval/test_tasks.cpp
   tests/analysis/test_crossing.cpp
+  tests/analysis/test_lm_eval_results.cpp
   tests/analysis/test_report.cpp
   tests/analysis/test_stats.cpp
   tests/sweep/test_sweep_slurm.cpp

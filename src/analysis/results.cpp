@@ -3,6 +3,8 @@
 // not, the trainer drops them on resume) still yields one curve.
 #include "crossover/analysis/results.h"
 
+#include "crossover/analysis/lm_eval_results.h"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -65,6 +67,39 @@ void read_details(const std::string& path, std::map<int64_t, EvalRecord>& by_ste
   }
 }
 
+// The axes of a step that has no eval event (a checkpoint or train event gives them).
+struct Axes {
+  double tokens, epoch, flops;
+};
+
+// lm-eval's scores of the run's checkpoints (lm_eval_results.h) join the eval of their step as
+// tasks lm_eval/<task>. A checkpoint step without an eval gets a record of its own, with the
+// tokens of a metrics event at that step and no val loss, but only before the run's last eval:
+// the report takes a run's last record as its final eval.
+void join_lm_eval(const std::string& run_dir, const std::map<int64_t, Axes>& axes,
+                  std::map<int64_t, EvalRecord>& by_step) {
+  for (auto& [step, tasks] : read_lm_eval_results(run_dir)) {
+    auto it = by_step.find(step);
+    if (it == by_step.end()) {
+      const auto a = axes.find(step);
+      if (a == axes.end() || by_step.empty() || step > by_step.rbegin()->first) {
+        spdlog::warn("{}/lm_eval/step_{}: {}; its lm-eval results are left out", run_dir, step,
+                     a == axes.end() ? "no event of metrics.jsonl is at that step"
+                                     : "after the run's last eval");
+        continue;
+      }
+      EvalRecord rec;
+      rec.step = step;
+      rec.tokens = a->second.tokens;
+      rec.epoch = a->second.epoch;
+      rec.flops = a->second.flops;
+      rec.val_loss = rec.val_loss_se = rec.val_ppl = kNaN;
+      it = by_step.emplace(step, std::move(rec)).first;
+    }
+    for (auto& [name, scores] : tasks) it->second.tasks[name] = scores;
+  }
+}
+
 }  // namespace
 
 std::vector<bool> TaskPredictions::correct() const {
@@ -81,6 +116,7 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
     r.state = read_run_state(p.run_dir);
     r.unique_tokens = static_cast<double>(p.unique_tokens);
     std::map<int64_t, EvalRecord> by_step;
+    std::map<int64_t, Axes> axes;
     const std::string path = (std::filesystem::path(p.run_dir) / "metrics.jsonl").string();
     std::ifstream in(path);
     int64_t line_number = 0;
@@ -92,9 +128,13 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
         break;
       }
       const auto e = nlohmann::json::parse(line, nullptr, false);
-      if (e.is_discarded() || !e.is_object() || !e.contains("kind") || e["kind"] != "eval")
-        continue;
+      if (e.is_discarded() || !e.is_object() || !e.contains("kind")) continue;
       if (!e.contains("step") || !e["step"].is_number_integer()) continue;
+      if (e["kind"] != "eval") {
+        if (const double tokens = number(e, "tokens"); !std::isnan(tokens))
+          axes[e["step"].get<int64_t>()] = {tokens, number(e, "epoch"), number(e, "flops")};
+        continue;
+      }
       EvalRecord rec;
       rec.step = e["step"].get<int64_t>();
       rec.tokens = number(e, "tokens");
@@ -115,6 +155,7 @@ std::vector<PointResults> load_results(const Manifest& manifest) {
       by_step[rec.step] = std::move(rec);
     }
     read_details((std::filesystem::path(p.run_dir) / "eval_detail.jsonl").string(), by_step);
+    join_lm_eval(p.run_dir, axes, by_step);
     for (auto& [step, rec] : by_step) r.evals.push_back(std::move(rec));
     out.push_back(std::move(r));
   }

@@ -8,7 +8,8 @@
 //                   loss and on each task's accuracy, who is ahead at the end, and the fitted
 //                   effective-data constant R* per objective
 //
-// Only metrics.jsonl is read (results.h), so a report can be made while runs are going.
+// Only the runs' metrics.jsonl, eval_detail.jsonl and lm-eval results files (lm_eval/step_N,
+// lm_eval_results.h) are read (results.h), so a report can be made while runs are going.
 #pragma once
 
 #include <string>

@@ -45,7 +45,10 @@ struct PointResults {
 };
 
 // One entry per manifest point, in manifest order (points without metrics have no evals). The
-// per-item details of eval_detail.jsonl join the eval of the same step.
+// per-item details of eval_detail.jsonl join the eval of the same step, and so do lm-eval's
+// scores of the checkpoint of that step (RUN_DIR/lm_eval/step_N, lm_eval_results.h) as tasks
+// lm_eval/<task>: a checkpoint step before the last eval that has no eval of its own gets a
+// record without val loss. Throws where a results file is not lm-eval's (naming file and key).
 std::vector<PointResults> load_results(const Manifest& manifest);
 
 }  // namespace crossover
