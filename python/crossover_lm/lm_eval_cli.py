@@ -12,6 +12,9 @@ TASKS = Path(__file__).resolve().parent / "tasks"
 
 
 def main():
+    # lm-eval loads its own models (hf, vllm, dummy, ...) only while its registry is empty:
+    # registering crossover first would hide them.
+    import lm_eval.models  # noqa: F401
     import crossover_lm.lm_eval_model  # noqa: F401  registers --model crossover
     from lm_eval.__main__ import cli_evaluate
 
