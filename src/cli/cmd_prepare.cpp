@@ -73,6 +73,19 @@ void add_prepare_command(CLI::App& app) {
              "use this tokenizer instead of training one: a SentencePiece .model, a Hugging "
              "Face tokenizer.json (BPE) or a tiktoken file (docs/data.md)")
           ->check(CLI::ExistingFile);
+  cmd->add_option("--eos-token", o->tokenizer_options.eos_token,
+                  "tokenizer.json/tiktoken: this token is eos, the document separator (default: "
+                  "<|endoftext|>, <|end_of_text|>, </s> or <eos>, whichever the file has)")
+      ->needs(tokenizer);
+  cmd->add_option("--mask-token", o->tokenizer_options.mask_token,
+                  "tokenizer.json/tiktoken: use this token of the file as [MASK]; it must be the "
+                  "file's largest id (default: [MASK] appended after the vocabulary)")
+      ->needs(tokenizer);
+  cmd->add_flag("--split-special-tokens", o->tokenizer_options.split_special_tokens,
+                "tokenizer.json: special-token strings in the text are plain text (tokenizers' "
+                "encode_special_tokens=True; a tiktoken file always does this, as "
+                "encode_ordinary)")
+      ->needs(tokenizer);
   auto* model_type = cmd->add_option("--model-type", o->model_type, "tokenizer algorithm")
                          ->check(CLI::IsMember({"bpe", "unigram"}));
   auto* docs = cmd->add_option("--val-docs", o->val_docs, "validation documents (exact count)")

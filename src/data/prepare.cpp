@@ -17,6 +17,7 @@
 #include "crossover/data/documents.h"
 #include "crossover/data/token_store.h"
 #include "crossover/data/tokenizer.h"
+#include "crossover/data/tokenizer_bpe.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/progress.h"
 #include "crossover/util/random.h"
@@ -89,16 +90,24 @@ std::unique_ptr<DocumentSource> open_source(const PrepareOptions& o) {
 
 // Encodes documents on `threads` threads, each taking the next unencoded document (documents
 // vary in length, so a fixed assignment would leave threads idle); results keep document order.
+// Also adds to `unassigned` the code points PCRE2 calls unassigned (pretrained tokenizers).
 void encode_chunk(const Tokenizer& tok, const std::vector<std::string>& docs,
-                  std::vector<std::vector<int32_t>>* out, int threads) {
+                  std::vector<std::vector<int32_t>>* out, int threads,
+                  std::atomic<int64_t>* unassigned) {
   out->assign(docs.size(), {});
   std::atomic<size_t> next{0};
+  const bool count = tok.kind() != "sentencepiece";
   std::vector<std::thread> pool;
   std::vector<std::exception_ptr> errors(threads);
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       try {
-        for (size_t i; (i = next.fetch_add(1)) < docs.size();) (*out)[i] = tok.encode(docs[i]);
+        int64_t n = 0;
+        for (size_t i; (i = next.fetch_add(1)) < docs.size();) {
+          (*out)[i] = tok.encode(docs[i]);
+          if (count) n += bpe::count_unassigned_codepoints(docs[i]);
+        }
+        *unassigned += n;
       } catch (...) {
         errors[t] = std::current_exception();
       }
@@ -111,8 +120,21 @@ void encode_chunk(const Tokenizer& tok, const std::vector<std::string>& docs,
 struct EncodeStats {
   int64_t docs = 0, tokens = 0;
   int64_t file_bytes = 0, text_bytes = 0;  // of this pass: as stored, and decompressed
+  int64_t unassigned = 0;                  // code points unassigned in PCRE2's tables
   double seconds = 0;
 };
+
+// The Unicode-version gap of pretrained tokenizers: PCRE2's tables (Debian 12: Unicode 14) are
+// older than those of `tokenizers`/tiktoken, so code points assigned since may be classed
+// otherwise by the pre-tokenizer regex.
+void warn_unassigned(int64_t n, const Tokenizer& tok) {
+  if (n <= 0 || tok.kind() == "sentencepiece") return;
+  spdlog::warn("prepare: the text has {} code point(s) that PCRE2's Unicode {} tables call "
+               "unassigned (meta.json: tokenizer.unassigned_codepoints); the {} reference "
+               "library knows newer Unicode, so ids around them may differ from its ids",
+               n, bpe::pcre2_unicode_version(),
+               tok.kind() == "tiktoken" ? "tiktoken" : "tokenizers");
+}
 
 // Reads every document of `source` from its start and hands its token ids to `sink` in document
 // order. The next chunk is read (decompressed, JSON-decoded) while the current one is encoded.
@@ -147,6 +169,7 @@ EncodeStats encode_all(DocumentSource& source, const Tokenizer& tok, int threads
     }
   } encoder;
   EncodeStats stats;
+  std::atomic<int64_t> unassigned{0};
   Progress progress("prepare: encoding", source.total_bytes());
   for (int64_t k = 0;; ++k) {
     Chunk& next = chunks[k % 2];
@@ -163,9 +186,9 @@ EncodeStats encode_all(DocumentSource& source, const Tokenizer& tok, int threads
       progress.update(done.bytes_after, stats.tokens);
     }
     if (!more) break;
-    encoder.thread = std::thread([&encoder, &tok, &next, threads] {
+    encoder.thread = std::thread([&encoder, &tok, &next, threads, &unassigned] {
       try {
-        encode_chunk(tok, next.docs, &next.ids, threads);
+        encode_chunk(tok, next.docs, &next.ids, threads, &unassigned);
       } catch (...) {
         encoder.error = std::current_exception();
       }
@@ -174,6 +197,7 @@ EncodeStats encode_all(DocumentSource& source, const Tokenizer& tok, int threads
   progress.finish();
   stats.file_bytes = source.bytes_read();
   stats.text_bytes = source.text_bytes_read();
+  stats.unassigned = unassigned;
   stats.seconds = seconds_since(start);
   return stats;
 }
@@ -206,8 +230,17 @@ struct CorpusDescription {
   std::string text_key;   // files only
   std::string tokenizer_model_type, tokenizer_source;
   int64_t input_bytes = 0, skipped_lines = 0;
+  int64_t unassigned_codepoints = -1;  // pretrained tokenizers on text (else not recorded)
   uint64_t seed = 0;
 };
+
+nlohmann::json options_json(const TokenizerOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!o.eos_token.empty()) j["eos_token"] = o.eos_token;
+  if (!o.mask_token.empty()) j["mask_token"] = o.mask_token;
+  j["split_special_tokens"] = o.split_special_tokens;
+  return j;
+}
 
 nlohmann::json data_meta(const Tokenizer& tok, const std::string& model_path,
                          const TokenStoreWriter& train, const TokenStoreWriter& val,
@@ -245,6 +278,14 @@ nlohmann::json data_meta(const Tokenizer& tok, const std::string& model_path,
       {"input_bytes", c.input_bytes},
       {"skipped_lines", c.skipped_lines}};
   if (c.corpus == "files") meta["text_key"] = c.text_key;
+  if (tok.kind() != "sentencepiece") {
+    meta["tokenizer"]["split_special_tokens"] = tok.options().split_special_tokens;
+    if (!tok.options().empty()) meta["tokenizer"]["options"] = options_json(tok.options());
+    if (c.unassigned_codepoints >= 0) {
+      meta["tokenizer"]["unassigned_codepoints"] = c.unassigned_codepoints;
+      meta["tokenizer"]["pcre2_unicode"] = bpe::pcre2_unicode_version();
+    }
+  }
   return meta;
 }
 
@@ -300,7 +341,7 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
     spdlog::info("prepare: shard {}/{}: input files {} to {} of {} ({} .. {})", o.shard_index,
                  o.shard_count, first + 1, last, o.inputs.size(), mine.front(), mine.back());
 
-  const std::string model_path = Tokenizer::install(o.tokenizer, out.string());
+  const std::string model_path = Tokenizer::install(o.tokenizer, out.string(), o.tokenizer_options);
   const Tokenizer tok = Tokenizer::load(model_path);
   TokenStoreWriter store((out / kShardStore).string(), tok.vocab_size());
   EncodeStats stats;
@@ -311,6 +352,7 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
                        [&](const std::vector<int32_t>& ids) { store.add_document(ids); });
     log_throughput(stats, threads);
     report_skipped(*source);
+    warn_unassigned(stats.unassigned, tok);
     skipped = source->skipped_lines();
   }
   store.finish();
@@ -324,7 +366,9 @@ nlohmann::json prepare_shard(const PrepareOptions& o, int threads) {
                           {"tokenizer",
                            {{"file", fs::path(model_path).filename().string()},
                             {"sha256", sha256_file(model_path)},
-                            {"source", o.tokenizer}}},
+                            {"source", o.tokenizer},
+                            {"options", options_json(o.tokenizer_options)},
+                            {"unassigned_codepoints", stats.unassigned}}},
                           {"store", kShardStore},
                           {"documents", store.num_docs()},
                           {"tokens", store.num_tokens()},
@@ -366,7 +410,7 @@ nlohmann::json prepare_megatron(const PrepareOptions& o) {
   const int64_t n_val = validation_count(n_docs, o.val_docs, o.val_fraction);
   const fs::path out(o.out_dir);
   claim_output(out, "meta.json", o.force);
-  const std::string model_path = Tokenizer::install(o.tokenizer, out.string());
+  const std::string model_path = Tokenizer::install(o.tokenizer, out.string(), o.tokenizer_options);
   const Tokenizer tok = Tokenizer::load(model_path);
   const int32_t eos = tok.special().eos;
   const bool strip = o.megatron_eod == "strip";
@@ -456,6 +500,10 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   }
   if (o.tokenizer_only && !o.tokenizer.empty())
     throw std::invalid_argument("--tokenizer-only trains a tokenizer; --tokenizer gives one");
+  if (o.tokenizer.empty() && !o.tokenizer_options.empty())
+    throw std::invalid_argument(
+        "--eos-token, --mask-token and --split-special-tokens need --tokenizer FILE (a "
+        "tokenizer.json or tiktoken file)");
   const fs::path out(o.out_dir);
   claim_output(out, o.tokenizer_only ? "tokenizer.model" : "meta.json", o.force);
   auto source = open_source(o);
@@ -473,7 +521,7 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   // 3. Tokenizer.
   std::string model_path = (out / "tokenizer.model").string();
   if (!o.tokenizer.empty()) {
-    model_path = Tokenizer::install(o.tokenizer, out.string());
+    model_path = Tokenizer::install(o.tokenizer, out.string(), o.tokenizer_options);
     spdlog::info("prepare: using tokenizer {}", o.tokenizer);
   } else {
     spdlog::info("prepare: training a {} tokenizer, vocabulary {}", o.model_type, o.vocab_size);
@@ -523,6 +571,7 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
       });
   log_throughput(stats, threads);
   report_skipped(*source);
+  warn_unassigned(stats.unassigned, tok);
   if (stats.docs != n_docs)
     throw std::runtime_error(
         "prepare: the corpus changed while it was read: " + std::to_string(n_docs) +
@@ -539,6 +588,7 @@ nlohmann::json prepare_corpus(const PrepareOptions& o) {
   c.tokenizer_source = o.tokenizer.empty() ? "trained" : o.tokenizer;
   c.input_bytes = stats.file_bytes;
   c.skipped_lines = source->skipped_lines();
+  c.unassigned_codepoints = stats.unassigned;
   c.seed = o.seed;
   const nlohmann::json meta = data_meta(tok, model_path, train_w, val_w, c);
   atomic_write_file((out / "meta.json").string(), meta.dump(2) + "\n");
@@ -579,6 +629,11 @@ nlohmann::json merge_shards(const MergeOptions& o) {
         throw std::runtime_error("prepare merge: " + dirs[k] + " and " + dirs[0] +
                                  " are shards of different preparations: their \"" + key +
                                  "\" differ (every shard needs the same --input list and options)");
+    if (s.at("tokenizer").value("options", nlohmann::json()) !=
+        shards[0].at("tokenizer").value("options", nlohmann::json()))
+      throw std::runtime_error("prepare merge: " + dirs[k] + " and " + dirs[0] +
+                               " were encoded with different tokenizer options (--eos-token, "
+                               "--mask-token, --split-special-tokens)");
     if (s.at("tokenizer").at("sha256") != shards[0].at("tokenizer").at("sha256"))
       throw std::runtime_error("prepare merge: " + dirs[k] +
                                " was encoded with another tokenizer "
@@ -601,12 +656,13 @@ nlohmann::json merge_shards(const MergeOptions& o) {
 
   const fs::path out(o.out_dir);
   claim_output(out, "meta.json", o.force);
-  const std::string model_path = Tokenizer::install(tok_src, out.string());
+  const std::string model_path = Tokenizer::install(tok_src, out.string(),
+                                                    Tokenizer::read_options(first_dir));
   const Tokenizer tok = Tokenizer::load(model_path);
 
   // Open every shard store; check it against its description and the tokenizer.
   std::vector<TokenStore> stores;
-  int64_t n_docs = 0, input_bytes = 0, skipped = 0;
+  int64_t n_docs = 0, input_bytes = 0, skipped = 0, unassigned = 0;
   std::vector<std::string> sources;
   for (int64_t i = 0; i < count; ++i) {
     const auto& s = shards[order[i]];
@@ -625,6 +681,7 @@ nlohmann::json merge_shards(const MergeOptions& o) {
     n_docs += static_cast<int64_t>(st.num_docs());
     input_bytes += s.at("input_bytes").get<int64_t>();
     skipped += s.at("skipped_lines").get<int64_t>();
+    unassigned += s.at("tokenizer").value("unassigned_codepoints", int64_t{0});
     for (const auto& src : s.at("sources")) sources.push_back(src.get<std::string>());
   }
   std::vector<std::string> inputs;
@@ -666,9 +723,11 @@ nlohmann::json merge_shards(const MergeOptions& o) {
   c.tokenizer_source = first.at("tokenizer").at("source").get<std::string>();
   c.input_bytes = input_bytes;
   c.skipped_lines = skipped;
+  c.unassigned_codepoints = unassigned;
   c.seed = o.seed;
   const nlohmann::json meta = data_meta(tok, model_path, train_w, val_w, c);
   atomic_write_file((out / "meta.json").string(), meta.dump(2) + "\n");
+  warn_unassigned(unassigned, tok);
   if (skipped > 0) spdlog::warn("prepare merge: the shards skipped {} malformed line(s)", skipped);
   log_stores(train_w, val_w, tok, seconds_since(start));
   return meta;

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <nlohmann/json.hpp>
+
 #include "crossover/data/tokenizer_bpe.h"
 #include "crossover/util/fs.h"
 #include "crossover/util/threads.h"
@@ -100,11 +102,35 @@ std::string Tokenizer::data_file_name(const std::string& path) {
   return "tokenizer.model";
 }
 
-std::string Tokenizer::install(const std::string& given, const std::string& dir) {
+TokenizerOptions Tokenizer::read_options(const std::string& dir) {
+  const fs::path path = fs::path(dir) / kTokenizerOptionsFile;
+  TokenizerOptions o;
+  std::ifstream in(path);
+  if (!in) return o;
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  try {
+    if (j.is_discarded() || !j.is_object()) throw std::runtime_error("not a JSON object");
+    o.eos_token = j.value("eos_token", "");
+    o.mask_token = j.value("mask_token", "");
+    o.split_special_tokens = j.value("split_special_tokens", false);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path.string() +
+                             ": expected {\"eos_token\": TOKEN, \"mask_token\": TOKEN, "
+                             "\"split_special_tokens\": BOOL}: " +
+                             e.what());
+  }
+  return o;
+}
+
+std::string Tokenizer::install(const std::string& given, const std::string& dir,
+                               const TokenizerOptions& options) {
   const std::string name = data_file_name(given);
   const fs::path dest = fs::path(dir) / name;
   std::string sidecar;
-  if (name == "tokenizer.tiktoken") sidecar = Tokenizer::load(given).pretrained_->sidecar_json();
+  if (name == "tokenizer.tiktoken")
+    sidecar = Tokenizer::load(given, options).pretrained_->sidecar_json();
+  else if (!options.empty())
+    Tokenizer::load(given, options);  // refuses options a SentencePiece model cannot take
   for (const char* other :
        {"tokenizer.model", "tokenizer.json", "tokenizer.tiktoken", "tokenizer.tiktoken.json"})
     if (other != name && !(sidecar.size() && std::string(other) == name + ".json"))
@@ -112,19 +138,39 @@ std::string Tokenizer::install(const std::string& given, const std::string& dir)
   if (fs::absolute(given).lexically_normal() != fs::absolute(dest).lexically_normal())
     fs::copy_file(given, dest, fs::copy_options::overwrite_existing);
   if (!sidecar.empty()) atomic_write_file(dest.string() + ".json", sidecar);
+  const fs::path options_file = fs::path(dir) / kTokenizerOptionsFile;
+  if (options.empty()) {
+    fs::remove(options_file);
+  } else {
+    nlohmann::ordered_json j;
+    if (!options.eos_token.empty()) j["eos_token"] = options.eos_token;
+    if (!options.mask_token.empty()) j["mask_token"] = options.mask_token;
+    j["split_special_tokens"] = options.split_special_tokens;
+    atomic_write_file(options_file.string(), j.dump(2) + "\n");
+  }
   return dest.string();
 }
 
 Tokenizer Tokenizer::load(const std::string& model_path) {
+  return load(model_path, read_options(fs::path(model_path).parent_path().string()));
+}
+
+Tokenizer Tokenizer::load(const std::string& model_path, const TokenizerOptions& options) {
   if (!fs::exists(model_path)) throw std::runtime_error(model_path + ": tokenizer model not found");
   if (data_file_name(model_path) != "tokenizer.model") {
     Tokenizer t;
-    t.pretrained_ = bpe::PretrainedTokenizer::load(model_path);
+    t.pretrained_ = bpe::PretrainedTokenizer::load(
+        model_path, {options.eos_token, options.mask_token, options.split_special_tokens});
     t.path_ = model_path;
+    t.options_ = options;
     const auto& p = *t.pretrained_;
     t.special_ = {p.pad(), p.unk(), p.bos(), p.eos(), p.mask()};
     return t;
   }
+  if (!options.empty())
+    throw std::runtime_error(model_path +
+                             ": --eos-token, --mask-token and --split-special-tokens apply to a "
+                             "tokenizer.json or tiktoken file, not a SentencePiece model");
   std::string error;
   spm::Model* m = plugin().load(model_path.c_str(), &error);
   if (!m) throw std::runtime_error(model_path + ": not a SentencePiece model: " + error);

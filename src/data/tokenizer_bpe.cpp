@@ -60,7 +60,8 @@ constexpr size_t kCachedPieceBytes = 256;
 
 // --- Added tokens ---------------------------------------------------------------------------
 
-AddedTokenMatcher::AddedTokenMatcher(std::vector<AddedToken> tokens) : tokens_(std::move(tokens)) {
+AddedTokenMatcher::AddedTokenMatcher(std::vector<AddedToken> tokens, bool skip_special)
+    : tokens_(std::move(tokens)), skip_special_(skip_special) {
   nodes_.emplace_back();
   for (size_t t = 0; t < tokens_.size(); ++t) {
     const std::string& s = tokens_[t].content;
@@ -104,6 +105,7 @@ std::vector<Segment> AddedTokenMatcher::split(std::string_view text) const {
     const AddedToken& tok = tokens_[best];
     size_t start = i, stop = best_end;
     i = best_end;  // matches do not overlap, whether or not this one is kept
+    if (skip_special_ && tok.special) continue;  // text, as tokenizers' encode_special_tokens
     size_t len;
     if (tok.single_word) {
       const bool start_space = start == 0 ||
@@ -289,7 +291,8 @@ void BpeModel::merge(std::string_view piece, std::vector<int32_t>* out) const {
 // --- Reserved ids -----------------------------------------------------------------------------
 
 void PretrainedTokenizer::assign_special_ids(
-    const std::unordered_map<std::string, int32_t>& specials, const std::string& where) {
+    const std::unordered_map<std::string, int32_t>& specials, const std::string& where,
+    const Choices& choices, const std::function<int32_t(const std::string&)>& find_token) {
   auto find = [&](std::initializer_list<const char*> names, std::string* found = nullptr) {
     for (const char* name : names) {
       const auto it = specials.find(name);
@@ -300,18 +303,48 @@ void PretrainedTokenizer::assign_special_ids(
     }
     return -1;
   };
-  eos_ = find({"<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|eos|>", "[SEP]"},
-              &eos_token_);
+  auto given = [&](const std::string& token, const char* option) {
+    const int32_t id = find_token(token);
+    if (id < 0)
+      throw std::runtime_error(where + ": " + option + " \"" + token +
+                               "\" is not a token of this file (give a special token or a "
+                               "vocabulary entry as the file writes it)");
+    return id;
+  };
+  if (!choices.eos_token.empty()) {
+    eos_ = given(choices.eos_token, "--eos-token");
+    eos_token_ = choices.eos_token;
+  } else {
+    eos_ = find({"<|endoftext|>", "<|end_of_text|>", "</s>", "<eos>", "<|eos|>", "[SEP]"},
+                &eos_token_);
+  }
   if (eos_ < 0)
     throw std::runtime_error(
         where + ": no end-of-text token (<|endoftext|>, <|end_of_text|>, </s> or <eos>) among its "
-                "special tokens; crossover separates documents with it");
+                "special tokens; crossover separates documents with it (name one with "
+                "--eos-token)");
   bos_ = find({"<|begin_of_text|>", "<s>", "<|startoftext|>", "<bos>", "[CLS]"});
   pad_ = find({"<pad>", "<|pad|>", "[PAD]", "<|padding|>"});
   if (unk_ < 0) unk_ = find({"<unk>", "[UNK]", "<|unk|>"});
-  const int32_t mask = find({"[MASK]", "<mask>", "<|mask|>"});
   // The model's [MASK] is the id after the last predicted one: a mask token of the file serves
   // only when it is the last id.
+  if (!choices.mask_token.empty()) {
+    const int32_t mask = given(choices.mask_token, "--mask-token");
+    if (mask != max_id_)
+      throw std::runtime_error(
+          where + ": --mask-token \"" + choices.mask_token + "\" has id " + std::to_string(mask) +
+          ", but crossover's [MASK] must be the largest id (" + std::to_string(max_id_) +
+          " here): the model predicts every id below it. Leave --mask-token out to append "
+          "[MASK] as id " +
+          std::to_string(max_id_ + 1));
+    if (mask == eos_)
+      throw std::runtime_error(where + ": --mask-token \"" + choices.mask_token +
+                               "\" is the eos token");
+    mask_appended_ = false;
+    mask_ = mask;
+    return;
+  }
+  const int32_t mask = find({"[MASK]", "<mask>", "<|mask|>"});
   mask_appended_ = mask < 0 || mask != max_id_;
   mask_ = mask_appended_ ? max_id_ + 1 : mask;
 }

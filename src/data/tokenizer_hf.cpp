@@ -160,7 +160,7 @@ std::string normalize(const std::vector<NormStep>& steps, std::string_view in) {
 
 class HfTokenizer final : public PretrainedTokenizer {
  public:
-  explicit HfTokenizer(const std::string& path) {
+  HfTokenizer(const std::string& path, const Choices& choices) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error(path + ": cannot read");
     const json j = json::parse(in, nullptr, false);
@@ -251,15 +251,22 @@ class HfTokenizer final : public PretrainedTokenizer {
         raw.push_back(std::move(a));
       }
     }
-    raw_ = std::make_unique<AddedTokenMatcher>(std::move(raw));
-    normalized_ = std::make_unique<AddedTokenMatcher>(std::move(normalized));
+    raw_ = std::make_unique<AddedTokenMatcher>(std::move(raw), choices.split_special);
+    normalized_ = std::make_unique<AddedTokenMatcher>(std::move(normalized), choices.split_special);
     id_bytes_.assign(static_cast<size_t>(max_id_) + 1, "");
     for (const auto& [b, id] : vocab) id_bytes_[id] = b;
     for (const auto& [token, id] : names)
       if (id_bytes_[id].empty()) id_bytes_[id] = token;
     for (const auto& [id, content] : added_content_) id_bytes_[id] = content;
     model_ = std::make_unique<BpeModel>(std::move(vocab), merges, o, path);
-    assign_special_ids(names, path);
+    // A token as the file writes it, else (byte-level) as its text.
+    const auto find_token = [&](const std::string& token) {
+      if (const auto it = names.find(token); it != names.end()) return it->second;
+      const auto& v = model_->vocab();
+      const auto it = v.find(token);
+      return it == v.end() ? -1 : it->second;
+    };
+    assign_special_ids(names, path, choices, find_token);
   }
 
   std::string kind() const override { return "huggingface"; }
@@ -327,8 +334,9 @@ class HfTokenizer final : public PretrainedTokenizer {
 
 }  // namespace
 
-std::unique_ptr<PretrainedTokenizer> load_hf_tokenizer(const std::string& path) {
-  return std::make_unique<HfTokenizer>(path);
+std::unique_ptr<PretrainedTokenizer> load_hf_tokenizer(const std::string& path,
+                                                       const PretrainedTokenizer::Choices& c) {
+  return std::make_unique<HfTokenizer>(path, c);
 }
 
 }  // namespace crossover::bpe

@@ -134,4 +134,24 @@ bool Regex::next_match(std::string_view text, size_t* at, size_t* start, size_t*
   return false;
 }
 
+int64_t count_unassigned_codepoints(std::string_view text) {
+  bool ascii = true;
+  for (char c : text) ascii = ascii && static_cast<uint8_t>(c) < 0x80;
+  if (ascii) return 0;
+  std::string repaired;
+  if (!valid_utf8(text)) repaired = repair_utf8(text), text = repaired;
+  static const Regex unassigned("\\p{Cn}+", true, "unassigned code points");
+  int64_t n = 0;
+  unassigned.for_each_match(text, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; ++i) n += (static_cast<uint8_t>(text[i]) & 0xC0) != 0x80;
+  });
+  return n;
+}
+
+std::string pcre2_unicode_version() {
+  char version[32] = {};
+  pcre2_config(PCRE2_CONFIG_UNICODE_VERSION, version);
+  return version;
+}
+
 }  // namespace crossover::bpe

@@ -10,7 +10,8 @@
 
 namespace crossover::bpe {
 
-std::unique_ptr<PretrainedTokenizer> load_hf_tokenizer(const std::string& path);
+std::unique_ptr<PretrainedTokenizer> load_hf_tokenizer(const std::string& path,
+                                                       const PretrainedTokenizer::Choices& c);
 
 namespace {
 
@@ -78,7 +79,9 @@ bool base64_decode(std::string_view in, std::string* out) {
 
 class TiktokenTokenizer final : public PretrainedTokenizer {
  public:
-  explicit TiktokenTokenizer(const std::string& path) {
+  // Special-token strings are always text here (encode_ordinary), so choices.split_special
+  // changes nothing.
+  TiktokenTokenizer(const std::string& path, const Choices& choices) {
     std::string pattern;
     std::unordered_map<std::string, int32_t> specials;
     const std::string sidecar = path + ".json";
@@ -140,7 +143,13 @@ class TiktokenTokenizer final : public PretrainedTokenizer {
     side["special_tokens"] = nlohmann::ordered_json::object();
     for (const auto& [s, id] : specials) side["special_tokens"][s] = id;
     sidecar_ = side.dump(2) + "\n";
-    assign_special_ids(specials, path);
+    const auto find_token = [&](const std::string& token) {
+      if (const auto it = specials.find(token); it != specials.end()) return it->second;
+      const auto& v = model_->vocab();
+      const auto it = v.find(token);
+      return it == v.end() ? -1 : it->second;
+    };
+    assign_special_ids(specials, path, choices, find_token);
   }
 
   std::string kind() const override { return "tiktoken"; }
@@ -164,14 +173,15 @@ class TiktokenTokenizer final : public PretrainedTokenizer {
 
 }  // namespace
 
-std::unique_ptr<PretrainedTokenizer> PretrainedTokenizer::load(const std::string& path) {
+std::unique_ptr<PretrainedTokenizer> PretrainedTokenizer::load(const std::string& path,
+                                                               const Choices& choices) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot read the tokenizer");
   char c = 0;
   while (in.get(c) && std::isspace(static_cast<unsigned char>(c))) {
   }
-  if (c == '{') return load_hf_tokenizer(path);
-  return std::make_unique<TiktokenTokenizer>(path);
+  if (c == '{') return load_hf_tokenizer(path, choices);
+  return std::make_unique<TiktokenTokenizer>(path, choices);
 }
 
 }  // namespace crossover::bpe

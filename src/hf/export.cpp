@@ -106,6 +106,8 @@ void write_pretrained_tokenizer(const fs::path& dir, const Tokenizer& tok, int64
   config["tokenizer_class"] = "PreTrainedTokenizerFast";
   config["clean_up_tokenization_spaces"] = false;
   config["model_max_length"] = seq_len;
+  // prepare --split-special-tokens: special-token strings are text (encode_special_tokens).
+  if (tok.options().split_special_tokens) config["split_special_tokens"] = true;
   const std::pair<const char*, int32_t> roles[] = {{"pad_token", s.pad},
                                                    {"unk_token", s.unk},
                                                    {"bos_token", s.bos},

@@ -163,5 +163,18 @@ TEST(TokenizerBpe, LoadErrorsNameTheFile) {
   }
 }
 
+// PCRE2's \p{Cn}: U+1E030 (Unicode 15) is unassigned in Debian 12's Unicode 14 tables, a
+// noncharacter in every version; ill-formed bytes are repaired to U+FFFD (assigned) first.
+TEST(TokenizerBpe, CountsCodePointsUnassignedInPcre2Tables) {
+  EXPECT_EQ(count_unassigned_codepoints("plain ASCII"), 0);
+  EXPECT_EQ(count_unassigned_codepoints("caf\xC3\xA9 \xF0\x9F\x98\x80"), 0);  // é, emoji
+  EXPECT_EQ(count_unassigned_codepoints("\xEF\xBF\xBF"), 1);                  // U+FFFF
+  EXPECT_EQ(count_unassigned_codepoints("\xff\xfe bad \xEF\xBF\xBE"), 1);     // U+FFFE
+  if (pcre2_unicode_version().rfind("14.", 0) == 0)
+    EXPECT_EQ(count_unassigned_codepoints("a\xF0\x9E\x80\xB0\xF0\x9E\x80\xB0"
+                                          "b"),
+              2);
+}
+
 }  // namespace
 }  // namespace crossover::bpe

@@ -28,5 +28,21 @@ TEST(TokenizerParity, EveryDocumentMatchesTokenizersAndTiktoken) {
   }
 }
 
+// tests/python/tok_options.py: the Unicode-version gap (U+1E030 counted in meta.json and warned
+// about; the ids where tokenizers' newer tables make it a letter), --split-special-tokens against
+// tokenizers' encode_special_tokens, --eos-token and --mask-token with their refusals.
+TEST(TokenizerParity, OptionsAndUnicodeGapMatchTokenizers) {
+  ASSERT_VENV();
+  testing::TempDir dir;
+  const auto r = testing::run_python("tok_options.py", std::string(CROSSOVER_BINARY) + " " +
+                                                           (dir.path() / "work").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto result = testing::python_result(r);
+  ASSERT_TRUE(result.is_object()) << r.output;
+  EXPECT_EQ(result["probe"]["unassigned"], 4) << r.output;
+  EXPECT_NE(result["gap"]["crossover"], result["gap"]["tokenizers"]) << r.output;
+  EXPECT_NE(result["split_special_tokens"]["default"], result["split_special_tokens"]["split"]);
+}
+
 }  // namespace
 }  // namespace crossover

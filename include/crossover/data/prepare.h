@@ -26,17 +26,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "crossover/data/tokenizer.h"
+
 namespace crossover {
 
 struct PrepareOptions {
   std::vector<std::string> inputs;  // text or JSON-lines files (.gz/.zst too), or empty with
   std::string corpus;               // corpus = "kjv": the bundled King James Bible
   std::string out_dir;
-  std::string doc_split = "line";  // text files: line | blank-line | file
-  std::string text_key = "text";   // JSON-lines files: the key of the document text
-  bool skip_bad_lines = false;     // count and skip malformed JSON lines instead of stopping
-  std::string tokenizer;           // existing .model to reuse instead of training one
-  std::string model_type = "bpe";  // bpe | unigram
+  std::string doc_split = "line";      // text files: line | blank-line | file
+  std::string text_key = "text";       // JSON-lines files: the key of the document text
+  bool skip_bad_lines = false;         // count and skip malformed JSON lines instead of stopping
+  std::string tokenizer;               // existing .model to reuse instead of training one
+  TokenizerOptions tokenizer_options;  // --eos-token, --mask-token, --split-special-tokens
+  std::string model_type = "bpe";      // bpe | unigram
   int vocab_size = 8192;
   int64_t val_docs = -1;       // exact count, or
   double val_fraction = 0.05;  // fraction of documents (when val_docs < 0)

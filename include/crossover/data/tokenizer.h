@@ -22,6 +22,18 @@ namespace bpe {
 class PretrainedTokenizer;
 }
 
+// Choices for a pretrained tokenizer (tokenizer.json, tiktoken) that the file does not make;
+// a prepared directory keeps them beside its copy of the file as tokenizer_options.json, so
+// that every later load encodes and names the reserved ids as prepare did.
+struct TokenizerOptions {
+  std::string eos_token;              // this token is eos (else one of the usual names)
+  std::string mask_token;             // this token is [MASK]; it must be the file's largest id
+  bool split_special_tokens = false;  // special-token strings in text are plain text
+  bool empty() const { return eos_token.empty() && mask_token.empty() && !split_special_tokens; }
+  bool operator==(const TokenizerOptions&) const = default;
+};
+inline constexpr const char* kTokenizerOptionsFile = "tokenizer_options.json";
+
 struct SpecialIds {
   int32_t pad = 0, unk = 1, bos = 2, eos = 3;
   int32_t mask = -1;  // == vocab size
@@ -41,8 +53,13 @@ class Tokenizer {
   static void train(const TrainOptions& options,
                     const std::function<bool(std::string*)>& next_sentence);
   // Loads a SentencePiece .model, a tokenizer.json or a tiktoken file (told apart by their
-  // content); the error names the file.
+  // content), with the options of tokenizer_options.json beside it when there is one; the
+  // error names the file.
   static Tokenizer load(const std::string& model_path);
+  // Loads with these options (a SentencePiece model takes none: refused, naming the file).
+  static Tokenizer load(const std::string& model_path, const TokenizerOptions& options);
+  // The options of tokenizer_options.json in directory `dir` (empty when there is none).
+  static TokenizerOptions read_options(const std::string& dir);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -65,9 +82,12 @@ class Tokenizer {
   // or tokenizer.tiktoken.
   static std::string data_file_name(const std::string& path);
   // Copies the tokenizer file `given` into directory `dir` under data_file_name() (a tiktoken
-  // file with its encoding beside it as tokenizer.tiktoken.json), removing another format's
-  // file left there; returns the copy's path.
-  static std::string install(const std::string& given, const std::string& dir);
+  // file with its encoding beside it as tokenizer.tiktoken.json, and non-empty `options` as
+  // tokenizer_options.json), removing another format's file left there; returns the copy's
+  // path.
+  static std::string install(const std::string& given, const std::string& dir,
+                             const TokenizerOptions& options = {});
+  const TokenizerOptions& options() const { return options_; }
 
  private:
   Tokenizer() = default;
@@ -75,6 +95,7 @@ class Tokenizer {
   std::unique_ptr<bpe::PretrainedTokenizer> pretrained_;
   SpecialIds special_;
   std::string path_;
+  TokenizerOptions options_;
 };
 
 // Path of libcrossover_spm.so: $CROSSOVER_SPM_PLUGIN, else next to the running executable,

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,6 +70,13 @@ class Regex {
   void* code_ = nullptr;  // pcre2_code_8
 };
 
+// Code points of valid UTF-8 `text` that PCRE2's Unicode tables call unassigned (\p{Cn}): the
+// regexes may class them otherwise than `tokenizers`/tiktoken, whose tables are newer (ids can
+// differ around them). Ill-formed text is counted after repair_utf8.
+int64_t count_unassigned_codepoints(std::string_view text);
+// The Unicode version of PCRE2's tables ("14.0.0" for Debian 12's 10.42).
+std::string pcre2_unicode_version();
+
 // --- Added tokens ---------------------------------------------------------------------------
 struct AddedToken {
   std::string content;
@@ -88,7 +96,9 @@ struct Segment {
 // rstrip and single_word rules.
 class AddedTokenMatcher {
  public:
-  explicit AddedTokenMatcher(std::vector<AddedToken> tokens);
+  // `skip_special`: special tokens are not cut out; their matches are passed over as text
+  // (tokenizers' encode_special_tokens).
+  explicit AddedTokenMatcher(std::vector<AddedToken> tokens, bool skip_special = false);
   bool empty() const { return tokens_.empty(); }
   // The segments of `text`, in order, covering it (an empty text gives one empty segment).
   std::vector<Segment> split(std::string_view text) const;
@@ -101,6 +111,7 @@ class AddedTokenMatcher {
   std::vector<AddedToken> tokens_;
   std::vector<Node> nodes_;
   std::array<bool, 256> first_{};
+  bool skip_special_ = false;
 };
 
 // --- The BPE model ----------------------------------------------------------------------------
@@ -140,6 +151,13 @@ class BpeModel {
 };
 
 // --- Whole tokenizers -------------------------------------------------------------------------
+// `eos_token`/`mask_token` (if not empty) name the eos and mask tokens; `split_special` makes
+// special-token strings plain text.
+struct TokenizerChoices {
+  std::string eos_token, mask_token;
+  bool split_special = false;
+};
+
 // A loaded tokenizer.json or tiktoken file with crossover's reserved ids.
 class PretrainedTokenizer {
  public:
@@ -147,7 +165,9 @@ class PretrainedTokenizer {
   // regex and special tokens come from FILE.json when present, else from the encoding named by
   // the file's stem: cl100k_base, o200k_base, r50k_base, p50k_base, gpt2). Errors name the file
   // and key.
-  static std::unique_ptr<PretrainedTokenizer> load(const std::string& path);
+  using Choices = TokenizerChoices;
+  static std::unique_ptr<PretrainedTokenizer> load(const std::string& path,
+                                                   const Choices& choices = {});
   virtual ~PretrainedTokenizer() = default;
 
   virtual void encode(std::string_view text, std::vector<int32_t>* out) const = 0;
@@ -169,9 +189,11 @@ class PretrainedTokenizer {
   bool mask_appended() const { return mask_appended_; }
 
  protected:
-  // Picks eos/bos/pad/mask among the special tokens by their usual names.
+  // Picks eos/bos/pad/mask among the special tokens by their usual names, or eos and mask as
+  // `choices` names them (found by `find_token`, -1 when the file has no such token).
   void assign_special_ids(const std::unordered_map<std::string, int32_t>& specials,
-                          const std::string& where);
+                          const std::string& where, const Choices& choices,
+                          const std::function<int32_t(const std::string&)>& find_token);
   int32_t max_id_ = -1, eos_ = -1, bos_ = -1, unk_ = -1, pad_ = -1, mask_ = -1;
   std::string eos_token_;
   bool mask_appended_ = true;
