@@ -39,7 +39,8 @@ if(CCACHE_PROGRAM)
 endif()
 
 add_library(crossover_kernels_cuda STATIC
-  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/mdm_mask.cu ${CMAKE_SOURCE_DIR}/src/kernels/cuda/weighted_ce.cu)
+  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/mdm_mask.cu ${CMAKE_SOURCE_DIR}/src/kernels/cuda/weighted_ce.cu
+  ${CMAKE_SOURCE_DIR}/src/kernels/cuda/dropout_mask.cu)
 set_target_properties(crossover_kernels_cuda PROPERTIES
   CUDA_ARCHITECTURES "90-real;90-virtual"
   CUDA_STANDARD 17  # CMake 3.25 (Debian 12) knows no C++20 flag for nvcc; the kernels need 17

@@ -87,4 +87,22 @@ at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at:
   return loss;
 }
 
+at::Tensor dropout_scale(const kernels::DropoutParams& params, int64_t rows, int64_t n,
+                         at::Device device) {
+  require(rows >= 0 && n >= 0, "dropout_scale: rows and n must be >= 0");
+  require(params.p >= 0 && params.p < 1, "dropout_scale: p must be in [0, 1)");
+  at::Tensor out = at::empty({rows, n}, at::TensorOptions().dtype(at::kFloat).device(device));
+  if (device.is_cuda()) {
+#ifdef CROSSOVER_WITH_CUDA
+    const c10::cuda::CUDAGuard guard(device);  // the launch targets the tensor's GPU
+    kernels::dropout_scale_cuda(params, rows, n, out.data_ptr<float>(), stream_of(out));
+#else
+    throw std::runtime_error("dropout_scale: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
+#endif
+  } else {
+    kernels::dropout_scale_cpu(params, rows, n, out.data_ptr<float>());
+  }
+  return out;
+}
+
 }  // namespace crossover::ops

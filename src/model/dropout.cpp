@@ -1,11 +1,10 @@
 #include "crossover/model/dropout.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <stdexcept>
 
-#include "crossover/kernels/philox.h"
+#include "crossover/kernels/ops.h"
 
 namespace crossover {
 
@@ -18,28 +17,19 @@ constexpr int64_t kMaxLayers = (256 - kFirstDropoutStream) / 3;
 }  // namespace
 
 at::Tensor dropout_scale(const DropoutKey& key, int64_t layer, DropoutSite site, int64_t rows,
-                         int64_t n, double p) {
+                         int64_t n, double p, at::Device device) {
   if (layer < 0 || layer >= kMaxLayers)
     throw std::invalid_argument("dropout: layer " + std::to_string(layer) + " beyond the " +
                                 std::to_string(kMaxLayers) + " layers the mask streams cover");
-  const uint32_t stream = kFirstDropoutStream + static_cast<uint32_t>(layer) * 3 +
-                          static_cast<uint32_t>(site);
-  const float threshold = static_cast<float>(p);  // dropped when uniform < p
-  const float keep_scale = static_cast<float>(1.0 / (1.0 - p));
-  at::Tensor out = at::empty({rows, n}, at::kFloat);
-  float* o = out.data_ptr<float>();
-  at::parallel_for(0, rows, 1, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint64_t row = static_cast<uint64_t>(key.global_row0 + r);
-      for (int64_t j = 0; j < n; j += 4) {
-        const auto bits = kernels::token_bits(key.seed, static_cast<uint64_t>(key.step), row,
-                                              static_cast<uint32_t>(j / 4), stream);
-        for (int64_t k = 0; k < 4 && j + k < n; ++k)
-          o[r * n + j + k] = kernels::uniform_from_bits(bits.v[k]) < threshold ? 0.0f : keep_scale;
-      }
-    }
-  });
-  return out;
+  kernels::DropoutParams params;
+  params.seed = key.seed;
+  params.step = static_cast<uint64_t>(key.step);
+  params.row0 = key.global_row0;
+  params.stream = kFirstDropoutStream + static_cast<uint32_t>(layer) * 3 +
+                  static_cast<uint32_t>(site);
+  params.p = static_cast<float>(p);
+  params.keep_scale = static_cast<float>(1.0 / (1.0 - p));
+  return ops::dropout_scale(params, rows, n, device);
 }
 
 at::Tensor dropout(const at::Tensor& x, double p, const DropoutKey& key, int64_t layer,
@@ -47,7 +37,7 @@ at::Tensor dropout(const at::Tensor& x, double p, const DropoutKey& key, int64_t
   if (!key.active || p <= 0) return x;
   const int64_t rows = x.size(0), n = x.numel() / rows;
   const at::Tensor scale =
-      dropout_scale(key, layer, site, rows, n, p).to(x.device()).to(x.scalar_type());
+      dropout_scale(key, layer, site, rows, n, p, x.device()).to(x.scalar_type());
   return x * scale.view(x.sizes());
 }
 

@@ -13,13 +13,54 @@
 namespace crossover {
 
 namespace {
-// scaled_dot_product_attention exists from LibTorch 2.0.
+// scaled_dot_product_attention exists from LibTorch 2.0; enable_gqa from 2.5.
 constexpr bool kHaveSdpa = TORCH_VERSION_MAJOR >= 2;
+
+// Keys or values [B, KV, T, hd] repeated to one per query head, for the paths that need them so.
+at::Tensor repeat_heads(const at::Tensor& t, int64_t rep) {
+  return rep > 1 ? t.repeat_interleave(rep, 1) : t;
+}
+
+#if TORCH_VERSION_MAJOR >= 2
+// sdpa with an explicit mask `visible` when defined, else causal or not. Grouped keys and values
+// go in as they are where sdpa has enable_gqa (kSdpaGqa), else repeated.
+at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const at::Tensor& visible, bool causal) {
+  const int64_t rep = q.size(1) / k.size(1);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+  if (visible.defined())
+    return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false, std::nullopt, rep > 1);
+  return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal, std::nullopt, rep > 1);
+#else
+  const at::Tensor kr = repeat_heads(k, rep), vr = repeat_heads(v, rep);
+  if (visible.defined()) return at::scaled_dot_product_attention(q, kr, vr, visible, 0.0, false);
+  return at::scaled_dot_product_attention(q, kr, vr, {}, 0.0, causal);
+#endif
+}
+#endif
+}  // namespace
+
+namespace {
+// Off the CPU: one kernel where LibTorch has it, else the composition.
+at::Tensor rms_norm_device(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (kFusedRmsNorm && !x.device().is_cpu()) return rms_norm_aten(x, weight, eps);
+  return rms_norm_reference(x, weight, eps);
+}
 }  // namespace
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (fused_cpu_applies(x) && fused_cpu_applies(weight)) return rms_norm_cpu(x, weight, eps);
-  return rms_norm_reference(x, weight, eps);
+  return rms_norm_device(x, weight, eps);
+}
+
+at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& weight, double eps) {
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+  return at::rms_norm(x, {x.size(-1)}, weight.to(x.scalar_type()), eps);
+#else
+  (void)x, (void)weight, (void)eps;
+  throw std::logic_error("rms_norm_aten: at::rms_norm needs LibTorch 2.8 or newer (this is " +
+                         std::string(TORCH_VERSION) + ")");
+#endif
 }
 
 at::Tensor swiglu(const at::Tensor& gate_up) {
@@ -94,8 +135,8 @@ QkvHeads qkv_heads_reference(const at::Tensor& qkv, int64_t heads, int64_t kv_he
   at::Tensor k = parts[1].view({B, T, kv_heads, hd}).transpose(1, 2);
   const at::Tensor v = parts[2].view({B, T, kv_heads, hd}).transpose(1, 2);
   if (q_norm.defined()) {
-    q = rms_norm_reference(q, q_norm, eps);
-    k = rms_norm_reference(k, k_norm, eps);
+    q = rms_norm_device(q, q_norm, eps);
+    k = rms_norm_device(k, k_norm, eps);
   }
   return {rope_reference(q, cos, sin), rope_reference(k, cos, sin), v};
 }
@@ -131,31 +172,26 @@ at::Tensor Transformer::plain_attention(const at::Tensor& q, const at::Tensor& k
   return at::bmm(p, v.reshape({B * H, Tk, hd})).view({B, H, Tq, hd});
 }
 
-at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k0, const at::Tensor& v0,
+at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                   bool causal, const at::Tensor& prob_scale) const {
-  at::Tensor k = k0, v = v0;
   const int64_t rep = q.size(1) / k.size(1);
-  if (rep > 1) {
-    k = k.repeat_interleave(rep, 1);
-    v = v.repeat_interleave(rep, 1);
-  }
   // On the CPU in fp32 the blocked kernel is the faster one also where sdpa exists (LibTorch
   // 2.11: 6113 against 5730 tok/s for the AR step of compare-nanogpt.sh's shape).
   if (config_.attention == AttentionImpl::kAuto && !prob_scale.defined() &&
       attention_cpu_applies(q, k, causal))
-    return attention_cpu(q, k, v, causal);
+    return attention_cpu(q, repeat_heads(k, rep), repeat_heads(v, rep), causal);
 #if TORCH_VERSION_MAJOR >= 2
   // sdpa's own dropout draws from the global generator, which a recomputed block cannot replay.
   if (use_sdpa_ && !prob_scale.defined()) {
     // is_causal aligns the mask top-left; with cached keys the mask must be explicit.
-    if (!causal || q.size(2) == k.size(2))
-      return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
-    const at::Tensor visible =
-        at::ones({q.size(2), k.size(2)}, q.options().dtype(at::kBool)).tril(k.size(2) - q.size(2));
-    return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false);
+    if (!causal || q.size(2) == k.size(2)) return sdpa(q, k, v, {}, causal);
+    return sdpa(
+        q, k, v,
+        at::ones({q.size(2), k.size(2)}, q.options().dtype(at::kBool)).tril(k.size(2) - q.size(2)),
+        false);
   }
 #endif
-  return plain_attention(q, k, v, causal, prob_scale);
+  return plain_attention(q, repeat_heads(k, rep), repeat_heads(v, rep), causal, prob_scale);
 }
 
 at::Tensor Transformer::embed(const at::Tensor& embed_flat, const at::Tensor& ids) const {
@@ -198,8 +234,8 @@ at::Tensor Transformer::block(int64_t layer, const at::Tensor& flat, const at::T
   const double p = drop.active ? config_.dropout : 0.0;
   at::Tensor prob_scale;
   if (p > 0)
-    prob_scale = dropout_scale(drop, layer, DropoutSite::kAttentionProbs, B, H * T * k.size(2), p)
-                     .to(x.device())
+    prob_scale = dropout_scale(drop, layer, DropoutSite::kAttentionProbs, B, H * T * k.size(2), p,
+                               x.device())
                      .to(x.scalar_type())
                      .view({B * H, T, k.size(2)});
   const at::Tensor a = attention(q, k, v, causal, prob_scale).transpose(1, 2).reshape({B, T, d});

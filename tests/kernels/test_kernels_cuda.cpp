@@ -1,5 +1,5 @@
 // The CUDA kernels against their CPU references: mdm_mask bit for bit (masks, noisy ids and
-// weights, every weighting, odd lengths), weighted CE within 1e-5 relative in fp32 and within
+// weights, every weighting, odd lengths), dropout_scale bit for bit, weighted CE within 1e-5 relative in fp32 and within
 // 1e-3 relative (or one bf16 ulp, the output's own rounding) in bf16. Every test skips in a build
 // without CUDA (-DCROSSOVER_CUDA=ON adds it) and on a machine without a CUDA device.
 #include <gtest/gtest.h>
@@ -17,7 +17,9 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
+#include "crossover/kernels/dropout_mask.h"
 #include "crossover/kernels/mdm_mask.h"
 #include "crossover/kernels/philox.h"
 #include "crossover/kernels/weighted_ce.h"
@@ -304,9 +306,35 @@ TEST_F(KernelsCuda, WeightedCeWeightZeroRowsAndExcludedColumns) {
   }
 }
 
+// ---- dropout_scale ---------------------------------------------------------------------------
+
+TEST_F(KernelsCuda, DropoutScaleBitIdenticalToCpu) {
+  // Row lengths not a multiple of 4, rows past 2^32 and steps past 2^32 (the stream word's high
+  // bits), and a p whose keep-scale is not exact.
+  for (const auto& [rows, n] : {std::pair<int64_t, int64_t>{3, 4099}, {64, 128}, {1, 1}}) {
+    DropoutParams p;
+    p.seed = 1234;
+    p.step = (uint64_t{1} << 32) + 7;
+    p.row0 = (int64_t{1} << 32) - 1;
+    p.stream = 16 + 3 * 5 + 2;
+    p.p = 0.1f;
+    p.keep_scale = static_cast<float>(1.0 / (1.0 - 0.1));
+    at::Tensor cpu = at::empty({rows, n}, at::kFloat);
+    dropout_scale_cpu(p, rows, n, cpu.data_ptr<float>());
+    at::Tensor gpu = at::empty({rows, n}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
+    dropout_scale_cuda(p, rows, n, gpu.data_ptr<float>(), current_stream());
+    const at::Tensor back = gpu.cpu();
+    EXPECT_EQ(std::memcmp(back.data_ptr<float>(), cpu.data_ptr<float>(), cpu.nbytes()), 0)
+        << rows << " x " << n;
+    const double kept = (cpu != 0).to(at::kDouble).mean().item<double>();
+    if (rows * n > 1000) EXPECT_NEAR(kept, 0.9, 0.02);
+  }
+}
+
 #else
 
 // The same names as the CUDA build, so a run shows them skipped rather than absent.
+TEST_F(KernelsCuda, DropoutScaleBitIdenticalToCpu) {}
 TEST_F(KernelsCuda, MdmMaskBitIdenticalToCpuInEveryMode) {}
 TEST_F(KernelsCuda, MdmMaskHandlesEmptyBatches) {}
 TEST_F(KernelsCuda, AnErrorLeftByEarlierWorkIsNotBlamedOnTheKernel) {}

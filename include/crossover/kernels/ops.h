@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "crossover/kernels/dropout_mask.h"
 #include "crossover/kernels/mdm_mask.h"
 
 namespace crossover::ops {
@@ -22,5 +23,10 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
 // grad_scale-scaled dlogits and returns the per-row weighted loss [rows] (float).
 at::Tensor weighted_ce_(at::Tensor& logits, const at::Tensor& targets, const at::Tensor& weights,
                         int64_t num_valid, float grad_scale);
+
+// kernels/dropout_mask.h: the keep-scales [rows, n] (float), drawn on `device` itself (no mask
+// crosses from the host to a GPU).
+at::Tensor dropout_scale(const kernels::DropoutParams& params, int64_t rows, int64_t n,
+                         at::Device device);
 
 }  // namespace crossover::ops

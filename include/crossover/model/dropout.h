@@ -2,8 +2,11 @@
 // (training seed, step, global row, layer, site, position) through Philox (kernels/philox.h), so
 // a block recomputed in backward (activation checkpointing) and a resumed run draw exactly the
 // masks of the original forward, and a row's masks do not depend on how the global batch is
-// split over ranks and micro-batches. Masks are drawn on the host and copied to the compute
-// device: dropout serves small ablations (model.dropout), not the cluster runs.
+// split over ranks and micro-batches. Masks are drawn on the compute device itself
+// (kernels/dropout_mask.h, the same numbers on the CPU and on a GPU). Attention with dropout
+// takes the plain path, which keeps the [heads, seq, seq] probabilities (model/memory.h counts
+// them): sdpa's own dropout draws from the global generator, which a recomputed block could not
+// replay.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -30,8 +33,8 @@ enum class DropoutSite : uint32_t { kAttentionProbs = 0, kAttentionOut = 1, kFfn
 at::Tensor dropout(const at::Tensor& x, double p, const DropoutKey& key, int64_t layer,
                    DropoutSite site);
 
-// The keep mask of `dropout` ([rows, n] float on the CPU: 1 / (1 - p) kept, 0 dropped).
+// The keep mask of `dropout` ([rows, n] float on `device`: 1 / (1 - p) kept, 0 dropped).
 at::Tensor dropout_scale(const DropoutKey& key, int64_t layer, DropoutSite site, int64_t rows,
-                         int64_t n, double p);
+                         int64_t n, double p, at::Device device = at::kCPU);
 
 }  // namespace crossover

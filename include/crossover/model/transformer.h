@@ -11,6 +11,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <torch/csrc/api/include/torch/version.h>
 
 #include <cstdint>
 #include <utility>
@@ -93,11 +94,24 @@ class Transformer {
   bool use_sdpa_ = false;
 };
 
+// What this LibTorch offers the GPU path (model/memory.h counts activations by it):
+// - a fused rms_norm (at::rms_norm runs one CUDA kernel from LibTorch 2.8) that keeps only its
+//   input and the per-row 1/rms for backward, where the composition keeps an fp32 copy of the
+//   input and the normalised output;
+// - sdpa's enable_gqa (LibTorch 2.5), which takes grouped keys and values as they are instead of
+//   repeated once per query head (per layer, and over the whole KV cache per decoded token).
+inline constexpr bool kFusedRmsNorm = TORCH_VERSION_MAJOR > 2 ||
+                                      (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8);
+inline constexpr bool kSdpaGqa = TORCH_VERSION_MAJOR > 2 ||
+                                 (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5);
+
 // x * rsqrt(mean(x^2) + eps) * weight over the last dimension (statistics in fp32): the fused
-// single pass on fp32 CPU tensors (kernels/fused_cpu.h), else rms_norm_reference, which it is
-// tested against.
+// single pass on fp32 CPU tensors (kernels/fused_cpu.h); on a GPU where kFusedRmsNorm,
+// rms_norm_aten; else rms_norm_reference, which both are tested against.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);
 at::Tensor rms_norm_reference(const at::Tensor& x, const at::Tensor& weight, double eps);
+// at::rms_norm (LibTorch >= 2.8; throws on older ones) with the weight in x's dtype.
+at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& weight, double eps);
 // silu(gate) * up of gate_up [..., 2F] = [gate | up]: the fused single pass on fp32 CPU tensors
 // (kernels/fused_cpu.h), else swiglu_reference, which it is tested against.
 at::Tensor swiglu(const at::Tensor& gate_up);
@@ -105,7 +119,8 @@ at::Tensor swiglu_reference(const at::Tensor& gate_up);
 // Rotary embedding of x [B, H, T, hd] with cos, sin [T, hd / 2] as LibTorch ops.
 at::Tensor rope_reference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 // qkv_heads_cpu (kernels/fused_cpu.h) composed of LibTorch ops: split, transposed views,
-// rms_norm_reference and rope_reference. Its reference, and the path on GPUs and in bf16.
+// rms_norm_reference (on a GPU where kFusedRmsNorm, rms_norm_aten) and rope_reference. Its
+// reference, and the path on GPUs and in bf16.
 QkvHeads qkv_heads_reference(const at::Tensor& qkv, int64_t heads, int64_t kv_heads,
                              const at::Tensor& q_norm, const at::Tensor& k_norm, double eps,
                              const at::Tensor& cos, const at::Tensor& sin);
