@@ -8,6 +8,7 @@
 #include "crossover/config/device.h"
 #include "crossover/distributed/sharding.h"
 #include "crossover/model/flops.h"
+#include "crossover/model/memory.h"
 #include "crossover/objective/objective.h"
 #include "crossover/train/train_step.h"
 #include "crossover/util/threads.h"
@@ -72,6 +73,11 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
   profiler.reset();  // writes the trace
   const double seconds = measured.total();
   const double achieved = flops / seconds;  // this rank
+  // What model/memory.h says the step holds, beside what the allocator saw (a GPU's peak).
+  RunConfig counted = config;
+  counted.hardware.precision = dtype == at::kFloat ? PrecisionChoice::kFp32
+                                                   : PrecisionChoice::kBf16;
+  const StepMemory counted_memory = step_memory(counted, vocab, world, gpu_kernels_of_this_build());
   return {{"objective", to_string(objective)},
           {"tok_per_s", tokens / seconds},
           {"step_seconds", seconds / steps},
@@ -86,6 +92,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
           {"first_loss", first_loss},
           {"last_loss", last_loss},
           {"peak_memory_mib", static_cast<double>(peak_memory_bytes(device)) / (1 << 20)},
+          {"counted_memory_mib", counted_memory.total / (1 << 20)},
           {"sharding", sharding->name()},
           {"world_size", world},
           {"backend", comm.backend()},

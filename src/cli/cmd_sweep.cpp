@@ -8,10 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "crossover/analysis/report.h"
 #include "crossover/cli/app.h"
+#include "crossover/model/memory.h"
+#include "crossover/model/peak.h"
 #include "crossover/sweep/cost.h"
 #include "crossover/sweep/manifest.h"
 #include "crossover/sweep/plan.h"
@@ -32,22 +35,58 @@ std::string this_binary() { return fs::read_symlink("/proc/self/exe").string(); 
 
 std::string or_unknown(double v, const std::string& text) { return std::isfinite(v) ? text : "?"; }
 
+// Each point's step memory on one of `gpus` ranks (model/memory.h); none without a vocabulary.
+std::vector<std::optional<StepMemory>> plan_memory(const SweepPlan& plan, int64_t gpus) {
+  std::vector<std::optional<StepMemory>> out;
+  for (const auto& p : plan.points)
+    out.push_back(plan.vocab_size ? std::optional(step_memory(p.config, *plan.vocab_size, gpus))
+                                  : std::nullopt);
+  return out;
+}
+
+// The line under the table: the largest point's memory against the GPU's.
+void print_memory_line(const SweepPlan& plan, const std::vector<std::optional<StepMemory>>& mem,
+                       int64_t gpus, const std::string& gpu) {
+  int worst = -1;
+  for (size_t i = 0; i < mem.size(); ++i)
+    if (mem[i] && (worst < 0 || mem[i]->total > mem[worst]->total)) worst = static_cast<int>(i);
+  if (worst < 0) {
+    std::printf("memory per GPU: unknown without the vocabulary (prepare the data or pass "
+                "--vocab)\n");
+    return;
+  }
+  const StepMemory& m = *mem[worst];
+  const auto& c = plan.points[worst].config;
+  const double device_gb = known_memory_gb(gpu);
+  std::printf("memory per GPU on %lld GPUs per point, at most %.1f GB (%s: %s, recompute %s; "
+              "optimizer state %.1f, parameter copies %.1f, activations %.1f, backward %.1f, "
+              "loss head %.1f)%s; model/memory.h counts tensors only: leave 20%% for the CUDA "
+              "context, workspaces and fragmentation\n",
+              static_cast<long long>(gpus), m.total / 1e9, plan.points[worst].name.c_str(),
+              to_string(c.distributed.sharding).c_str(), m.recompute ? "full" : "none",
+              m.optimizer_state / 1e9, m.parameter_copies / 1e9, m.activations / 1e9,
+              m.backward_workspace / 1e9, m.loss_head / 1e9,
+              device_gb > 0 ? (": " + describe_fit(m, device_gb) + " on one " + gpu).c_str() : "");
+}
+
 void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std::string& dir,
-                const ClusterAssumption& cluster) {
+                const ClusterAssumption& cluster, int64_t gpus) {
   const SweepCost cost = sweep_cost(plan, cluster);
-  std::printf("%-28s %-4s %8s %8s %10s %8s %10s %9s  %s\n", "point", "obj", "unique", "epochs",
-              "steps", "eval", "FLOPs", "GPU-h", "");
+  const auto memory = plan_memory(plan, gpus);
+  std::printf("%-28s %-4s %8s %8s %10s %8s %10s %9s %7s  %s\n", "point", "obj", "unique", "epochs",
+              "steps", "eval", "FLOPs", "GPU-h", "GB/GPU", "");
   for (size_t i = 0; i < plan.points.size(); ++i) {
     const auto& p = plan.points[i];
     const bool kept = std::find(written.kept.begin(), written.kept.end(), p.name) !=
                       written.kept.end();
-    std::printf("%-28s %-4s %8s %8s %10lld %8lld %10s %9s  %s\n", p.name.c_str(),
+    std::printf("%-28s %-4s %8s %8s %10lld %8lld %10s %9s %7s  %s\n", p.name.c_str(),
                 to_string(p.config.objective.type).c_str(),
                 p.unique_tokens >= 0 ? compact_tokens(p.unique_tokens).c_str() : "all",
                 or_unknown(p.epochs, fmt::format("{:.1f}", p.epochs)).c_str(),
                 static_cast<long long>(p.steps), static_cast<long long>(p.config.eval.every),
                 p.flops ? fmt::format("{:.3g}", *p.flops).c_str() : "?",
                 cost.gpu_hours[i] ? fmt::format("{:.1f}", *cost.gpu_hours[i]).c_str() : "?",
+                memory[i] ? fmt::format("{:.1f}", memory[i]->total / 1e9).c_str() : "?",
                 kept ? "(kept)" : "");
   }
   std::printf("cluster time: %.1f GPU-hours of training at %.1f%% MFU (%s) on %s (%.0f TFLOP/s "
@@ -57,6 +96,7 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
               cost.unknown
                   ? fmt::format(", {} point(s) of unknown FLOPs not counted", cost.unknown).c_str()
                   : "");
+  print_memory_line(plan, memory, gpus, cluster.gpu);
   if (!plan.data_note.empty()) std::printf("note: %s\n", plan.data_note.c_str());
   std::printf("%zu points: %zu new, %zu already planned, in %s\n", plan.points.size(),
               written.created.size(), written.kept.size(), dir.c_str());
@@ -68,6 +108,8 @@ void add_plan(CLI::App& sweep) {
   struct Options {
     std::string file, out, mfu_from;
     ClusterAssumption cluster;
+    int64_t gpus = 8;
+    std::optional<int64_t> vocab;
   };
   auto o = std::make_shared<Options>();
   auto* cmd = sweep.add_subcommand(
@@ -84,13 +126,20 @@ void add_plan(CLI::App& sweep) {
   cmd->add_option("--mfu-from", o->mfu_from,
                   "the saved output of `crossover bench train` on the GPU: its lowest MFU")
       ->excludes(mfu);
+  cmd->add_option("--gpus", o->gpus, "GPUs per point (ranks) the memory per GPU assumes")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--vocab", o->vocab,
+                  "vocabulary for FLOPs and memory while the data is not prepared (meta.json "
+                  "wins when it exists)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 31));
   cmd->callback([o] {
     if (!o->mfu_from.empty())
       std::tie(o->cluster.mfu, o->cluster.mfu_source) = measured_mfu(o->mfu_from);
-    const SweepPlan plan = plan_sweep(load_sweep(o->file));
+    const SweepPlan plan = plan_sweep(load_sweep(o->file), "", o->vocab);
     sweep_cost(plan, o->cluster);  // a bad --gpu or --mfu stops before anything is written
     const auto written = write_plan(plan, o->out);
-    print_plan(plan, written, o->out, o->cluster);
+    print_plan(plan, written, o->out, o->cluster, o->gpus);
   });
 }
 

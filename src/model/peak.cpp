@@ -57,6 +57,27 @@ double known_bf16_peak_tflops(const std::string& name) {
   return 0;
 }
 
+double known_memory_gb(const std::string& name) {
+  // The parts the names above denote by default: the 80 GB H100/A100, the 141 GB H200.
+  static const std::array<std::pair<const char*, double>, 12> table = {{
+      {"GH200", 96.0},
+      {"H200", 141.0},
+      {"H100 PCIe", 80.0},
+      {"H100 NVL", 94.0},
+      {"H100", 80.0},
+      {"H800", 80.0},
+      {"B200", 180.0},
+      {"A100", 80.0},
+      {"A800", 80.0},
+      {"L40S", 48.0},
+      {"L40", 48.0},
+      {"L4", 24.0},
+  }};
+  for (const auto& [key, gb] : table)
+    if (name.find(key) != std::string::npos) return gb;
+  return 0;
+}
+
 PeakReference mfu_reference(const HardwareConfig& hw, at::Device device, at::ScalarType dtype,
                             double measure_seconds) {
   if (hw.peak_tflops > 0) return {hw.peak_tflops * 1e12, "hardware.peak_tflops"};

@@ -129,7 +129,8 @@ bool is_runtime_key(const std::string& key) {
          key == "logging.log_every";
 }
 
-SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
+SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir,
+                     std::optional<int64_t> assumed_vocab) {
   SweepPlan plan;
   plan.sweep = sweep;
   plan.workdir = fs::absolute(workdir.empty() ? fs::current_path() : fs::path(workdir))
@@ -204,6 +205,12 @@ SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir) {
     if (!facts) {
       const fs::path data(c.data.path);
       facts = read_data_facts((data.is_absolute() ? data : fs::path(plan.workdir) / data).string());
+      if (!facts->vocab && assumed_vocab) {
+        facts->vocab = *assumed_vocab;
+        facts->note = "the vocabulary is taken as " + std::to_string(*assumed_vocab) +
+                      " (--vocab) for FLOPs and memory: " + c.data.path +
+                      " has no usable meta.json yet";
+      }
       plan.vocab_size = facts->vocab;
       plan.data_tokens = facts->stream_tokens;
       plan.data_note = facts->note;

@@ -19,6 +19,7 @@ namespace crossover {
 // batch of random tokens from a vocabulary of `vocab`, on `device` over the ranks of `comm`.
 // `peak` in FLOP/s. Returns tok_per_s (all ranks), step_seconds, gflops (this rank), peak_gflops,
 // mfu, params, first_loss and last_loss (the fixed batch: the loss must fall), peak_memory_mib,
+// counted_memory_mib (model/memory.h for the same step),
 // and time: the seconds per step of each phase (util/phase_timer.h), which add up to step_seconds.
 // With `fixed_noise`, every step draws the noise of step 0 (MDM's t and masks, dropout masks),
 // so each step sees the very same batch and the loss falls by optimisation alone: without it an

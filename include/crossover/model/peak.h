@@ -21,6 +21,9 @@ double measure_matmul_peak(at::Device device, at::ScalarType dtype, double secon
 // Dense (no sparsity) bf16 tensor-core peak in TFLOP/s of a GPU by its product name, as the
 // vendors' data sheets give it; 0 for a name not in the table.
 double known_bf16_peak_tflops(const std::string& device_name);
+// Memory in GB (decimal) of the GPU the same names denote (the 80 GB H100 and A100); 0 when
+// not in the table.
+double known_memory_gb(const std::string& device_name);
 
 struct PeakReference {
   double flops_per_s = 0;

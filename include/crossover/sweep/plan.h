@@ -52,8 +52,10 @@ struct SweepPlan {
 };
 
 // Resolves every point of the grid. Relative data paths resolve against `workdir` (the
-// current directory when empty), as they will when the runs start. Throws ConfigError.
-SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir = "");
+// current directory when empty), as they will when the runs start. `assumed_vocab` stands in
+// for the vocabulary when the data is not prepared yet (no meta.json). Throws ConfigError.
+SweepPlan plan_sweep(const SweepFile& sweep, const std::string& workdir = "",
+                     std::optional<int64_t> assumed_vocab = std::nullopt);
 
 // Writes the sweep directory. An existing directory is extended, never rewritten: points
 // already there must be in the new plan with the same resolved config (else nothing is written

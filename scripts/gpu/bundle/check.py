@@ -111,7 +111,9 @@ def bench(log, sharding, backend, objectives):
         out.append(("" if good else "NOT OK: ") +
                    f"{r['objective']} loss {r['first_loss']:.4f}->{r['last_loss']:.4f} "
                    f"{r['tok_per_s']:.0f} tok/s MFU {100 * r['mfu']:.1f}% "
-                   f"peak {r['peak_memory_mib'] / 1024:.1f} GiB step {r['step_seconds']:.3f} s "
+                   f"peak {r['peak_memory_mib'] / 1024:.1f} GiB "
+                   f"(model/memory.h counts {r['counted_memory_mib'] / 1024:.1f}) "
+                   f"step {r['step_seconds']:.3f} s "
                    f"({r['time_shares']})")
     print("; ".join(out))
     return 0 if ok else 1
