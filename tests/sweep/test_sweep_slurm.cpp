@@ -143,10 +143,16 @@ struct Task {
     }
     return false;
   }
+  // The task's exit status once the shell has written it whole (the file exists a moment
+  // before its line does).
   std::string wait_rc() {
-    for (int i = 0; i < 2000 && !fs::exists(f.dir / "task.rc"); ++i)
+    std::string rc;
+    for (int i = 0; i < 2000; ++i) {
+      if (fs::exists(f.dir / "task.rc")) rc = testing::read_file(f.dir / "task.rc");
+      if (!rc.empty() && rc.back() == '\n') break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return testing::read_file(f.dir / "task.rc");
+    }
+    return rc;
   }
   std::string out() { return testing::read_file(f.dir / "task.out"); }
   std::string slurm_log() { return testing::read_file(f.dir / "slurm.log"); }
