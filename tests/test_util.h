@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -104,5 +105,18 @@ inline std::string venv_python() {
                 << "(scripts/test.sh does) to create the test tools' Python environment";
   return "";
 }
+
+// Python checks whose outcome does not depend on the LibTorch crossover links (the data readers
+// and tokenizers against their reference libraries, the lm-eval and W&B plumbing) run once per
+// CI, in the Debian LibTorch pass: `scripts/test/run.sh --torch pip` sets
+// CROSSOVER_SECOND_LIBTORCH_PASS=1 and they skip there, saying so.
+inline bool second_libtorch_pass() {
+  return std::getenv("CROSSOVER_SECOND_LIBTORCH_PASS") != nullptr;
+}
+#define CROSSOVER_ONCE_PER_CI()                                                              \
+  do {                                                                                       \
+    if (::crossover::testing::second_libtorch_pass())                                        \
+      GTEST_SKIP() << "independent of LibTorch: runs in the Debian LibTorch pass of the CI"; \
+  } while (0)
 
 }  // namespace crossover::testing

@@ -157,6 +157,7 @@ TEST(Megatron, CommandLineNeedsATokenizerAndExcludesInput) {
 
 // Datasets written by megatron-core itself, against a JSON-lines preparation of the same text.
 TEST(Megatron, ConversionOfBuilderWrittenDatasetsEqualsPreparingTheText) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   TempDir dir;
   const auto r = testing::run_python("megatron_parity.py", std::string(CROSSOVER_BINARY) + " " +

@@ -144,6 +144,7 @@ TEST(Parquet, CorruptFootersAndPagesFailNamingTheFile) {
 
 // The end-to-end parity with pyarrow's writer over every codec and encoding option.
 TEST(Parquet, PrepareGivesTheTokensOfJsonLinesForEveryWriterSetting) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   TempDir dir;
   const auto r = testing::run_python("parquet_parity.py",

@@ -12,6 +12,7 @@ namespace crossover {
 namespace {
 
 TEST(TokenizerParity, EveryDocumentMatchesTokenizersAndTiktoken) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   testing::TempDir dir;
   const auto r = testing::run_python("tok_parity.py", std::string(CROSSOVER_BINARY) + " " +
@@ -32,6 +33,7 @@ TEST(TokenizerParity, EveryDocumentMatchesTokenizersAndTiktoken) {
 // about; the ids where tokenizers' newer tables make it a letter), --split-special-tokens against
 // tokenizers' encode_special_tokens, --eos-token and --mask-token with their refusals.
 TEST(TokenizerParity, OptionsAndUnicodeGapMatchTokenizers) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   testing::TempDir dir;
   const auto r = testing::run_python("tok_options.py", std::string(CROSSOVER_BINARY) + " " +

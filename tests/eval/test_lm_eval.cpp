@@ -174,6 +174,7 @@ TEST_F(LmEval, ScoreTakesIdsAndRollingTextAndNamesBadLines) {
 }
 
 TEST_F(LmEval, LmEvalReportsCrossoverEvalsAccuracyOffline) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   const std::string ar_eval = *dir_ / "ar-eval.json", mdm_eval = *dir_ / "mdm-eval.json";
   testing::write_file(ar_eval, eval("ar").dump());
@@ -193,6 +194,7 @@ TEST_F(LmEval, LmEvalReportsCrossoverEvalsAccuracyOffline) {
 }
 
 TEST_F(LmEval, WandbFollowerLogsEverySweepPointsMetricsOnceOffline) {
+  CROSSOVER_ONCE_PER_CI();
   ASSERT_VENV();
   const auto r = testing::run_python("wandb_follow_check.py", "--runs " + run("ar") + " " +
                                                                   run("mdm") + " --work " +

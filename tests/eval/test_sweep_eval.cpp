@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 TEST(SweepEval, ScoresEachNewCheckpointWhereTheReportReadsIt) {
+  CROSSOVER_ONCE_PER_CI();
   testing::SweepFixture f;
   const Manifest m =
       f.plan_dir("base: base.yaml\ntotal_tokens: 1M\naxes: {objective.type: [ar, mdm]}\n");
