@@ -2,6 +2,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -104,6 +107,20 @@ inline std::string venv_python() {
   ADD_FAILURE() << python << " not found: run `scripts/setup/install.sh` "
                 << "(scripts/test.sh does) to create the test tools' Python environment";
   return "";
+}
+
+// A TCP port on 127.0.0.1 that was free a moment ago (for a test's rendezvous).
+inline int free_port() {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  close(s);
+  return port;
 }
 
 // Python checks whose outcome does not depend on the LibTorch crossover links (the data readers

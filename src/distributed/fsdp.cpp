@@ -166,9 +166,7 @@ class FullySharded final : public Sharding {
       at::Tensor x = model_.embed(embed, batch.inputs.to(device));
       for (int64_t i = 0; i < model_.config().layers; ++i)
         x = ShardedBlock::apply(x, masters_[1 + i], this, i, batch.causal, batch.dropout);
-      const at::Tensor h = model_.final_norm(embed, x);
-      loss = weighted_cross_entropy(h, model_.head_weight(embed), batch.targets.to(device),
-                                    batch.weights.to(device), 0, batch.signal_positions);
+      loss = head_loss(model_, embed, model_.final_norm(embed, x), batch);
     }
     {
       PhaseScope backward(timer_, Phase::kBackward);

@@ -225,7 +225,7 @@ class Replicated final : public Sharding {
 
  private:
   // The micro-batch's loss on parameters `leaves` (the masters or leaves sharing their storage):
-  // objective's batch_loss, with each group's flat made where the layer using it runs (through a
+  // objective's batch_loss, with each group's flat made just before the layer using it runs (through a
   // GradTap when `tapped`), and every block checkpointed with recompute.
   at::Tensor loss_of(const std::vector<at::Tensor>& leaves, const Batch& batch, bool tapped) {
     const at::ScalarType dtype = options_.compute_dtype;
@@ -233,18 +233,15 @@ class Replicated final : public Sharding {
       if (tapped) return GradTap::apply(leaves[g], this, static_cast<int64_t>(g), dtype);
       return dtype == at::kFloat ? leaves[g] : leaves[g].to(dtype);
     };
-    const at::Device device = options_.device;
     const at::Tensor embed = flat(0);
-    at::Tensor x = model_.embed(embed, batch.inputs.to(device));
+    at::Tensor x = model_.embed(embed, batch.inputs.to(options_.device));
     for (int64_t i = 0; i < model_.config().layers; ++i) {
       const at::Tensor params = flat(1 + i);
       x = options_.recompute
               ? CheckpointedBlock::apply(x, params, &model_, i, batch.causal, batch.dropout)
               : model_.block(i, params, x, batch.causal, nullptr, CacheMode::Read, batch.dropout);
     }
-    return weighted_cross_entropy(model_.final_norm(embed, x), model_.head_weight(embed),
-                                  batch.targets.to(device), batch.weights.to(device), 0,
-                                  batch.signal_positions);
+    return head_loss(model_, embed, model_.final_norm(embed, x), batch);
   }
 
   // The rows split into `parts` contiguous slices, one per worker. Each worker builds its

@@ -27,7 +27,7 @@ at::Tensor repeat_heads(const at::Tensor& t, int64_t rep) {
 at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                 const at::Tensor& visible, bool causal) {
   const int64_t rep = q.size(1) / k.size(1);
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#if CROSSOVER_TORCH_AT_LEAST(2, 5)
   if (visible.defined())
     return at::scaled_dot_product_attention(q, k, v, visible, 0.0, false, std::nullopt, rep > 1);
   return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal, std::nullopt, rep > 1);
@@ -54,7 +54,7 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& weight, double eps) {
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#if CROSSOVER_TORCH_AT_LEAST(2, 8)
   return at::rms_norm(x, {x.size(-1)}, weight.to(x.scalar_type()), eps);
 #else
   (void)x, (void)weight, (void)eps;

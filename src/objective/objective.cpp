@@ -188,10 +188,15 @@ Batch batch_rows(const Batch& batch, int64_t begin, int64_t count) {
 
 at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
                       const Batch& batch) {
-  const at::Device device = flats[0].device();
-  const at::Tensor h = model.hidden(flats, batch.inputs.to(device), batch.causal, nullptr,
-                                    CacheMode::Read, batch.dropout);
-  return weighted_cross_entropy(h, model.head_weight(flats[0]), batch.targets.to(device),
+  const at::Tensor h = model.hidden(flats, batch.inputs.to(flats[0].device()), batch.causal,
+                                    nullptr, CacheMode::Read, batch.dropout);
+  return head_loss(model, flats[0], h, batch);
+}
+
+at::Tensor head_loss(const Transformer& model, const at::Tensor& embed_flat,
+                     const at::Tensor& hidden, const Batch& batch) {
+  const at::Device device = embed_flat.device();
+  return weighted_cross_entropy(hidden, model.head_weight(embed_flat), batch.targets.to(device),
                                 batch.weights.to(device), 0, batch.signal_positions);
 }
 

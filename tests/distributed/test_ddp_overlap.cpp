@@ -5,9 +5,6 @@
 // bit, whatever the recompute, tying, reduction dtype and bucket size. bf16 compute runs on CUDA
 // only: there the check runs on a one-rank NCCL process group (skipped without a GPU).
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <ATen/ATen.h>
 
@@ -22,22 +19,10 @@
 #include "crossover/config/device.h"
 #include "crossover/distributed/sharding.h"
 #include "crossover/objective/objective.h"
+#include "test_util.h"
 
 namespace crossover {
 namespace {
-
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(s);
-  return port;
-}
 
 struct Variant {
   std::string name;
@@ -190,7 +175,7 @@ TEST(DdpOverlap, TwoGlooRanksComputeTheSameStepsWithTheOverlapOnAndOff) {
   // outcome[rank][variant][overlap]
   std::vector<std::vector<std::array<Outcome, 2>>> outcome(2);
   std::vector<std::exception_ptr> errors(2);
-  const int port = free_port();
+  const int port = testing::free_port();
   std::vector<std::thread> ranks;
   for (int r = 0; r < 2; ++r)
     ranks.emplace_back([&, r] {
@@ -233,7 +218,7 @@ TEST(DdpOverlap, Bf16ComputeOnCudaGivesTheSameStepsWithTheOverlapOnAndOff) {
   const at::Device cuda(at::kCUDA, 0);
   make_current(cuda);
   DistEnv env;
-  env.master_port = free_port();
+  env.master_port = testing::free_port();
   DistributedConfig dc;
   dc.process_group = ProcessGroupMode::kAlways;
   dc.timeout_s = 60;
@@ -255,7 +240,7 @@ TEST(DdpOverlap, BucketsFollowTheBackwardFromTheLastBlockDown) {
   for (const bool overlap : {false, true}) {
     // A process group of one rank: Gloo at world size 1.
     DistEnv env;
-    env.master_port = free_port();
+    env.master_port = testing::free_port();
     DistributedConfig dc;
     dc.process_group = ProcessGroupMode::kAlways;
     dc.timeout_s = 30;

@@ -2,9 +2,7 @@
 // the way torchrun starts them. ddp and fsdp must reproduce the 1-process run with the same
 // global batch; sharded checkpoints must resume on the same or another world size.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -251,24 +249,11 @@ TEST_F(Distributed, ConsolidatedCheckpointResumesInOneProcess) {
   expect_close(losses(killed), losses(two), 1e-5, "resharded");
 }
 
-int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(s);
-  return port;
-}
-
 TEST_F(Distributed, ADeadRankEndsTheRunWithAnErrorNotAHang) {
   const std::string cfg = config({"distributed.sharding=fsdp", "distributed.timeout_s=30",
                                   "data.total_tokens=256000", "checkpoint.async=false"});
   const std::string run = tmp_ / "dead";
-  const int port = free_port();
+  const int port = testing::free_port();
   std::vector<pid_t> pids;
   for (int rank = 0; rank < 2; ++rank) {
     const pid_t pid = fork();
@@ -358,7 +343,7 @@ TEST_F(Distributed, ASignalToOneRankStopsEveryRankAtTheSameCheckpoint) {
   const auto reference = losses(straight);
   ASSERT_EQ(reference.size(), 200u);
 
-  const int port = free_port();
+  const int port = testing::free_port();
   const pid_t rank0 = start_rank(0, 2, port, cfg, run), rank1 = start_rank(1, 2, port, cfg, run);
   // Once a few steps are done, only rank 1 is told to stop (as SLURM may, one task first).
   // metrics.jsonl is being written: count its train events as text.
@@ -422,7 +407,7 @@ TEST_F(Distributed, AProcessGroupAtWorldSizeOneGivesTheSameLosses) {
 
 TEST(C10dComm, RefusesATensorOnAnotherDeviceNamingTheCollectiveAndBothDevices) {
   DistEnv env;  // world size 1, rank 0 serves the store
-  env.master_port = free_port();
+  env.master_port = testing::free_port();
   DistributedConfig dc;
   dc.process_group = ProcessGroupMode::kAlways;
   dc.timeout_s = 30;

@@ -100,10 +100,11 @@ class Transformer {
 //   input and the normalised output;
 // - sdpa's enable_gqa (LibTorch 2.5), which takes grouped keys and values as they are instead of
 //   repeated once per query head (per layer, and over the whole KV cache per decoded token).
-inline constexpr bool kFusedRmsNorm = TORCH_VERSION_MAJOR > 2 ||
-                                      (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8);
-inline constexpr bool kSdpaGqa = TORCH_VERSION_MAJOR > 2 ||
-                                 (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5);
+#define CROSSOVER_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) ||            \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+inline constexpr bool kFusedRmsNorm = CROSSOVER_TORCH_AT_LEAST(2, 8);
+inline constexpr bool kSdpaGqa = CROSSOVER_TORCH_AT_LEAST(2, 5);
 
 // x * rsqrt(mean(x^2) + eps) * weight over the last dimension (statistics in fp32): the fused
 // single pass on fp32 CPU tensors (kernels/fused_cpu.h); on a GPU where kFusedRmsNorm,

@@ -86,6 +86,10 @@ Batch batch_rows(const Batch& batch, int64_t begin, int64_t count);
 // the sum of weight x cross-entropy over the batch's positions.
 at::Tensor batch_loss(const Transformer& model, const std::vector<at::Tensor>& flats,
                       const Batch& batch);
+// Its last part, for strategies that run the blocks themselves: final hidden states `hidden`
+// (after the final norm) through the fused loss head of the embedding group's flat.
+at::Tensor head_loss(const Transformer& model, const at::Tensor& embed_flat,
+                     const at::Tensor& hidden, const Batch& batch);
 
 // mask_id: the [MASK] token (= vocabulary size).
 std::unique_ptr<Objective> make_objective(const ObjectiveConfig& config, int64_t mask_id);
