@@ -312,8 +312,10 @@ TEST_F(TrainerRuns, AFullDiskStopsTheRunCleanlyAndTheRerunRepeatsTheStraightRun)
     if (async) {
       // Steps went on while the files were written; the failure stopped the run at the first
       // step whose agreement carried it (how many steps that takes depends on the machine's
-      // load), at the latest when the last checkpoint waits for it; nothing committed since 20.
-      EXPECT_GT(last, 30);
+      // load: a writer that fails at once stops step 31, whose train event is not logged, so
+      // 30 is the last one), at the latest when the last checkpoint waits for it; nothing
+      // committed since 20.
+      EXPECT_GE(last, 30);
       EXPECT_LE(last, 40);
       EXPECT_NE(full.output.find("checkpoint at step 30 (written in the background) failed: " +
                                  partial + "/model.safetensors: write failed after "),
