@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 
+#include "crossover/kernels/mdm_mask.h"
 #include "crossover/kernels/ops.h"
 #include "crossover/model/loss_head.h"
 #include "crossover/objective/objective.h"
@@ -176,7 +177,8 @@ at::Tensor ar_validation_samples(const Transformer& model, const std::vector<at:
 }
 
 ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, int64_t k, int64_t K,
-                                      double eps, const NoiseSchedule& schedule, int64_t mask_id) {
+                                      double eps, const NoiseSchedule& schedule, int64_t mask_id,
+                                      int64_t* masked_positions) {
   const int64_t n = x0.size(0), L = x0.size(1), S = L - kValidationContext;
   // Sample k of sequence i: t stratified over k, offset per sequence.
   at::Tensor t = at::empty({n}, at::kFloat);
@@ -193,6 +195,8 @@ ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, i
   p.weighting = kernels::kWeightInverseT;  // ELBO weights: evaluation is always the bound
   p.scale = 1.0f;
   p.norm_len = S;
+  if (masked_positions)
+    *masked_positions = kernels::mdm_mask_count_cpu(t.data_ptr<float>(), n, S, p);
   // Only the scored positions are corrupted; the context token stays visible, with weight 0.
   auto m = ops::mdm_mask(x0.narrow(1, kValidationContext, S).contiguous(), t.to(x0.device()), p);
   const at::Tensor head_tokens = x0.narrow(1, 0, kValidationContext);
@@ -213,20 +217,26 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
   // Masks are drawn where the model runs (the CUDA kernel on a GPU, bit-identical to the CPU
   // reference): only token ids cross to the device.
   const at::Tensor x0 = w.contiguous().to(device);
+  // On a GPU the K samples are queued without a host sync: the masked rows are selected by a
+  // count the host knows (nonzero() would wait for the device), and the results cross to the host
+  // once, at the end. On the CPU nonzero() is the cheaper selection.
+  const bool on_gpu = x0.is_cuda();
   std::vector<at::Tensor> samples;  // [n] per sample
   for (int64_t k = 0; k < K; ++k) {
-    const auto m = mdm_validation_corruption(x0, begin, k, K, eps, schedule, model.mask_id());
+    int64_t masked = 0;
+    const auto m = mdm_validation_corruption(x0, begin, k, K, eps, schedule, model.mask_id(),
+                                             on_gpu ? &masked : nullptr);
     const at::Tensor h = model.hidden(flats, m.noisy, false);
     // Per-token NLL on masked rows only, weighted.
     const at::Tensor wt = m.weight.reshape({-1});
-    const at::Tensor rows = wt.ne(0).nonzero().squeeze(1);
+    const at::Tensor rows = on_gpu ? signal_row_index(wt, masked) : wt.ne(0).nonzero().squeeze(1);
     const at::Tensor nll = token_nll(h.reshape({-1, h.size(-1)}).index_select(0, rows), head,
                                      x0.reshape({-1}).index_select(0, rows));
     at::Tensor per_seq = at::zeros({n * L}, nll.options());
     per_seq.index_put_({rows}, nll * wt.index_select(0, rows));
-    samples.push_back(per_seq.view({n, L}).sum(1).to(at::kDouble).cpu());
+    samples.push_back(per_seq.view({n, L}).sum(1).to(at::kDouble));
   }
-  return at::stack(samples, 1);
+  return at::stack(samples, 1).cpu();
 }
 
 }  // namespace crossover

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "crossover/model/loss_head.h"
 #include "crossover/objective/objective.h"
 #include "crossover/objective/scoring.h"
 #include "random_model.h"
@@ -45,6 +46,23 @@ TEST(ValidationScoring, ArScoresTokensOneToLMinusOneEachGivenEveryTokenBefore) {
           m.log_probs(w[r].narrow(0, 0, p), true)[p - 1][w[r][p].item<int64_t>()].item<double>();
     want /= static_cast<double>(L - 1);
     EXPECT_NEAR(got[r][0].item<double>(), want, 1e-5 * want) << "row " << r;
+  }
+}
+
+TEST(ValidationScoring, TheHostsCountOfMaskedPositionsIsTheMasksOwn) {
+  // A GPU's validation selects the masked rows by this count instead of nonzero(): a count off by
+  // one would drop or repeat a row.
+  const RandomModel m(1);
+  const auto schedule = make_noise_schedule(NoiseScheduleType::kLinear);
+  const at::Tensor w = windows(5, 33, 8);
+  for (int64_t k = 0; k < 16; ++k) {
+    int64_t counted = -1;
+    const auto c = mdm_validation_corruption(w, 37, k, 16, 1e-3, *schedule, m.model->mask_id(),
+                                             &counted);
+    EXPECT_EQ(counted, c.mask.sum().item<int64_t>()) << "sample " << k;
+    EXPECT_EQ(counted, c.weight.ne(0).sum().item<int64_t>()) << "sample " << k;
+    const at::Tensor flat = c.weight.reshape({-1});
+    EXPECT_TRUE(at::equal(signal_row_index(flat, counted), flat.ne(0).nonzero().squeeze(1)));
   }
 }
 
