@@ -9,6 +9,9 @@ DIR`) and writes small PNGs to DIR/report/ (and, with --docs, copies them to a d
   acc_<group>.png         each multiple-choice task's accuracy against tokens seen
   delta_nll_<group>.png   each task's NLL(wrong) - NLL(right) against tokens seen
   val_loss_overview.png   every group's val loss against epochs, side by side
+  annealed_u<unique>.png  where several total budgets share a unique budget (a data.total_tokens
+                          axis, one cosine each): every run's val loss against epochs, and each
+                          run's final (annealed) val loss against its total tokens
 
 Run it with Debian's interpreter, which has python3-matplotlib and python3-numpy:
   /usr/bin/python3 scripts/analysis/plot-sweep.py DIR [--docs docs/figures] [--dpi 100]
@@ -188,6 +191,54 @@ def plot_overview(out, curves, crossings, unique, dpi, written):
     save(fig, os.path.join(out, "val_loss_overview.png"), dpi, written)
 
 
+def plot_annealed(out, curves, unique, dpi, written):
+    """One figure per unique budget that several groups (total budgets) share."""
+    by_unique = defaultdict(list)
+    for group in curves:
+        by_unique[unique.get(group, math.nan)].append(group)
+    for u, groups in sorted(by_unique.items()):
+        if len(groups) < 2 or not math.isfinite(u):
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.8))
+        finals = defaultdict(list)  # objective -> [(total tokens, final val loss, se)]
+        lowest = math.inf
+        for group in groups:
+            for objective in ("ar", "mdm"):
+                points = curves[group].get((objective, "", "val_loss"), [])
+                if not points:
+                    continue
+                se = {p[0]: p[2] for p in curves[group].get((objective, "", "val_loss_se"), [])}
+                epochs = [p[1] for p in points if p[1] > 0]
+                values = [p[2] for p in points if p[1] > 0]
+                axes[0].plot(epochs, values, color=COLORS[objective], linewidth=0.9, alpha=0.75)
+                axes[0].plot(epochs[-1:], values[-1:], "o", color=COLORS[objective], markersize=4)
+                lowest = min([lowest] + values)
+                finals[objective].append((points[-1][0], points[-1][2], se.get(points[-1][0], 0.0)))
+        for objective, rows in finals.items():
+            rows.sort()
+            axes[1].errorbar([r[0] for r in rows], [r[1] for r in rows], yerr=[2 * r[2] for r in rows],
+                             color=COLORS[objective], label=LABELS[objective], marker="o",
+                             markersize=4, linewidth=1.2, capsize=2)
+        # The region where the best runs are: one nat above the lowest loss; a final beyond it
+        # is written at the top edge with its value.
+        if math.isfinite(lowest):
+            top = lowest + 1.0
+            for ax in axes:
+                ax.set_ylim(lowest - 0.1, top)
+            for objective, rows in finals.items():
+                for tokens, value, _ in rows:
+                    if value > top:
+                        axes[1].annotate(f"{value:.2f} ↑", (tokens, top), fontsize=6, ha="center",
+                                         va="top", color=COLORS[objective])
+        axes[0].set_xlim(left=0.5)
+        style(axes[0], "epochs (each run its own cosine; dots: final)", "val loss", True)
+        style(axes[1], "total training tokens", "final val loss (± 2 MC se)", True)
+        axes[1].legend(fontsize=7, frameon=False)
+        fig.suptitle(f"{human(u)} unique tokens: annealed runs per total budget", fontsize=9)
+        fig.tight_layout()
+        save(fig, os.path.join(out, f"annealed_u{human(u)}.png"), dpi, written)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", help="sweep directory with report/curves.csv")
@@ -203,6 +254,7 @@ def main():
     for group in sorted(curves, key=lambda g: unique.get(g, math.inf)):
         plot_group(report, group, curves[group], crossings, unique, args.dpi, written)
     plot_overview(report, curves, crossings, unique, args.dpi, written)
+    plot_annealed(report, curves, unique, args.dpi, written)
     if args.docs:
         os.makedirs(args.docs, exist_ok=True)
         for path in written:
