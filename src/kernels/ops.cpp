@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "crossover/kernels/host_sync.h"
 #include "crossover/kernels/weighted_ce.h"
 
 #ifdef CROSSOVER_WITH_CUDA
@@ -32,7 +33,8 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
   require(t.dim() == 1 && t.size(0) == tokens.size(0) && t.scalar_type() == at::kFloat,
           "mdm_mask: t must be [rows] float");
   const at::Tensor src = tokens.contiguous();
-  const at::Tensor tt = t.to(tokens.device()).contiguous();
+  // t is usually drawn on the host: it crosses without making the host wait for the device.
+  const at::Tensor tt = to_device_async(t.contiguous(), tokens.device());
   Masked out{at::empty_like(src), at::empty(src.sizes(), src.options().dtype(at::kByte)),
              at::empty(src.sizes(), src.options().dtype(at::kFloat))};
   const int64_t rows = src.size(0), len = src.size(1);

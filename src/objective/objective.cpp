@@ -128,7 +128,7 @@ class MaskedDiffusion final : public Objective {
                                    ? kernels::kWeightMaskFraction
                                    : kernels::kWeightInverseT,
                                len);
-    auto m = ops::mdm_mask(x0, t.to(x0.device()), p);
+    auto m = ops::mdm_mask(x0, t, p);  // t crosses to x0's device without a host sync
     Batch b{m.noisy, x0, m.weight, false, dropout_key(ctx)};
     // On a GPU the host counts the masked positions from the same draws (a few microseconds for
     // a micro-batch), so the loss head needs no host sync; on the CPU the head's nonzero() is

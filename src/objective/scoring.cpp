@@ -198,7 +198,7 @@ ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, i
   if (masked_positions)
     *masked_positions = kernels::mdm_mask_count_cpu(t.data_ptr<float>(), n, S, p);
   // Only the scored positions are corrupted; the context token stays visible, with weight 0.
-  auto m = ops::mdm_mask(x0.narrow(1, kValidationContext, S).contiguous(), t.to(x0.device()), p);
+  auto m = ops::mdm_mask(x0.narrow(1, kValidationContext, S).contiguous(), t, p);
   const at::Tensor head_tokens = x0.narrow(1, 0, kValidationContext);
   ops::Masked out;
   out.noisy = at::cat({head_tokens, m.noisy}, 1);

@@ -4,8 +4,10 @@
 
 #include <cmath>
 #include <csignal>
+#include <optional>
 #include <stdexcept>
 
+#include "crossover/kernels/host_sync.h"
 #include "crossover/optim/optimizer.h"
 
 namespace crossover {
@@ -39,23 +41,34 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
   // The loss stays on the device until the step's one all-reduce: no sync per micro-batch.
   at::Tensor loss, head_rows;
   const int64_t count = rows / micro;
-  for (int64_t m = 0; m < count; ++m) {
-    Batch batch;
-    {
-      PhaseScope data(timer, Phase::kData);
-      StepContext ctx = request.context;
-      ctx.global_row0 += m * micro;
-      batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
-      // Counted where the weights are, read after the step's one sync below.
-      const at::Tensor carrying = batch.weights.ne(0).sum();
-      head_rows = head_rows.defined() ? head_rows + carrying : carrying;
-      r.positions += batch.inputs.numel();
+  std::optional<ops::ForbidHostSyncs> no_syncs;
+  if (request.forbid_host_syncs) no_syncs.emplace();
+  try {
+    for (int64_t m = 0; m < count; ++m) {
+      Batch batch;
+      {
+        PhaseScope data(timer, Phase::kData);
+        StepContext ctx = request.context;
+        ctx.global_row0 += m * micro;
+        batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
+        // Counted where the weights are, read after the step's one sync below.
+        const at::Tensor carrying = batch.weights.ne(0).sum();
+        head_rows = head_rows.defined() ? head_rows + carrying : carrying;
+        r.positions += batch.inputs.numel();
+      }
+      const at::Tensor l =
+          sharding.forward_backward(batch, m + 1 == count).to(at::kDouble).reshape({});
+      loss = loss.defined() ? loss + l : l;
     }
-    const at::Tensor l =
-        sharding.forward_backward(batch, m + 1 == count).to(at::kDouble).reshape({});
-    loss = loss.defined() ? loss + l : l;
+    sharding.reduce_gradients();
+  } catch (const c10::Error& e) {
+    if (!no_syncs) throw;
+    throw std::runtime_error("step " + std::to_string(request.context.step) +
+                             ": the host waited for the device inside the micro-batch loop "
+                             "(training.forbid_host_syncs: true): " +
+                             e.what_without_backtrace());
   }
-  sharding.reduce_gradients();
+  no_syncs.reset();
 
   // The agreement below waits for the device's queued work and the other ranks: communication.
   PhaseScope agreeing(timer, Phase::kComm);

@@ -374,6 +374,7 @@ StepResult Trainer::train_step() {
   request.checkpoint_writing = background_ && background_->writing();
   request.checkpoint_failed = background_ && background_->failed();
   request.timer = timer_.get();
+  request.forbid_host_syncs = config_.training.forbid_host_syncs;
   const StepResult r = crossover::train_step(*sharding_, *objective_, comm_, request);
   ++step_;  // the step's scopes have returned the timer to the trainer's own phase (other)
   follow_background_checkpoint(r);

@@ -186,6 +186,7 @@ struct TrainingConfig {
   int64_t micro_batch = 0;
   int64_t seed = 0;
   int64_t max_bad_steps = 3;
+  bool forbid_host_syncs = false;
 
   template <class V>
   void visit(V& v) {
@@ -199,6 +200,12 @@ struct TrainingConfig {
     v.field("max_bad_steps", max_bad_steps,
             "NaN/Inf losses skipped in a row before the run stops with a checkpoint",
             rule::NonNegative{});
+    v.field("forbid_host_syncs", forbid_host_syncs,
+            "on a GPU, stop the run with an error naming the operation if anything in a step's "
+            "micro-batch loop (forward, backward, gradient reduction) makes the host wait for "
+            "the device (LibTorch's CUDA sync debug mode); a check for development, no effect "
+            "on the CPU",
+            rule::Any{});
   }
   bool operator==(const TrainingConfig&) const = default;
 };

@@ -36,6 +36,7 @@ struct StepRequest {
   bool checkpoint_writing = false;  // this rank's part of a background checkpoint is in flight
   bool checkpoint_failed = false;   // this rank's background checkpoint writer failed
   PhaseTimer* timer = nullptr;      // where the step's phases are timed (nullptr: untimed)
+  bool forbid_host_syncs = false;   // a host sync in the micro-batch loop is an error (CUDA)
 };
 
 struct StepResult {

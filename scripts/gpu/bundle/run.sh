@@ -18,6 +18,9 @@
 #      every step: tok/s, MFU, peak memory, step time by phase; the loss must fall
 #   6. the 8B width (2 layers, grouped-query attention, untied head): fsdp steps (one unmeasured,
 #      one measured), the loss falling
+#   7. host syncs: tiny AR and MDM in bf16, sharding none / ddp / fsdp, 3 steps of 2 micro-batches
+#      with training.forbid_host_syncs: nothing in a step's micro-batch loop may make the host
+#      wait for the GPU (LibTorch's sync debug mode); a failure names the operation
 # --device cpu runs every step on the CPU (Gloo, fp32, small shapes), so the script itself is
 # tested where there is no GPU. Each step has its own time limit; the whole check takes at most
 # CHECK_SECONDS (300). It ends with a PASS/FAIL table, one line of figures per step; exit status
@@ -26,7 +29,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 DEVICE=cuda
-STEPS=0,1,2,3,4,5,6
+STEPS=0,1,2,3,4,5,6,7
 OUT=$HERE/results
 WRITE_REFERENCE=""
 while [ $# -gt 0 ]; do
@@ -308,6 +311,29 @@ if wanted 5; then
 fi
 if wanted 6; then
   bench_step "6 $SHAPE6 fsdp/$BACKEND" "$LOGS/6-8b-width.log" fsdp mdm 1 "${WIDE[@]}"
+fi
+
+# ---- 7. no host sync inside a step's micro-batch loop ----------------------------------------
+if wanted 7; then
+  t0=$(date +%s)
+  ok=1
+  figures=()
+  for obj in ar mdm; do
+    for sharding in none ddp fsdp; do
+      log=$LOGS/7-$obj-$sharding.log
+      sets=(--set "hardware.precision=$LOW" --set "distributed.sharding=$sharding" --set checkpoint.every=0
+            --set training.micro_batch=4 --set data.total_tokens=3072 --set training.forbid_host_syncs=true)
+      [ "$sharding" != none ] && sets+=(--set distributed.process_group=always)
+      if train_tiny "$log" "$OUT/runs/syncs-$obj-$sharding" "$obj" "${sets[@]}"; then
+        figures+=("$obj $sharding: none")
+      else
+        ok=0
+        figures+=("$obj $sharding: $(grep -m1 'host waited' "$log" | cut -c1-300 || true)$(grep -q 'host waited' "$log" || first_error "$log")")
+      fi
+    done
+  done
+  [ "$DEVICE" = cpu ] && figures+=("on the CPU nothing is checked: the runs only show that the setting is accepted")
+  record "7 host syncs in a step" "$([ $ok = 1 ] && echo PASS || echo FAIL)" $(( $(date +%s) - t0 )) "$(printf '%s; ' "${figures[@]}")"
 fi
 
 finish
