@@ -29,10 +29,16 @@ struct NormStep {
 };
 
 struct PreStep {
-  enum Kind { kSplit, kByteLevel } kind = kSplit;
+  enum Kind { kSplit, kByteLevel, kMetaspace } kind = kSplit;
   std::shared_ptr<Regex> regex;  // Split's, or ByteLevel's when use_regex
   bool remove_matches = false;   // Split behavior Removed (else Isolated)
   bool add_prefix_space = false;
+  // Metaspace (SentencePiece-style, as Llama-2 and Mistral files write it): spaces become
+  // `replacement`, which is prepended always, to the text's first piece only, or never; with
+  // split, each replacement starts a new piece.
+  enum Prepend { kAlways, kFirst, kNever } prepend = kAlways;
+  std::string replacement;
+  bool split = true;
 };
 
 std::string where_key(const std::string& path, const std::string& key) { return path + ": " + key; }
@@ -94,6 +100,24 @@ void parse_pre_tokenizer(const json& p, const std::string& where, std::vector<Pr
     if (p.value("use_regex", true)) s.regex = std::make_shared<Regex>(kGpt2Pattern, false, where);
     *byte_level = true;
     steps->push_back(std::move(s));
+  } else if (type == "Metaspace") {
+    PreStep s;
+    s.kind = PreStep::kMetaspace;
+    s.replacement = p.value("replacement", std::string("\xE2\x96\x81"));
+    if (s.replacement.empty()) throw std::runtime_error(where + ": Metaspace replacement is empty");
+    s.split = p.value("split", true);
+    if (p.contains("prepend_scheme")) {
+      const std::string scheme = p.at("prepend_scheme").get<std::string>();
+      if (scheme == "always") s.prepend = PreStep::kAlways;
+      else if (scheme == "first") s.prepend = PreStep::kFirst;
+      else if (scheme == "never") s.prepend = PreStep::kNever;
+      else
+        throw std::runtime_error(where + ": Metaspace prepend_scheme " + scheme +
+                                 " is not one of always, first, never");
+    } else {  // files written before prepend_scheme existed
+      s.prepend = p.value("add_prefix_space", true) ? PreStep::kAlways : PreStep::kNever;
+    }
+    steps->push_back(std::move(s));
   } else if (type == "Split") {
     PreStep s;
     s.kind = PreStep::kSplit;
@@ -108,7 +132,7 @@ void parse_pre_tokenizer(const json& p, const std::string& where, std::vector<Pr
     steps->push_back(std::move(s));
   } else {
     throw std::runtime_error(where + ": pre_tokenizer type " + type +
-                             " is not supported (ByteLevel, Split, Sequence are)");
+                             " is not supported (ByteLevel, Metaspace, Split, Sequence are)");
   }
 }
 
@@ -298,29 +322,59 @@ class HfTokenizer final : public PretrainedTokenizer {
       for (const Segment& t : normalized_->split(norm)) {
         if (t.id >= 0) out->push_back(t.id);
         else if (t.end > t.begin)
-          pre_tokenize(0, std::string_view(norm).substr(t.begin, t.end - t.begin), out);
+          pre_tokenize(0, std::string_view(norm).substr(t.begin, t.end - t.begin),
+                       s.begin == 0 && t.begin == 0, out);
       }
     }
   }
 
  private:
   // Applies pre-tokenizer steps [step, end) to `piece`, then the model to what they leave.
-  void pre_tokenize(size_t step, std::string_view piece, std::vector<int32_t>* out) const {
+  // at_start: the piece begins the text (no added token or earlier piece before it).
+  void pre_tokenize(size_t step, std::string_view piece, bool at_start,
+                    std::vector<int32_t>* out) const {
+    if (piece.empty()) return;
     if (step == pre_.size()) return model_->encode_piece(piece, out);
     const PreStep& p = pre_[step];
+    if (p.kind == PreStep::kMetaspace) return metaspace(step, p, piece, at_start, out);
     std::string prefixed;
     if (p.kind == PreStep::kByteLevel && p.add_prefix_space && piece[0] != ' ') {
       prefixed = " " + std::string(piece);
       piece = prefixed;
     }
-    if (!p.regex) return pre_tokenize(step + 1, piece, out);
+    if (!p.regex) return pre_tokenize(step + 1, piece, at_start, out);
     size_t at = 0;
     p.regex->for_each_match(piece, [&](size_t b, size_t e) {
-      if (b > at) pre_tokenize(step + 1, piece.substr(at, b - at), out);
-      if (!p.remove_matches) pre_tokenize(step + 1, piece.substr(b, e - b), out);
+      if (b > at) pre_tokenize(step + 1, piece.substr(at, b - at), at_start && at == 0, out);
+      if (!p.remove_matches)
+        pre_tokenize(step + 1, piece.substr(b, e - b), at_start && b == 0, out);
       at = e;
     });
-    if (at < piece.size()) pre_tokenize(step + 1, piece.substr(at), out);
+    if (at < piece.size()) pre_tokenize(step + 1, piece.substr(at), at_start && at == 0, out);
+  }
+
+  // tokenizers' Metaspace: ' ' -> replacement, the prepend scheme, then (split) a cut before
+  // every replacement but a leading one (SplitDelimiterBehavior::MergedWithNext).
+  void metaspace(size_t step, const PreStep& p, std::string_view piece, bool at_start,
+                 std::vector<int32_t>* out) const {
+    const std::string& rep = p.replacement;
+    std::string s;
+    s.reserve(piece.size() + rep.size());
+    for (char c : piece) {
+      if (c == ' ') s.append(rep);
+      else s.push_back(c);
+    }
+    const bool prepend = p.prepend == PreStep::kAlways ||
+                         (p.prepend == PreStep::kFirst && at_start);
+    if (prepend && s.compare(0, rep.size(), rep) != 0) s.insert(0, rep);
+    if (!p.split) return pre_tokenize(step + 1, s, at_start, out);
+    const std::string_view v(s);
+    size_t at = 0;
+    for (size_t f = v.find(rep, 1); f != std::string_view::npos; f = v.find(rep, f + rep.size())) {
+      pre_tokenize(step + 1, v.substr(at, f - at), at_start && at == 0, out);
+      at = f;
+    }
+    pre_tokenize(step + 1, v.substr(at), at_start && at == 0, out);
   }
 
   std::vector<NormStep> normalizer_;

@@ -1,6 +1,7 @@
 // `crossover prepare --tokenizer FILE` with pretrained tokenizers gives exactly the reference
 // libraries' ids: tests/python/tok_parity.py trains small tokenizer.json files in the GPT-2,
-// GPT-NeoX, Llama-3 and Qwen2 layouts and tiktoken files (cl100k, o200k regexes) with the
+// GPT-NeoX, Llama-3, Qwen2 and SentencePiece-style layouts (Llama-2's normalizers, Mistral's
+// Metaspace, Metaspace with split) and tiktoken files (cl100k, o200k regexes) with the
 // project's environment, prepares a varied corpus (KJV, multilingual, emoji, whitespace runs,
 // digits, specials in text, invalid UTF-8) and compares every document and meta.json.
 #include <gtest/gtest.h>
@@ -20,8 +21,8 @@ TEST(TokenizerParity, EveryDocumentMatchesTokenizersAndTiktoken) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto result = testing::python_result(r);
   ASSERT_TRUE(result.is_object()) << r.output;
-  for (const char* name :
-       {"gpt2", "gpt2-prefix", "neox", "llama3", "qwen2", "llama2", "tiny-cl100k", "tiny-o200k"}) {
+  for (const char* name : {"gpt2", "gpt2-prefix", "neox", "llama3", "qwen2", "llama2", "mistral",
+                           "metaspace-split", "tiny-cl100k", "tiny-o200k"}) {
     ASSERT_TRUE(result.contains(name)) << r.output;
     EXPECT_EQ(result[name]["mismatched_documents"], 0) << name << "\n" << r.output;
     EXPECT_GT(result[name]["documents"].get<int>(), 70) << name;

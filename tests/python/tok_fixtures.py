@@ -124,7 +124,11 @@ def make_hf(name, texts, vocab_size=1200):
         tok = train(tok, specials, vocab_size, texts)
         tok.add_special_tokens([AddedToken("<|sep|>", lstrip=True, rstrip=True, special=True)])
         return tok
-    if name == "llama2":  # SentencePiece-style BPE: no pre-tokenizer, byte_fallback, fused unk
+    if name in ("llama2", "mistral", "metaspace-split"):
+        # SentencePiece-style BPE with byte_fallback and a fused unk. llama2 writes the space
+        # handling as normalizers (Prepend + Replace, no pre-tokenizer); mistral as the Metaspace
+        # pre-tokenizer that newer conversions write (prepend to the first piece only, no split);
+        # metaspace-split as Metaspace prepending to every piece and splitting at each space.
         tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
         tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
         tok.pre_tokenizer = pre_tokenizers.Metaspace()  # for training only
@@ -138,13 +142,19 @@ def make_hf(name, texts, vocab_size=1200):
         for b in range(200):  # <0x00>..<0xC7>: the bytes above have neither a token nor a fallback
             vocab[f"<0x{b:02X}>"] = first + b
         tok = Tokenizer.from_str(json.dumps(j))
+        if name == "mistral":
+            tok.normalizer = None
+            tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first", split=False)
+        elif name == "metaspace-split":
+            tok.normalizer = None
+            tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always", split=True)
         tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
                                          decoders.Fuse(), decoders.Strip(" ", 1, 0)])
         return tok
     raise ValueError(name)
 
 
-HF_NAMES = ["gpt2", "gpt2-prefix", "neox", "llama3", "qwen2", "llama2"]
+HF_NAMES = ["gpt2", "gpt2-prefix", "neox", "llama3", "qwen2", "llama2", "mistral", "metaspace-split"]
 TIKTOKEN_NAMES = {"tiny-cl100k": CL100K_PATTERN, "tiny-o200k": O200K_PATTERN}
 
 

@@ -72,7 +72,8 @@ def main():
         meta = json.load(open(os.path.join(out, "meta.json")))
         ref_vocab = (len(json.load(open(path))["model"]["vocab"]) if path.endswith(".json") else
                      max(json.load(open(path + ".json"))["special_tokens"].values()) + 1)
-        eos_text = {"llama3": "<|end_of_text|>", "llama2": "</s>"}.get(name, "<|endoftext|>")
+        eos_text = {"llama3": "<|end_of_text|>", "llama2": "</s>", "mistral": "</s>",
+                    "metaspace-split": "</s>"}.get(name, "<|endoftext|>")
         eos_ref = (tok_fixtures.Tokenizer.from_file(path).token_to_id(eos_text) if path.endswith(".json")
                    else json.load(open(path + ".json"))["special_tokens"][eos_text])
         meta_ok = (meta["tokenizer"]["kind"] == ("tiktoken" if path.endswith(".tiktoken") else "huggingface")
