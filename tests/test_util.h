@@ -109,18 +109,24 @@ inline std::string venv_python() {
   return "";
 }
 
-// A TCP port on 127.0.0.1 that was free a moment ago (for a test's rendezvous).
+// A TCP port on 127.0.0.1 that was free a moment ago (for a test's rendezvous). Drawn at random
+// below Linux's ephemeral range (32768-60999): a port the kernel handed out could be handed out
+// again, to another test's Gloo or TCPStore socket, before rank 0 binds it.
 inline int free_port() {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  const int port = ntohs(a.sin_port);
-  close(s);
-  return port;
+  static std::mt19937 draw{std::random_device{}()};
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const int port = 20000 + static_cast<int>(draw() % 12768);
+    const int s = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(s);
+    if (free) return port;
+  }
+  ADD_FAILURE() << "no free TCP port in 20000-32767 on 127.0.0.1";
+  return 0;
 }
 
 // Python checks whose outcome does not depend on the LibTorch crossover links (the data readers

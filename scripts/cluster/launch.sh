@@ -19,7 +19,23 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || { echo "launch.sh: no command after --" >&2; exit 2; }
 if [ -z "$port" ]; then
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  # A free port below Linux's ephemeral range (32768-60999), so that the kernel does not hand it
+  # to another socket before rank 0 binds it.
+  port=$(/usr/bin/python3 -c '
+import random, socket
+for _ in range(1000):
+    p = random.randint(20000, 32767)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(p)
+    break
+else:
+    raise SystemExit("launch.sh: no free port in 20000-32767")')
 fi
 pids=()
 forward_term() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; }

@@ -21,7 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "python"))
-os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DISABLE_GIT="true")
+# Generous service and init timeouts: the first start of W&B's service on a loaded machine is slow.
+os.environ.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DISABLE_GIT="true",
+                  WANDB_INIT_TIMEOUT="300", WANDB__SERVICE_WAIT="300")
 
 
 def fail(msg):

@@ -157,7 +157,7 @@ run_dir="$4"
 trap 'echo TERM > "$run_dir/signal.txt"; exit 143' TERM
 trap 'echo INT > "$run_dir/signal.txt"; exit 130' INT
 touch "$run_dir/started"
-while :; do sleep 0.05; done
+i=0; while [ $i -lt 2400 ]; do sleep 0.05; i=$((i + 1)); done; exit 3  # bounded: never left behind
 )");
   fs::permissions(f.dir / "fake.sh", fs::perms::owner_all);
   run_command(

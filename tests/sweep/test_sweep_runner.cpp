@@ -122,7 +122,7 @@ TEST(SweepRun, RunsAtMostNAtATimeAndSharesTheCores) {
     }
     // Hold the slot until a second run is in flight (or a generous timeout), so the test sees
     // the parallelism it asked for without depending on timing.
-    for (int i = 0; i < 200 && peak.load() < 2; ++i)
+    for (int i = 0; i < 6000 && peak.load() < 2; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     --running;
     return finish(req);
@@ -213,7 +213,7 @@ if [ -f "$run_dir/../../block" ]; then
   trap 'echo INT > "$run_dir/signal.txt"; exit 130' INT
   echo '{"kind":"train","step":1}' >> "$run_dir/metrics.jsonl"
   touch "$run_dir/started"
-  while :; do sleep 0.05; done
+  i=0; while [ $i -lt 2400 ]; do sleep 0.05; i=$((i + 1)); done; exit 3  # bounded: never left behind
 fi
 echo '{"kind":"end","status":"finished","reason":"done","step":10}' >> "$run_dir/metrics.jsonl"
 )";

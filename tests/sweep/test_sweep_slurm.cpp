@@ -107,7 +107,7 @@ run_dir="$4"
 if [ -f "$run_dir/../../block" ]; then
   trap 'echo "{\"kind\":\"end\",\"status\":\"interrupted\",\"reason\":\"signal\"}" >> "$run_dir/metrics.jsonl"; exit 143' TERM
   touch "$run_dir/started"
-  while :; do sleep 0.05; done
+  i=0; while [ $i -lt 2400 ]; do sleep 0.05; i=$((i + 1)); done; exit 3  # bounded: never left behind
 fi
 echo '{"kind":"end","status":"finished","reason":"done","step":10}' >> "$run_dir/metrics.jsonl"
 )";

@@ -65,6 +65,7 @@ class TrainerRuns : public ::testing::Test {
       if (fs::exists(run + "/metrics.jsonl") && events(run, "train").size() >= n) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    ADD_FAILURE() << run << ": fewer than " << n << " train events after a minute";
   }
   static std::string hostname() {
     char name[256] = {};

@@ -8,6 +8,8 @@
 //               with errno ENOSPC (a tensor file's once it holds some bytes, so a partial file
 //               is left behind) and the writer raises the error a real full disk gives
 //               (std::system_error naming the file); no kill
+//   sigterm     SIGTERM to itself right after the optimizer update of that step, as a
+//               scheduler's stop request (the signal handler runs: a graceful stop)
 // Unset in normal runs: the check is one getenv at start-up.
 #pragma once
 
