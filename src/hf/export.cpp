@@ -16,6 +16,7 @@
 #include "crossover/data/prepare.h"
 #include "crossover/data/tokenizer.h"
 #include "crossover/hf/model_map.h"
+#include "crossover/hf/tiktoken_json.h"
 #include "crossover/hf/weight_files.h"
 #include "crossover/model/layout.h"
 #include "crossover/objective/objective.h"
@@ -83,14 +84,20 @@ void write_tokenizer(const fs::path& dir, const Tokenizer& tok, int64_t vocab, i
   write_json(dir / "special_tokens_map.json", map);
 }
 
-// A pretrained tokenizer.json, as crossover encodes with it: without its post-processor (the
-// documents carry no bos; tokenizer(text) gives crossover's ids) and with the [MASK] that
-// crossover appended, loaded by AutoTokenizer as PreTrainedTokenizerFast.
+// A pretrained tokenizer.json (or a tiktoken encoding written as one), as crossover encodes with
+// it: without its post-processor (the documents carry no bos; tokenizer(text) gives crossover's
+// ids) and with the [MASK] that crossover appended, loaded by AutoTokenizer as
+// PreTrainedTokenizerFast.
 void write_pretrained_tokenizer(const fs::path& dir, const Tokenizer& tok, int64_t vocab,
                                 int64_t seq_len) {
-  std::ifstream in(tok.path());
-  auto j = nlohmann::ordered_json::parse(in, nullptr, false);
-  if (j.is_discarded()) throw std::runtime_error(tok.path() + ": malformed JSON");
+  nlohmann::ordered_json j;
+  if (tok.kind() == "tiktoken") {
+    j = tiktoken_tokenizer_json(tok);
+  } else {
+    std::ifstream in(tok.path());
+    j = nlohmann::ordered_json::parse(in, nullptr, false);
+    if (j.is_discarded()) throw std::runtime_error(tok.path() + ": malformed JSON");
+  }
   j["post_processor"] = nullptr;
   j["truncation"] = nullptr;
   j["padding"] = nullptr;
@@ -106,8 +113,10 @@ void write_pretrained_tokenizer(const fs::path& dir, const Tokenizer& tok, int64
   config["tokenizer_class"] = "PreTrainedTokenizerFast";
   config["clean_up_tokenization_spaces"] = false;
   config["model_max_length"] = seq_len;
-  // prepare --split-special-tokens: special-token strings are text (encode_special_tokens).
-  if (tok.options().split_special_tokens) config["split_special_tokens"] = true;
+  // prepare --split-special-tokens, and every tiktoken run (encode_ordinary): special-token
+  // strings are text (encode_special_tokens).
+  if (tok.options().split_special_tokens || tok.kind() == "tiktoken")
+    config["split_special_tokens"] = true;
   const std::pair<const char*, int32_t> roles[] = {{"pad_token", s.pad},
                                                    {"unk_token", s.unk},
                                                    {"bos_token", s.bos},
@@ -149,11 +158,6 @@ ExportResult export_hf(const std::string& run_dir, const ExportOptions& o) {
   const DataDir data = RunDir{run_dir}.data_or(config.data.path);
   const int64_t vocab = DataMeta::read(data.root).vocab_size;
   const Tokenizer tok = Tokenizer::load(data.tokenizer());
-  if (tok.kind() == "tiktoken")
-    throw std::runtime_error(data.tokenizer() +
-                             ": export hf writes the tokenizer files of SentencePiece and "
-                             "tokenizer.json runs; a tiktoken run has no transformers tokenizer "
-                             "to write (encode with tiktoken's own encoding instead)");
   if (tok.vocab_size() != vocab)
     throw std::runtime_error(data.tokenizer() + " has " + std::to_string(tok.vocab_size()) +
                              " pieces but " + data.meta() + " says vocab_size " +

@@ -167,14 +167,28 @@ def write_fixtures(out_dir, vocab_size=1200):
         path = os.path.join(out_dir, name + ".json")
         make_hf(name, texts, vocab_size).save(path)
         paths[name] = path
-    # tiktoken: the gpt2 fixture's tokens as bytes, ranked by id.
-    base = json.load(open(paths["gpt2"]))
+    paths.update(_tiktoken_from(paths["gpt2"], out_dir))
+    return paths
+
+
+def write_tiktoken_fixtures(out_dir, texts, vocab_size=1200):
+    """Only the tiktoken files (NAME.tiktoken and NAME.tiktoken.json)."""
+    os.makedirs(out_dir, exist_ok=True)
+    gpt2 = os.path.join(out_dir, "gpt2-base.json")
+    make_hf("gpt2", texts, vocab_size).save(gpt2)
+    return _tiktoken_from(gpt2, out_dir)
+
+
+def _tiktoken_from(gpt2_json, out_dir):
+    """tiktoken files of a gpt2-layout tokenizer.json: its tokens as bytes, ranked by id."""
+    base = json.load(open(gpt2_json))
     inverse = {chr(c): b for b, c in _byte_map().items()}
     ranks = {}
     for token, idx in base["model"]["vocab"].items():
         if token == "<|endoftext|>":
             continue
         ranks[bytes(inverse[ch] for ch in token)] = idx
+    paths = {}
     for name, pattern in TIKTOKEN_NAMES.items():
         path = os.path.join(out_dir, name + ".tiktoken")
         with open(path, "w") as f:
