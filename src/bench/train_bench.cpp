@@ -92,7 +92,7 @@ nlohmann::json bench_train_step(RunConfig config, ObjectiveType objective, int64
           {"first_loss", first_loss},
           {"last_loss", last_loss},
           {"peak_memory_mib", static_cast<double>(peak_memory_bytes(device)) / (1 << 20)},
-          {"counted_memory_mib", counted_memory.total / (1 << 20)},
+          {"counted_memory_mib", counted_memory.total() / (1 << 20)},
           {"sharding", sharding->name()},
           {"world_size", world},
           {"backend", comm.backend()},

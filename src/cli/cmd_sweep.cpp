@@ -49,7 +49,7 @@ void print_memory_line(const SweepPlan& plan, const std::vector<std::optional<St
                        int64_t gpus, const std::string& gpu) {
   int worst = -1;
   for (size_t i = 0; i < mem.size(); ++i)
-    if (mem[i] && (worst < 0 || mem[i]->total > mem[worst]->total)) worst = static_cast<int>(i);
+    if (mem[i] && (worst < 0 || mem[i]->total() > mem[worst]->total())) worst = static_cast<int>(i);
   if (worst < 0) {
     std::printf("memory per GPU: unknown without the vocabulary (prepare the data or pass "
                 "--vocab)\n");
@@ -62,7 +62,7 @@ void print_memory_line(const SweepPlan& plan, const std::vector<std::optional<St
               "optimizer state %.1f, parameter copies %.1f, activations %.1f, backward %.1f, "
               "loss head %.1f)%s; model/memory.h counts tensors only: leave 20%% for the CUDA "
               "context, workspaces and fragmentation\n",
-              static_cast<long long>(gpus), m.total / 1e9, plan.points[worst].name.c_str(),
+              static_cast<long long>(gpus), m.total() / 1e9, plan.points[worst].name.c_str(),
               to_string(c.distributed.sharding).c_str(), m.recompute ? "full" : "none",
               m.optimizer_state / 1e9, m.parameter_copies / 1e9, m.activations / 1e9,
               m.backward_workspace / 1e9, m.loss_head / 1e9,
@@ -86,7 +86,7 @@ void print_plan(const SweepPlan& plan, const PlanWriteResult& written, const std
                 static_cast<long long>(p.steps), static_cast<long long>(p.config.eval.every),
                 p.flops ? fmt::format("{:.3g}", *p.flops).c_str() : "?",
                 cost.gpu_hours[i] ? fmt::format("{:.1f}", *cost.gpu_hours[i]).c_str() : "?",
-                memory[i] ? fmt::format("{:.1f}", memory[i]->total / 1e9).c_str() : "?",
+                memory[i] ? fmt::format("{:.1f}", memory[i]->total() / 1e9).c_str() : "?",
                 kept ? "(kept)" : "");
   }
   std::printf("cluster time: %.1f GPU-hours of training at %.1f%% MFU (%s) on %s (%.0f TFLOP/s "

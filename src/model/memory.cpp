@@ -112,19 +112,17 @@ StepMemory step_memory(const RunConfig& c, int64_t vocab, int64_t world,
   const double chunk = std::min(128.0 * (1 << 20), tokens * vocab);
   s.loss_head = tokens * m.d_model * e + static_cast<double>(vocab) * m.d_model * 4.0 +
                 chunk * 4.0 + norm_bytes(m.d_model, e, kernels.fused_norms) * tokens;
-  s.total = s.optimizer_state + s.parameter_copies + s.activations + s.backward_workspace +
-            s.loss_head;
   return s;
 }
 
 bool fits(const StepMemory& m, double device_gb, double margin) {
-  return m.total <= device_gb * 1e9 * (1.0 - margin);
+  return m.total() <= device_gb * 1e9 * (1.0 - margin);
 }
 
 std::string describe_fit(const StepMemory& m, double device_gb) {
-  const double free = 1.0 - m.total / (device_gb * 1e9);
+  const double free = 1.0 - m.total() / (device_gb * 1e9);
   return fmt::format("{}: {:.1f} of {:.0f} GB ({:.0f}% free)", free >= 0 ? "fits" : "does not fit",
-                     m.total / 1e9, device_gb, 100 * free);
+                     m.total() / 1e9, device_gb, 100 * free);
 }
 
 }  // namespace crossover

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <utility>
 
 #include "crossover/config/device.h"
 
@@ -35,47 +34,46 @@ double measure_matmul_peak(at::Device device, at::ScalarType dtype, double secon
   return best;
 }
 
-double known_bf16_peak_tflops(const std::string& name) {
-  // More specific names first: "H100 PCIe" and "H100 NVL" before "H100" (the SXM part reports
-  // itself as "NVIDIA H100 80GB HBM3").
-  static const std::array<std::pair<const char*, double>, 12> table = {{
-      {"GH200", 989.4},
-      {"H200", 989.4},
-      {"H100 PCIe", 756.0},
-      {"H100 NVL", 835.0},
-      {"H100", 989.4},
-      {"H800", 989.4},
-      {"B200", 2250.0},
-      {"A100", 312.0},
-      {"A800", 312.0},
-      {"L40S", 362.0},
-      {"L40", 181.0},
-      {"L4", 121.0},
+namespace {
+
+struct KnownGpu {
+  const char* name;    // a part of the name CUDA reports
+  double bf16_tflops;  // dense bf16 peak
+  double memory_gb;    // the part the name denotes by default: the 80 GB H100/A100, 141 GB H200
+};
+
+// The entry whose name the device's contains, or nullptr. More specific names first: "H100
+// PCIe" and "H100 NVL" before "H100" (the SXM part reports itself as "NVIDIA H100 80GB HBM3").
+const KnownGpu* known_gpu(const std::string& name) {
+  static const std::array<KnownGpu, 12> table = {{
+      {"GH200", 989.4, 96.0},
+      {"H200", 989.4, 141.0},
+      {"H100 PCIe", 756.0, 80.0},
+      {"H100 NVL", 835.0, 94.0},
+      {"H100", 989.4, 80.0},
+      {"H800", 989.4, 80.0},
+      {"B200", 2250.0, 180.0},
+      {"A100", 312.0, 80.0},
+      {"A800", 312.0, 80.0},
+      {"L40S", 362.0, 48.0},
+      {"L40", 181.0, 48.0},
+      {"L4", 121.0, 24.0},
   }};
-  for (const auto& [key, tflops] : table)
-    if (name.find(key) != std::string::npos) return tflops;
-  return 0;
+  for (const KnownGpu& g : table)
+    if (name.find(g.name) != std::string::npos) return &g;
+  return nullptr;
+}
+
+}  // namespace
+
+double known_bf16_peak_tflops(const std::string& name) {
+  const KnownGpu* g = known_gpu(name);
+  return g ? g->bf16_tflops : 0;
 }
 
 double known_memory_gb(const std::string& name) {
-  // The parts the names above denote by default: the 80 GB H100/A100, the 141 GB H200.
-  static const std::array<std::pair<const char*, double>, 12> table = {{
-      {"GH200", 96.0},
-      {"H200", 141.0},
-      {"H100 PCIe", 80.0},
-      {"H100 NVL", 94.0},
-      {"H100", 80.0},
-      {"H800", 80.0},
-      {"B200", 180.0},
-      {"A100", 80.0},
-      {"A800", 80.0},
-      {"L40S", 48.0},
-      {"L40", 48.0},
-      {"L4", 24.0},
-  }};
-  for (const auto& [key, gb] : table)
-    if (name.find(key) != std::string::npos) return gb;
-  return 0;
+  const KnownGpu* g = known_gpu(name);
+  return g ? g->memory_gb : 0;
 }
 
 PeakReference mfu_reference(const HardwareConfig& hw, at::Device device, at::ScalarType dtype,

@@ -49,7 +49,9 @@ struct StepMemory {
   // The fused LM head: its hidden-state and head gradients computed in forward, one chunk of
   // logits, and the final norm's input.
   double loss_head = 0;
-  double total = 0;
+  double total() const {
+    return optimizer_state + parameter_copies + activations + backward_workspace + loss_head;
+  }
   int64_t activation_bytes_per_token_per_layer = 0;  // block_activation_bytes_per_token
   bool recompute = false;
 };
