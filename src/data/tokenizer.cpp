@@ -236,6 +236,10 @@ std::string Tokenizer::piece(int32_t id) const {
 
 std::string Tokenizer::token_bytes(int32_t id) const { return piece(id); }
 
+std::string Tokenizer::tiktoken_encoding() const {
+  return pretrained_ ? pretrained_->sidecar_json() : std::string();
+}
+
 std::string Tokenizer::kind() const {
   return pretrained_ ? pretrained_->kind() : std::string("sentencepiece");
 }

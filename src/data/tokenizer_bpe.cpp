@@ -292,7 +292,13 @@ void BpeModel::merge(std::string_view piece, std::vector<int32_t>* out) const {
 
 void PretrainedTokenizer::assign_special_ids(
     const std::unordered_map<std::string, int32_t>& specials, const std::string& where,
-    const Choices& choices, const std::function<int32_t(const std::string&)>& find_token) {
+    const Choices& choices, const BpeModel& model) {
+  // A token as the file writes it (specials; a tokenizer.json's vocabulary), else as its text.
+  auto find_token = [&](const std::string& token) {
+    if (const auto it = specials.find(token); it != specials.end()) return it->second;
+    const auto it = model.vocab().find(token);
+    return it == model.vocab().end() ? -1 : it->second;
+  };
   auto find = [&](std::initializer_list<const char*> names, std::string* found = nullptr) {
     for (const char* name : names) {
       const auto it = specials.find(name);

@@ -283,14 +283,7 @@ class HfTokenizer final : public PretrainedTokenizer {
       if (id_bytes_[id].empty()) id_bytes_[id] = token;
     for (const auto& [id, content] : added_content_) id_bytes_[id] = content;
     model_ = std::make_unique<BpeModel>(std::move(vocab), merges, o, path);
-    // A token as the file writes it, else (byte-level) as its text.
-    const auto find_token = [&](const std::string& token) {
-      if (const auto it = names.find(token); it != names.end()) return it->second;
-      const auto& v = model_->vocab();
-      const auto it = v.find(token);
-      return it == v.end() ? -1 : it->second;
-    };
-    assign_special_ids(names, path, choices, find_token);
+    assign_special_ids(names, path, choices, *model_);
   }
 
   std::string kind() const override { return "huggingface"; }

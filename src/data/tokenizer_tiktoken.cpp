@@ -143,13 +143,7 @@ class TiktokenTokenizer final : public PretrainedTokenizer {
     side["special_tokens"] = nlohmann::ordered_json::object();
     for (const auto& [s, id] : specials) side["special_tokens"][s] = id;
     sidecar_ = side.dump(2) + "\n";
-    const auto find_token = [&](const std::string& token) {
-      if (const auto it = specials.find(token); it != specials.end()) return it->second;
-      const auto& v = model_->vocab();
-      const auto it = v.find(token);
-      return it == v.end() ? -1 : it->second;
-    };
-    assign_special_ids(specials, path, choices, find_token);
+    assign_special_ids(specials, path, choices, *model_);
   }
 
   std::string kind() const override { return "tiktoken"; }

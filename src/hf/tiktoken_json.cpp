@@ -1,7 +1,6 @@
 #include "crossover/hf/tiktoken_json.h"
 
 #include <algorithm>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -80,13 +79,10 @@ std::vector<std::string> bpe_parts(const std::string& token,
 }  // namespace
 
 nlohmann::ordered_json tiktoken_tokenizer_json(const Tokenizer& tok) {
-  const std::string sidecar = tok.path() + ".json";
-  std::ifstream in(sidecar);
-  const auto side = nlohmann::json::parse(in, nullptr, false);
-  if (side.is_discarded() || !side.contains("pat_str") || !side["pat_str"].is_string() ||
-      !side.contains("special_tokens") || !side["special_tokens"].is_object())
-    throw std::runtime_error(sidecar + ": expected {\"pat_str\": REGEX, \"special_tokens\": "
-                                       "{TOKEN: ID, ...}} beside the tiktoken file");
+  // The encoding as the data layer loaded and checked it.
+  const auto side = nlohmann::json::parse(tok.tiktoken_encoding(), nullptr, false);
+  if (side.is_discarded() || !side.contains("pat_str"))
+    throw std::logic_error(tok.path() + ": not a tiktoken encoding");
   std::unordered_map<int32_t, std::string> specials;
   for (const auto& [content, id] : side["special_tokens"].items())
     specials[id.get<int32_t>()] = content;

@@ -78,6 +78,9 @@ class Tokenizer {
   bool mask_appended() const;
   // The text of an id's token, raw bytes (pretrained tokenizers; SentencePiece: piece()).
   std::string token_bytes(int32_t id) const;
+  // A tiktoken file's encoding as JSON (name, pat_str, special_tokens: what a prepared
+  // directory keeps beside the file); empty for the other kinds.
+  std::string tiktoken_encoding() const;
   // The file name a prepared directory gives this tokenizer: tokenizer.model, tokenizer.json
   // or tokenizer.tiktoken.
   static std::string data_file_name(const std::string& path);

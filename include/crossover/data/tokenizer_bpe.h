@@ -16,7 +16,6 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -190,10 +189,9 @@ class PretrainedTokenizer {
 
  protected:
   // Picks eos/bos/pad/mask among the special tokens by their usual names, or eos and mask as
-  // `choices` names them (found by `find_token`, -1 when the file has no such token).
+  // `choices` names them (in `specials`, else in `model`'s vocabulary).
   void assign_special_ids(const std::unordered_map<std::string, int32_t>& specials,
-                          const std::string& where, const Choices& choices,
-                          const std::function<int32_t(const std::string&)>& find_token);
+                          const std::string& where, const Choices& choices, const BpeModel& model);
   int32_t max_id_ = -1, eos_ = -1, bos_ = -1, unk_ = -1, pad_ = -1, mask_ = -1;
   std::string eos_token_;
   bool mask_appended_ = true;

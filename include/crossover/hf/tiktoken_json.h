@@ -8,8 +8,8 @@
 
 namespace crossover::hf {
 
-// `tok` is a tiktoken tokenizer whose file has its encoding beside it (FILE.json: pat_str and
-// special_tokens, as a prepared directory keeps it). The result encodes text as tiktoken's
+// `tok` is a tiktoken tokenizer (its encoding: Tokenizer::tiktoken_encoding()). The result
+// encodes text as tiktoken's
 // encode_ordinary does: the encoding's regex as a Split pre-tokenizer, then byte-level BPE with
 // ignore_merges (a piece that is a whole token is that token, as in tiktoken) over merges
 // recovered from the ranks (each token's two halves are what BPE with the lower ranks leaves of
