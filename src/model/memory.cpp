@@ -30,7 +30,8 @@ int64_t block_activation_bytes_per_token(const ModelConfig& m, int64_t seq_len,
   const int64_t e = compute_bytes, d = m.d_model, H = m.heads, KV = m.kv_heads_resolved();
   const int64_t hd = m.head_dim(), dq = H * hd, dkv = KV * hd, F = m.ffn_hidden_resolved();
   const bool dropout = m.dropout > 0;
-  const bool sdpa = kernels.sdpa && !dropout;  // dropout takes the plain path
+  // Dropout takes the plain path, as model.attention: plain does.
+  const bool sdpa = kernels.sdpa && !dropout && m.attention != AttentionImpl::kPlain;
   int64_t bytes = 0;
   // Repeated per query head: keys and values where sdpa cannot take them grouped.
   const bool repeats = H != KV && !(sdpa && kernels.sdpa_gqa);

@@ -113,14 +113,14 @@ double measured_bytes_per_token(const ModelConfig& m, int64_t T, at::ScalarType 
   return (kept[1] - kept[0]) / static_cast<double>((batches[1] - batches[0]) * T);
 }
 
-ModelConfig measured_shape(bool qk_norm) {
+ModelConfig measured_shape(bool qk_norm, AttentionImpl attention = AttentionImpl::kAuto) {
   ModelConfig m;
   m.layers = 1;
   m.d_model = 64;
   m.heads = 4;
   m.ffn_hidden = 96;
   m.qk_norm = qk_norm;
-  m.attention = AttentionImpl::kAuto;
+  m.attention = attention;
   return m;
 }
 
@@ -134,21 +134,22 @@ ModelConfig measured_shape(bool qk_norm) {
 // per normalised element), and 2.x's CPU sdpa one more [tokens, d] tensor.
 TEST(StepMemory, BlockActivationsEqualWhatTheBf16BlockKeeps) {
   for (int64_t T : {16, 48})
-    for (bool qk : {true, false}) {
-      const ModelConfig m = measured_shape(qk);
-      AttentionKernels kernels = gpu_kernels_of_this_build();
-      kernels.fused_norms = false;
-      double formula =
-          static_cast<double>(block_activation_bytes_per_token(m, T, /*compute_bytes=*/2, kernels));
-      if (TORCH_VERSION_MAJOR < 2) formula += 4.0 * (2 * m.d_model + (qk ? 2 * m.d_model : 0));
-      // sdpa's CPU kernel keeps one more [tokens, d] tensor in the compute dtype than the
-      // count, which is for the CUDA kernels (measured: 2 d bytes per token at every length).
-      if (kernels.sdpa) formula += 2.0 * m.d_model;
-      const double measured = measured_bytes_per_token(m, T, at::kBFloat16);
-      EXPECT_NEAR(measured, formula, 0.02 * formula)
-          << "T " << T << ", qk_norm " << qk << ": measured " << measured << " B/token, formula "
-          << formula;
-    }
+    for (bool qk : {true, false})
+      for (AttentionImpl attention : {AttentionImpl::kAuto, AttentionImpl::kPlain}) {
+        const ModelConfig m = measured_shape(qk, attention);
+        AttentionKernels kernels = gpu_kernels_of_this_build();
+        kernels.fused_norms = false;
+        double formula = static_cast<double>(
+            block_activation_bytes_per_token(m, T, /*compute_bytes=*/2, kernels));
+        if (TORCH_VERSION_MAJOR < 2) formula += 4.0 * (2 * m.d_model + (qk ? 2 * m.d_model : 0));
+        // sdpa's CPU kernel keeps one more [tokens, d] tensor in the compute dtype than the
+        // count, which is for the CUDA kernels (measured: 2 d bytes per token at every length).
+        if (kernels.sdpa && attention != AttentionImpl::kPlain) formula += 2.0 * m.d_model;
+        const double measured = measured_bytes_per_token(m, T, at::kBFloat16);
+        EXPECT_NEAR(measured, formula, 0.02 * formula)
+            << "T " << T << ", qk_norm " << qk << ", attention " << to_string(attention)
+            << ": measured " << measured << " B/token, formula " << formula;
+      }
 }
 
 TEST(StepMemory, RecomputeKeepsOnlyBlockInputsPlusOneBlock) {
