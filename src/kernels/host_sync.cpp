@@ -8,6 +8,10 @@
 
 namespace crossover::ops {
 
+bool ForbidHostSyncs::is_sync_error(const std::string& message) {
+  return message.find("called a synchronizing CUDA operation") != std::string::npos;
+}
+
 at::Tensor to_device_async(const at::Tensor& host, at::Device device) {
   if (host.device() == device) return host;
   if (!device.is_cuda() || !host.is_cpu()) return host.to(device);

@@ -39,7 +39,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
     sharding.optimizer().zero_grads();
   }
   // The loss stays on the device until the step's one all-reduce: no sync per micro-batch.
-  at::Tensor loss, head_rows;
+  at::Tensor loss, head_rows;   // head_rows: counted on the device where the host has no count
+  int64_t head_rows_known = 0;  // the batches' own counts (Batch::signal_positions)
   const int64_t count = rows / micro;
   std::optional<ops::ForbidHostSyncs> no_syncs;
   if (request.forbid_host_syncs) no_syncs.emplace();
@@ -51,9 +52,12 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
         StepContext ctx = request.context;
         ctx.global_row0 += m * micro;
         batch = objective.make_batch(request.windows.narrow(0, m * micro, micro), ctx);
-        // Counted where the weights are, read after the step's one sync below.
-        const at::Tensor carrying = batch.weights.ne(0).sum();
-        head_rows = head_rows.defined() ? head_rows + carrying : carrying;
+        if (batch.signal_positions >= 0) {
+          head_rows_known += batch.signal_positions;
+        } else {  // counted where the weights are, read after the step's one sync below
+          const at::Tensor carrying = batch.weights.ne(0).sum();
+          head_rows = head_rows.defined() ? head_rows + carrying : carrying;
+        }
         r.positions += batch.inputs.numel();
       }
       const at::Tensor l =
@@ -62,7 +66,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
     }
     sharding.reduce_gradients();
   } catch (const c10::Error& e) {
-    if (!no_syncs) throw;
+    // Only the check's own error is renamed; any other (out of memory, a shape) goes on as is.
+    if (!no_syncs || !ops::ForbidHostSyncs::is_sync_error(e.what_without_backtrace())) throw;
     throw std::runtime_error("step " + std::to_string(request.context.step) +
                              ": the host waited for the device inside the micro-batch loop "
                              "(training.forbid_host_syncs: true): " +
@@ -84,7 +89,8 @@ StepResult train_step(Sharding& sharding, const Objective& objective, Comm& comm
   comm.all_reduce_sum(stats);
   stats = stats.cpu();
   const double* s = stats.data_ptr<double>();
-  r.head_rows = head_rows.item<int64_t>();  // the device has caught up with the all-reduce
+  // The device has caught up with the all-reduce: reading the count waits for nothing.
+  r.head_rows = head_rows_known + (head_rows.defined() ? head_rows.item<int64_t>() : 0);
 
   r.loss = s[kLoss];
   r.grad_norm = std::sqrt(s[kGradSq]);

@@ -5,6 +5,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
+
 namespace crossover::ops {
 
 // A host tensor on `device` without a host sync: staged in pinned memory (LibTorch's caching host
@@ -24,6 +26,8 @@ class ForbidHostSyncs {
   ForbidHostSyncs(const ForbidHostSyncs&) = delete;
   ForbidHostSyncs& operator=(const ForbidHostSyncs&) = delete;
   static bool available();
+  // Whether an error's message is the one LibTorch raises for a sync while the check is on.
+  static bool is_sync_error(const std::string& message);
 
  private:
   int previous_ = 0;
