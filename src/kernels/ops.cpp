@@ -32,9 +32,9 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
           "mdm_mask: tokens must be [rows, len] int64");
   require(t.dim() == 1 && t.size(0) == tokens.size(0) && t.scalar_type() == at::kFloat,
           "mdm_mask: t must be [rows] float");
-  const at::Tensor src = tokens.contiguous();
+  const at::Tensor src = tokens.contiguous(), host_t = t.contiguous();
   // t is usually drawn on the host: it crosses without making the host wait for the device.
-  const at::Tensor tt = to_device_async(t.contiguous(), tokens.device());
+  const at::Tensor tt = to_device_async(host_t, tokens.device());
   Masked out{at::empty_like(src), at::empty(src.sizes(), src.options().dtype(at::kByte)),
              at::empty(src.sizes(), src.options().dtype(at::kFloat))};
   const int64_t rows = src.size(0), len = src.size(1);
@@ -44,6 +44,8 @@ Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::Ma
     kernels::mdm_mask_cuda(src.data_ptr<int64_t>(), tt.data_ptr<float>(), rows, len, params,
                            out.noisy.data_ptr<int64_t>(), out.mask.data_ptr<uint8_t>(),
                            out.weight.data_ptr<float>(), stream_of(src));
+    if (host_t.is_cpu())
+      out.signal = kernels::mdm_mask_count_cpu(host_t.data_ptr<float>(), rows, len, params);
 #else
     throw std::runtime_error("mdm_mask: CUDA tensors need a build with -DCROSSOVER_CUDA=ON");
 #endif

@@ -81,6 +81,7 @@ struct FusedHeadCrossEntropy : public torch::autograd::Function<FusedHeadCrossEn
 
 at::Tensor signal_row_index(const at::Tensor& weights, int64_t count) {
   at::NoGradGuard no_grad;
+  if (count < 0) return weights.reshape({-1}).ne(0).nonzero().squeeze(1);
   const at::Tensor carrying = weights.reshape({-1}).ne(0);
   const int64_t n = carrying.numel();
   // Row r with signal goes to slot (number of signal rows before r); the others to slot
@@ -99,12 +100,10 @@ at::Tensor weighted_cross_entropy(const at::Tensor& hidden, const at::Tensor& he
   at::Tensor h = hidden.reshape({-1, d});
   at::Tensor y = targets.reshape({-1});
   at::Tensor w = weights.reshape({-1}).to(at::kFloat);
-  // Rows without signal never reach the head (index_select's backward scatters back). nonzero()
-  // makes the host wait for the device (it must size its output), which on a GPU stalls the
-  // queueing of the head and the whole backward; a count known on the host avoids it. On the
-  // CPU there is nothing to stall and nonzero() is the faster of the two.
-  const at::Tensor signal = signal_rows >= 0 ? signal_row_index(w, signal_rows)
-                                             : w.ne(0).nonzero().squeeze(1);
+  // Rows without signal never reach the head (index_select's backward scatters back). On a GPU
+  // the count known on the host keeps the selection from stalling the queueing of the head and
+  // the whole backward.
+  const at::Tensor signal = signal_row_index(w, signal_rows);
   if (signal.size(0) < h.size(0)) {
     h = h.index_select(0, signal);
     y = y.index_select(0, signal);

@@ -130,11 +130,7 @@ class MaskedDiffusion final : public Objective {
                                len);
     auto m = ops::mdm_mask(x0, t, p);  // t crosses to x0's device without a host sync
     Batch b{m.noisy, x0, m.weight, false, dropout_key(ctx)};
-    // On a GPU the host counts the masked positions from the same draws (a few microseconds for
-    // a micro-batch), so the loss head needs no host sync; on the CPU the head's nonzero() is
-    // cheaper.
-    if (x0.is_cuda())
-      b.signal_positions = kernels::mdm_mask_count_cpu(t.data_ptr<float>(), rows, len, p);
+    b.signal_positions = m.signal;  // counted on the host on a GPU: the head needs no sync
     return b;
   }
 

@@ -177,8 +177,7 @@ at::Tensor ar_validation_samples(const Transformer& model, const std::vector<at:
 }
 
 ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, int64_t k, int64_t K,
-                                      double eps, const NoiseSchedule& schedule, int64_t mask_id,
-                                      int64_t* masked_positions) {
+                                      double eps, const NoiseSchedule& schedule, int64_t mask_id) {
   const int64_t n = x0.size(0), L = x0.size(1), S = L - kValidationContext;
   // Sample k of sequence i: t stratified over k, offset per sequence.
   at::Tensor t = at::empty({n}, at::kFloat);
@@ -195,8 +194,6 @@ ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, i
   p.weighting = kernels::kWeightInverseT;  // ELBO weights: evaluation is always the bound
   p.scale = 1.0f;
   p.norm_len = S;
-  if (masked_positions)
-    *masked_positions = kernels::mdm_mask_count_cpu(t.data_ptr<float>(), n, S, p);
   // Only the scored positions are corrupted; the context token stays visible, with weight 0.
   auto m = ops::mdm_mask(x0.narrow(1, kValidationContext, S).contiguous(), t, p);
   const at::Tensor head_tokens = x0.narrow(1, 0, kValidationContext);
@@ -204,6 +201,7 @@ ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, i
   out.noisy = at::cat({head_tokens, m.noisy}, 1);
   out.mask = at::cat({at::zeros({n, kValidationContext}, m.mask.options()), m.mask}, 1);
   out.weight = at::cat({at::zeros({n, kValidationContext}, m.weight.options()), m.weight}, 1);
+  out.signal = m.signal;  // the context column carries no weight
   return out;
 }
 
@@ -217,19 +215,16 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
   // Masks are drawn where the model runs (the CUDA kernel on a GPU, bit-identical to the CPU
   // reference): only token ids cross to the device.
   const at::Tensor x0 = w.contiguous().to(device);
-  // On a GPU the K samples are queued without a host sync: the masked rows are selected by a
-  // count the host knows (nonzero() would wait for the device), and the results cross to the host
-  // once, at the end. On the CPU nonzero() is the cheaper selection.
-  const bool on_gpu = x0.is_cuda();
+  // On a GPU the K samples are queued without a host sync: the masked rows are selected by the
+  // count the host knows (ops::Masked::signal), and the results cross to the host once, at the
+  // end.
   std::vector<at::Tensor> samples;  // [n] per sample
   for (int64_t k = 0; k < K; ++k) {
-    int64_t masked = 0;
-    const auto m = mdm_validation_corruption(x0, begin, k, K, eps, schedule, model.mask_id(),
-                                             on_gpu ? &masked : nullptr);
+    const auto m = mdm_validation_corruption(x0, begin, k, K, eps, schedule, model.mask_id());
     const at::Tensor h = model.hidden(flats, m.noisy, false);
     // Per-token NLL on masked rows only, weighted.
     const at::Tensor wt = m.weight.reshape({-1});
-    const at::Tensor rows = on_gpu ? signal_row_index(wt, masked) : wt.ne(0).nonzero().squeeze(1);
+    const at::Tensor rows = signal_row_index(wt, m.signal);
     const at::Tensor nll = token_nll(h.reshape({-1, h.size(-1)}).index_select(0, rows), head,
                                      x0.reshape({-1}).index_select(0, rows));
     at::Tensor per_seq = at::zeros({n * L}, nll.options());

@@ -89,6 +89,7 @@ TEST(LossHead, SignalRowIndexIsNonzerosIndexWithoutReadingTheDevice) {
     const at::Tensor expected = w.ne(0).nonzero().squeeze(1);
     const int64_t count = expected.numel();
     EXPECT_TRUE(at::equal(signal_row_index(w, count), expected)) << fraction;
+    EXPECT_TRUE(at::equal(signal_row_index(w, -1), expected)) << fraction;  // nonzero() itself
   }
 }
 

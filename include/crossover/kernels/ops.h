@@ -14,9 +14,14 @@ struct Masked {
   at::Tensor noisy;   // [rows, len] int64: [MASK] where masked
   at::Tensor mask;    // [rows, len] bool
   at::Tensor weight;  // [rows, len] float loss weights
+  // Positions with weight != 0, counted on the host from the same draws (mdm_mask_count_cpu)
+  // when the mask ran on a GPU from a host t, so that the rows can be selected without a host
+  // sync; -1 otherwise (on the CPU nonzero() is the cheaper selection).
+  int64_t signal = -1;
 };
 
-// kernels/mdm_mask.h on tokens [rows, len] (int64) and per-row t [rows] (float).
+// kernels/mdm_mask.h on tokens [rows, len] (int64) and per-row t [rows] (float; on the host or
+// the tokens' device).
 Masked mdm_mask(const at::Tensor& tokens, const at::Tensor& t, const kernels::MaskParams& params);
 
 // kernels/weighted_ce.h: overwrites `logits` [rows, V] (fp32, or bf16 on CUDA; contiguous) with

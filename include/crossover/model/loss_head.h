@@ -20,10 +20,11 @@ at::Tensor weighted_cross_entropy(const at::Tensor& hidden, const at::Tensor& he
                                   const at::Tensor& targets, const at::Tensor& weights,
                                   int64_t chunk_rows = 0, int64_t signal_rows = -1);
 
-// The indices of the `count` entries of `weights` [N] that are != 0, ascending, as
-// weights.ne(0).nonzero() gives them, but computed by fixed-size device ops (a cumulative sum
-// and a scatter) from a count the host already knows: no host sync. `count` must be the
-// number of nonzero weights.
+// The indices of the entries of `weights` [N] that are != 0, ascending, as
+// weights.ne(0).nonzero() gives them. With `count` >= 0 (it must be the number of nonzero
+// weights, known on the host) they are computed by fixed-size device ops (a cumulative sum and a
+// scatter): no host sync. With count -1, nonzero() itself, which must size its output and so
+// makes the host wait for the device (on the CPU it is the faster of the two).
 at::Tensor signal_row_index(const at::Tensor& weights, int64_t count);
 
 // Per-row -log p(target) [N] (float), no gradients, chunked the same way. For evaluation.

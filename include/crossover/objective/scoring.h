@@ -101,11 +101,9 @@ at::Tensor mdm_validation_samples(const Transformer& model, const std::vector<at
                                   const at::Tensor& windows, int64_t first_row, int64_t K,
                                   double eps, const NoiseSchedule& schedule);
 // The corruption of validation sample k of K of windows x0 [n, L] (on the model's device): noisy
-// tokens, mask and ELBO weights [n, L]; position 0 is never masked and weighs 0. Where
-// masked_positions is given, it receives the number of masked positions, counted on the host from
-// the same draws (so that a GPU caller selects the rows without waiting for the device).
+// tokens, mask and ELBO weights [n, L]; position 0 is never masked and weighs 0. On a GPU
+// `signal` is the number of masked positions, counted on the host (ops::Masked).
 ops::Masked mdm_validation_corruption(const at::Tensor& x0, int64_t first_row, int64_t k, int64_t K,
-                                      double eps, const NoiseSchedule& schedule, int64_t mask_id,
-                                      int64_t* masked_positions = nullptr);
+                                      double eps, const NoiseSchedule& schedule, int64_t mask_id);
 
 }  // namespace crossover
