@@ -234,14 +234,6 @@ struct CorpusDescription {
   uint64_t seed = 0;
 };
 
-nlohmann::json options_json(const TokenizerOptions& o) {
-  nlohmann::json j = nlohmann::json::object();
-  if (!o.eos_token.empty()) j["eos_token"] = o.eos_token;
-  if (!o.mask_token.empty()) j["mask_token"] = o.mask_token;
-  j["split_special_tokens"] = o.split_special_tokens;
-  return j;
-}
-
 nlohmann::json data_meta(const Tokenizer& tok, const std::string& model_path,
                          const TokenStoreWriter& train, const TokenStoreWriter& val,
                          const CorpusDescription& c) {

@@ -142,13 +142,17 @@ std::string Tokenizer::install(const std::string& given, const std::string& dir,
   if (options.empty()) {
     fs::remove(options_file);
   } else {
-    nlohmann::ordered_json j;
-    if (!options.eos_token.empty()) j["eos_token"] = options.eos_token;
-    if (!options.mask_token.empty()) j["mask_token"] = options.mask_token;
-    j["split_special_tokens"] = options.split_special_tokens;
-    atomic_write_file(options_file.string(), j.dump(2) + "\n");
+    atomic_write_file(options_file.string(), options_json(options).dump(2) + "\n");
   }
   return dest.string();
+}
+
+nlohmann::json options_json(const TokenizerOptions& o) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!o.eos_token.empty()) j["eos_token"] = o.eos_token;
+  if (!o.mask_token.empty()) j["mask_token"] = o.mask_token;
+  j["split_special_tokens"] = o.split_special_tokens;
+  return j;
 }
 
 Tokenizer Tokenizer::load(const std::string& model_path) {

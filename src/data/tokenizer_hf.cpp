@@ -141,9 +141,7 @@ std::string normalize(const std::vector<NormStep>& steps, std::string_view in) {
   for (const NormStep& n : steps) {
     switch (n.kind) {
       case NormStep::kUnicode: {
-        bool ascii = true;
-        for (char c : s) ascii = ascii && static_cast<uint8_t>(c) < 0x80;
-        if (ascii) break;  // ASCII is in every normal form
+        if (is_ascii(s)) break;  // ASCII is in every normal form
         utf8proc_uint8_t* dst = nullptr;
         const auto len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                                       static_cast<utf8proc_ssize_t>(s.size()), &dst,

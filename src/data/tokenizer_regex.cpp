@@ -135,9 +135,7 @@ bool Regex::next_match(std::string_view text, size_t* at, size_t* start, size_t*
 }
 
 int64_t count_unassigned_codepoints(std::string_view text) {
-  bool ascii = true;
-  for (char c : text) ascii = ascii && static_cast<uint8_t>(c) < 0x80;
-  if (ascii) return 0;
+  if (is_ascii(text)) return 0;
   std::string repaired;
   if (!valid_utf8(text)) repaired = repair_utf8(text), text = repaired;
   static const Regex unassigned("\\p{Cn}+", true, "unassigned code points");

@@ -1,4 +1,5 @@
 // UTF-8 validation and repair, and GPT-2's byte-level alphabet (see tokenizer_bpe.h).
+#include <algorithm>
 #include <array>
 
 #include "crossover/data/tokenizer_bpe.h"
@@ -72,6 +73,11 @@ void append_utf8(uint32_t cp, std::string* out) {
     out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
     out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   }
+}
+
+bool is_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<uint8_t>(c) < 0x80; });
 }
 
 bool valid_utf8(std::string_view text) {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace crossover {
 
 namespace spm {
@@ -33,6 +35,9 @@ struct TokenizerOptions {
   bool operator==(const TokenizerOptions&) const = default;
 };
 inline constexpr const char* kTokenizerOptionsFile = "tokenizer_options.json";
+// The options as tokenizer_options.json and meta.json write them (Tokenizer::read_options reads
+// them back).
+nlohmann::json options_json(const TokenizerOptions& options);
 
 struct SpecialIds {
   int32_t pad = 0, unk = 1, bos = 2, eos = 3;

@@ -29,6 +29,8 @@ namespace crossover::bpe {
 void append_utf8(uint32_t cp, std::string* out);
 // True when `text` is well-formed UTF-8 (no surrogates, no overlong forms, <= U+10FFFF).
 bool valid_utf8(std::string_view text);
+// Whether every byte is below 0x80 (stops at the first that is not).
+bool is_ascii(std::string_view text);
 // `text` with every maximal subpart of an ill-formed sequence replaced by U+FFFD (the Unicode
 // "substitution of maximal subparts" practice; Python's decode('utf-8', 'replace')).
 std::string repair_utf8(std::string_view text);
