@@ -14,12 +14,12 @@ skipped unless --force, so the command can be run again while the sweep trains. 
 only `checkpoint.keep_last` checkpoints: raise it in the sweep's `set:` to score more of them.
 """
 import argparse
-import json
 import re
 import shlex
 import subprocess
 import sys
-from pathlib import Path
+
+from crossover_lm.manifest import sweep_points
 
 
 def _step(name):
@@ -30,21 +30,10 @@ def _step(name):
 
 def commands(sweep_dir, tasks, points=None, model_args="", force=False, extra=()):
     """[(run_dir, step, argv)] of the checkpoints still to score, in manifest and step order."""
-    sweep_dir = Path(sweep_dir)
-    manifest_path = sweep_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{manifest_path}: no manifest (plan the sweep with `crossover "
-                                "sweep plan`)")
-    manifest = json.loads(manifest_path.read_text())
-    if not isinstance(manifest.get("points"), list):
-        raise ValueError(f"{manifest_path}: no \"points\" list")
     out = []
-    for point in manifest["points"]:
+    for run_dir, point in sweep_points(sweep_dir):
         if points and not re.search(points, point["name"]):
             continue
-        run_dir = Path(point["run_dir"])
-        if not run_dir.is_absolute():
-            run_dir = sweep_dir / run_dir
         checkpoints = run_dir / "checkpoints"
         if not checkpoints.is_dir():
             continue

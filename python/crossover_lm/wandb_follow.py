@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from crossover_lm.manifest import sweep_points
+
 
 def flatten(prefix, value, out):
     if isinstance(value, dict):
@@ -77,15 +79,14 @@ def points_of(path):
     path = Path(path).resolve()
     manifest = path / "manifest.json"
     if manifest.is_file():
-        m = json.loads(manifest.read_text())
         out = []
-        for p in m.get("points", []):
+        for run_dir, p in sweep_points(path):
             config = {"objective": p.get("objective"), "group": p.get("group"),
                       "family": p.get("family"), "sweep": path.name}
             config.update({k: v for k, v in p.get("labels", {}).items()}
                           if isinstance(p.get("labels"), dict)
                           else {l[0]: l[1] for l in p.get("labels", [])})
-            out.append((path / p["run_dir"], p["name"], path.name, config))
+            out.append((run_dir, p["name"], path.name, config))
         if not out:
             raise SystemExit(f"{manifest}: no points")
         return out
