@@ -11,7 +11,7 @@
 namespace crossover {
 
 AttentionKernels gpu_kernels_of_this_build() {
-  return {.sdpa = TORCH_VERSION_MAJOR >= 2, .fused_norms = kFusedRmsNorm, .sdpa_gqa = kSdpaGqa};
+  return {.sdpa = kHaveSdpa, .fused_norms = kFusedRmsNorm, .sdpa_gqa = kSdpaGqa};
 }
 
 namespace {

@@ -13,15 +13,12 @@
 namespace crossover {
 
 namespace {
-// scaled_dot_product_attention exists from LibTorch 2.0; enable_gqa from 2.5.
-constexpr bool kHaveSdpa = TORCH_VERSION_MAJOR >= 2;
-
 // Keys or values [B, KV, T, hd] repeated to one per query head, for the paths that need them so.
 at::Tensor repeat_heads(const at::Tensor& t, int64_t rep) {
   return rep > 1 ? t.repeat_interleave(rep, 1) : t;
 }
 
-#if TORCH_VERSION_MAJOR >= 2
+#if CROSSOVER_TORCH_AT_LEAST(2, 0)
 // sdpa with an explicit mask `visible` when defined, else causal or not. Grouped keys and values
 // go in as they are where sdpa has enable_gqa (kSdpaGqa), else repeated.
 at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -180,7 +177,7 @@ at::Tensor Transformer::attention(const at::Tensor& q, const at::Tensor& k, cons
   if (config_.attention == AttentionImpl::kAuto && !prob_scale.defined() &&
       attention_cpu_applies(q, k, causal))
     return attention_cpu(q, repeat_heads(k, rep), repeat_heads(v, rep), causal);
-#if TORCH_VERSION_MAJOR >= 2
+#if CROSSOVER_TORCH_AT_LEAST(2, 0)
   // sdpa's own dropout draws from the global generator, which a recomputed block cannot replay.
   if (use_sdpa_ && !prob_scale.defined()) {
     // is_causal aligns the mask top-left; with cached keys the mask must be explicit.

@@ -103,6 +103,7 @@ class Transformer {
 #define CROSSOVER_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||            \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+inline constexpr bool kHaveSdpa = CROSSOVER_TORCH_AT_LEAST(2, 0);  // scaled_dot_product_attention
 inline constexpr bool kFusedRmsNorm = CROSSOVER_TORCH_AT_LEAST(2, 8);
 inline constexpr bool kSdpaGqa = CROSSOVER_TORCH_AT_LEAST(2, 5);
 
