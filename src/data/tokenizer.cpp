@@ -163,8 +163,7 @@ Tokenizer Tokenizer::load(const std::string& model_path, const TokenizerOptions&
   if (!fs::exists(model_path)) throw std::runtime_error(model_path + ": tokenizer model not found");
   if (data_file_name(model_path) != "tokenizer.model") {
     Tokenizer t;
-    t.pretrained_ = bpe::PretrainedTokenizer::load(
-        model_path, {options.eos_token, options.mask_token, options.split_special_tokens});
+    t.pretrained_ = bpe::PretrainedTokenizer::load(model_path, options);
     t.path_ = model_path;
     t.options_ = options;
     const auto& p = *t.pretrained_;

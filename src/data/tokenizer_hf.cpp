@@ -273,8 +273,9 @@ class HfTokenizer final : public PretrainedTokenizer {
         raw.push_back(std::move(a));
       }
     }
-    raw_ = std::make_unique<AddedTokenMatcher>(std::move(raw), choices.split_special);
-    normalized_ = std::make_unique<AddedTokenMatcher>(std::move(normalized), choices.split_special);
+    raw_ = std::make_unique<AddedTokenMatcher>(std::move(raw), choices.split_special_tokens);
+    normalized_ = std::make_unique<AddedTokenMatcher>(std::move(normalized),
+                                                      choices.split_special_tokens);
     id_bytes_.assign(static_cast<size_t>(max_id_) + 1, "");
     for (const auto& [b, id] : vocab) id_bytes_[id] = b;
     for (const auto& [token, id] : names)

@@ -79,7 +79,7 @@ bool base64_decode(std::string_view in, std::string* out) {
 
 class TiktokenTokenizer final : public PretrainedTokenizer {
  public:
-  // Special-token strings are always text here (encode_ordinary), so choices.split_special
+  // Special-token strings are always text here (encode_ordinary), so choices.split_special_tokens
   // changes nothing.
   TiktokenTokenizer(const std::string& path, const Choices& choices) {
     std::string pattern;

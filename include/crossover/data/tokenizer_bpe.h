@@ -7,7 +7,8 @@
 //   2. added tokens that are not normalised are cut out of the raw text (leftmost-longest);
 //   3. the normalizer runs on the rest (NFC, NFKC, Prepend, Replace, Sequence), then the
 //      normalised added tokens are cut out;
-//   4. the pre-tokenizer splits pieces (Split regex, ByteLevel, Sequence) with PCRE2 (JIT);
+//   4. the pre-tokenizer splits pieces (Split regex, ByteLevel, Metaspace, Sequence) with PCRE2
+//      (JIT);
 //   5. each piece is merged by BPE: the pair of lowest rank first, leftmost on ties; a piece
 //      that is a whole token is taken directly when the model says so (ignore_merges,
 //      tiktoken).
@@ -21,6 +22,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "crossover/data/tokenizer.h"
 
 namespace crossover::bpe {
 
@@ -152,12 +155,6 @@ class BpeModel {
 };
 
 // --- Whole tokenizers -------------------------------------------------------------------------
-// `eos_token`/`mask_token` (if not empty) name the eos and mask tokens; `split_special` makes
-// special-token strings plain text.
-struct TokenizerChoices {
-  std::string eos_token, mask_token;
-  bool split_special = false;
-};
 
 // A loaded tokenizer.json or tiktoken file with crossover's reserved ids.
 class PretrainedTokenizer {
@@ -166,7 +163,7 @@ class PretrainedTokenizer {
   // regex and special tokens come from FILE.json when present, else from the encoding named by
   // the file's stem: cl100k_base, o200k_base, r50k_base, p50k_base, gpt2). Errors name the file
   // and key.
-  using Choices = TokenizerChoices;
+  using Choices = TokenizerOptions;  // data/tokenizer.h
   static std::unique_ptr<PretrainedTokenizer> load(const std::string& path,
                                                    const Choices& choices = {});
   virtual ~PretrainedTokenizer() = default;
